@@ -1,0 +1,64 @@
+// The validated, fully defaulted configuration that the rest of aegis consumes.
+// Everything here is plain data (structured-clone safe) so it can be posted to Workers.
+
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+/** A parsed host:port. `host` is an IP literal or a name, without brackets for IPv6. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface GlobalConfig {
+  /** Worker threads; 0 in the file means one per core and is resolved here. */
+  workers: number;
+  /** Process-wide cap on concurrent client connections. */
+  maxConnections: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  accessLog: boolean;
+}
+
+export interface MetricsConfig {
+  /** null when `[metrics]` sets `enabled = false`. */
+  listen: Address | null;
+}
+
+export interface ListenerConfig {
+  name: string;
+  bind: Address;
+  /** Name of an entry in `upstreams`; validated to exist. */
+  upstream: string;
+  idleTimeoutMs: number;
+}
+
+export interface ServerConfig {
+  /** Label used in metrics and logs: "host:port" as written. */
+  name: string;
+  address: Address;
+  weight: number;
+}
+
+export type BalanceAlgorithm = "round_robin";
+
+export interface UpstreamConfig {
+  name: string;
+  balance: BalanceAlgorithm;
+  connectTimeoutMs: number;
+  /** How many other servers are tried after a failed connect. */
+  retries: number;
+  /** Pre-connected sockets per Worker per server; 0 = off. */
+  pool: number;
+  /** A pooled socket idle longer than this is closed and replaced. */
+  poolMaxIdleMs: number;
+  servers: ServerConfig[];
+}
+
+export interface Config {
+  /** Path of the file it came from, or "<demo>" / "<inline>". */
+  source: string;
+  global: GlobalConfig;
+  metrics: MetricsConfig;
+  listeners: ListenerConfig[];
+  upstreams: UpstreamConfig[];
+}
