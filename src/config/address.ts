@@ -1,0 +1,90 @@
+// host:port addresses for binds and upstream servers, IPv6 in brackets.
+import type { Address } from "./types.ts";
+import { problem } from "./errors.ts";
+
+/** A bind may use port 0 (the kernel picks one; tests rely on it); a server may not. */
+export type AddressUse = "bind" | "connect";
+
+const IPV4ISH = /^[\d.]+$/;
+const IPV4_OCTET = /^(0|[1-9]\d{0,2})$/;
+// RFC 1123 labels, plus "_" because container service names use it and resolvers accept it.
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+const ZONE = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * Parses "127.0.0.1:8081", "[::1]:8081", "localhost:6379" or ":8081" (= 0.0.0.0:8081 for
+ * binds). The host is kept as written, without brackets. Throws ConfigError in the form
+ * `<path>: "<value>" <what is wrong>`.
+ */
+export function parseAddress(value: string, path: string, use: AddressUse = "bind"): Address {
+  const fail = (why: string) => problem(`${path}: ${JSON.stringify(value)} ${why}`);
+  const example = use === "bind" ? "127.0.0.1:8081" : "127.0.0.1:6379";
+  if (value === "") throw fail(`is empty (expected host:port, e.g. "${example}")`);
+  if (value.includes("://")) throw fail(`must not have a scheme (expected host:port, e.g. "${example}")`);
+
+  let host: string;
+  let portText: string;
+  if (value.startsWith("[")) {
+    const close = value.indexOf("]");
+    if (close < 0) throw fail(`is missing the closing "]" of its IPv6 address`);
+    host = value.slice(1, close);
+    const rest = value.slice(close + 1);
+    if (rest === "") throw fail(`is missing a port (expected e.g. "[${host}]:8081")`);
+    if (!rest.startsWith(":")) throw fail(`has unexpected text after "]"`);
+    portText = rest.slice(1);
+    if (!isIPv6(host)) throw fail(`is not a valid IPv6 address`);
+  } else {
+    const colon = value.lastIndexOf(":");
+    if (colon < 0) throw fail(`is missing a port (expected host:port, e.g. "${value}:${use === "bind" ? 8081 : 6379}")`);
+    host = value.slice(0, colon);
+    portText = value.slice(colon + 1);
+    if (host.includes(":")) {
+      throw fail(`looks like an IPv6 address without brackets (write "[${host}]:${portText}")`);
+    }
+    if (host === "" && use === "connect") throw fail(`needs a host (e.g. "127.0.0.1${value}")`);
+    if (host === "") host = "0.0.0.0";
+    const why = hostProblem(host);
+    if (why) throw fail(why);
+  }
+
+  if (portText === "") throw fail(`is missing a port`);
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port <= 65535)) throw fail(`is not a valid port`);
+  if (port === 0 && use === "connect") throw fail(`is not a valid port for a server (0 is only for binds)`);
+  return { host, port };
+}
+
+/** "127.0.0.1:80", "[::1]:80": the form parseAddress reads back. */
+export function formatAddress(a: Address): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/**
+ * A key equal for addresses that name the same socket however they are written
+ * ("[0:0::1]:80" and "[::1]:80"), for duplicate detection. Names are not resolved.
+ */
+export function addressKey(a: Address): string {
+  if (!a.host.includes(":")) return `${a.host.toLowerCase()}:${a.port}`;
+  const [ip = "", zone] = a.host.split("%");
+  const canonical = new URL(`http://[${ip}]/`).hostname;
+  return `${canonical}${zone === undefined ? "" : `%${zone}`}:${a.port}`;
+}
+
+function isIPv6(host: string): boolean {
+  const [ip = "", zone, extra] = host.split("%");
+  if (extra !== undefined || (zone !== undefined && !ZONE.test(zone))) return false;
+  if (!ip.includes(":")) return false;
+  // The WHATWG URL parser implements RFC 4291 text forms exactly; no need for a regex of our own.
+  return URL.canParse(`http://[${ip}]/`);
+}
+
+function hostProblem(host: string): string | undefined {
+  if (IPV4ISH.test(host)) {
+    const octets = host.split(".");
+    const ok = octets.length === 4 && octets.every((o) => IPV4_OCTET.test(o) && Number(o) <= 255);
+    return ok ? undefined : `is not a valid IPv4 address`;
+  }
+  const name = host.endsWith(".") ? host.slice(0, -1) : host;
+  const ok = name.length <= 253 && name.split(".").every((label) => HOST_LABEL.test(label));
+  return ok ? undefined : `is not a valid host name`;
+}

@@ -1,0 +1,170 @@
+// The kinds of key a config section can hold; each converts a raw TOML value or throws ConfigError.
+import type { Address } from "./types.ts";
+import { ConfigError, problem } from "./errors.ts";
+import { parseDuration, formatDuration } from "./duration.ts";
+import { parseAddress, type AddressUse } from "./address.ts";
+import { didYouMean } from "./suggest.ts";
+import { readSection, isTable, describe } from "./section.ts";
+
+/** A default as it would be written in the file; it goes through `convert` like user input. */
+export type TomlDefault = string | number | boolean;
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list";
+
+/**
+ * One key of a section. Besides `convert`, everything here is plain data so the README
+ * config reference and the JSON Schema can be generated from it.
+ */
+export interface Field<T> {
+  readonly type: FieldType;
+  readonly description: string;
+  readonly required?: boolean;
+  readonly default?: TomlDefault;
+  /** For defaults computed from other keys, said in words. */
+  readonly defaultText?: string;
+  /** Bounds: integers in their own unit, durations in milliseconds. */
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+  readonly pattern?: RegExp;
+  /** list: the keys of one item, the key a bare string stands for, the least item count. */
+  readonly items?: Fields;
+  readonly shorthand?: string;
+  readonly minItems?: number;
+  convert(value: unknown, path: string): T;
+}
+
+export type Fields = Readonly<Record<string, Field<unknown>>>;
+export type Values<F extends Fields> = { -readonly [K in keyof F]: F[K] extends Field<infer T> ? T : never };
+
+interface Common {
+  description: string;
+  required?: boolean;
+  default?: TomlDefault;
+  defaultText?: string;
+}
+
+function expected(path: string, what: string, value: unknown): ConfigError {
+  // A quoted number or boolean is the commonest slip; say how to fix it.
+  const unquote = typeof value === "string" && /^(-?\d+(\.\d+)?|true|false)$/.test(value);
+  return problem(`${path}: expected ${what}, got ${describe(value)}${unquote ? " (remove the quotes)" : ""}`);
+}
+
+/** The field itself says whether it is optional; this only widens its type for `Values`. */
+export function optional<T>(field: Field<T>): Field<T | undefined> {
+  return field;
+}
+
+export function integer(o: Common & { min: number; max: number }): Field<number> {
+  return {
+    type: "integer", ...o,
+    convert(value, path) {
+      // Integers past 2^53 arrive as bigint (integersAsBigInt: "asNeeded"): still just out of range.
+      if (typeof value !== "bigint" && !(typeof value === "number" && Number.isInteger(value))) {
+        throw expected(path, "an integer", value);
+      }
+      if (value < o.min || value > o.max) throw problem(`${path}: ${value} is out of range (${o.min}..${o.max})`);
+      return Number(value);
+    },
+  };
+}
+
+export function boolean(o: Common): Field<boolean> {
+  return {
+    type: "boolean", ...o,
+    convert(value, path) {
+      if (typeof value !== "boolean") throw expected(path, "true or false", value);
+      return value;
+    },
+  };
+}
+
+/** Names of listeners and upstreams end up in metrics labels, logs and CLI arguments. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function name(o: Common): Field<string> {
+  return {
+    type: "name", pattern: NAME_PATTERN, ...o,
+    convert(value, path) {
+      if (typeof value !== "string") throw expected(path, "a name (a string)", value);
+      if (!NAME_PATTERN.test(value)) {
+        throw problem(`${path}: ${JSON.stringify(value)} is not a valid name (1-64 letters, digits, "_", "-" or ".", starting with a letter or digit)`);
+      }
+      return value;
+    },
+  };
+}
+
+export function duration(o: Common & { min: number }): Field<number> {
+  return {
+    type: "duration", ...o,
+    convert(value, path) {
+      if (typeof value !== "string" && typeof value !== "number") throw expected(path, `a duration such as "30s"`, value);
+      const ms = parseDuration(value, path);
+      if (ms < o.min) throw problem(`${path}: ${JSON.stringify(value)} is too short (at least ${formatDuration(o.min)})`);
+      return ms;
+    },
+  };
+}
+
+export function address(o: Common & { use: AddressUse }): Field<Address> {
+  return {
+    type: "address", ...o,
+    convert(value, path) {
+      if (typeof value === "number" && Number.isInteger(value)) {
+        throw problem(`${path}: expected an address string such as ":${value}", got ${value}`);
+      }
+      if (typeof value !== "string") throw expected(path, `an address string such as "127.0.0.1:8081"`, value);
+      return parseAddress(value, path, o.use);
+    },
+  };
+}
+
+export function oneOf<T extends string>(values: readonly T[], o: Common): Field<T> {
+  return {
+    type: "enum", values, ...o,
+    convert(value, path) {
+      if (typeof value !== "string") throw expected(path, "a string", value);
+      if ((values as readonly string[]).includes(value)) return value as T;
+      const hint = didYouMean(value, values) || ` (expected one of ${values.map((v) => JSON.stringify(v)).join(", ")})`;
+      throw problem(`${path}: ${JSON.stringify(value)} is not a valid value${hint}`);
+    },
+  };
+}
+
+/**
+ * An array whose items are tables of `items`, or bare strings standing for `{ [shorthand]: s }`.
+ * `build` turns one item's values (and its table, for keys wanted as written) into the result.
+ */
+export function list<F extends Fields, T>(
+  items: F,
+  o: Common & { shorthand: keyof F & string; minItems: number; noun: string; build: (v: Values<F>, table: Record<string, unknown>) => T },
+): Field<T[]> {
+  const { build, noun, ...data } = o;
+  return {
+    type: "list", items, ...data,
+    convert(value, path) {
+      if (!Array.isArray(value)) throw expected(path, `an array of ${noun}s`, value);
+      if (value.length < o.minItems) throw problem(`${path}: needs at least ${o.minItems === 1 ? "one" : o.minItems} ${noun}`);
+      const problems: string[] = [];
+      const out: T[] = [];
+      value.forEach((item: unknown, i) => {
+        const itemPath = `${path}[${i}]`;
+        if (typeof item === "string") {
+          // The user wrote no key, so problems name the item: "servers[1]", not "servers[1].address".
+          const found: string[] = [];
+          const table = { [o.shorthand]: item };
+          const values = readSection(table, items, itemPath, found);
+          problems.push(...found.map((p) => p.replace(`${itemPath}.${o.shorthand}: `, `${itemPath}: `)));
+          if (values) out.push(build(values, table));
+        } else if (isTable(item)) {
+          const values = readSection(item, items, itemPath, problems);
+          if (values) out.push(build(values, item));
+        } else {
+          problems.push(`${itemPath}: expected a string or a table with ${JSON.stringify(o.shorthand)}, got ${describe(item)}`);
+        }
+      });
+      if (problems.length > 0) throw new ConfigError(problems);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// Reads the [[listener]] items: schema checks, the upstream reference, duplicate names and binds.
+import type { Address } from "./types.ts";
+import { addressKey, formatAddress, parseAddress } from "./address.ts";
+import { readSection, firstSeen, stringAt } from "./section.ts";
+import { didYouMean } from "./suggest.ts";
+import { belongsIn } from "./top-level.ts";
+import { LISTENER } from "./schema.ts";
+import type { UnnamedListener } from "./listener-names.ts";
+
+/**
+ * One entry per item, undefined where the item had problems (pushed onto `problems`).
+ * `upstreams` are the names listeners may refer to; undefined skips that check.
+ */
+export function readListeners(raw: unknown[], upstreams: string[] | undefined, problems: string[]): (UnnamedListener | undefined)[] {
+  const names = new Map<string, number>();
+  const binds = new Map<string, number>();
+  return raw.map((item, i) => {
+    const path = `listener[${i}]`;
+    const l = readSection(item, LISTENER, path, problems, belongsIn);
+    // Cross-checks use what was written, so they run even when other keys of the item are bad.
+    const target = stringAt(item, "upstream");
+    if (target !== undefined && upstreams && !upstreams.includes(target)) {
+      problems.push(`${path}.upstream: no [[upstream]] named "${target}"${didYouMean(target, upstreams)}`);
+    }
+    const name = stringAt(item, "name");
+    const first = name === undefined ? undefined : firstSeen(names, name, i);
+    if (first !== undefined) problems.push(`${path}.name: duplicate name "${name}" (also listener[${first}])`);
+    const bind = quietAddress(stringAt(item, "bind"));
+    // Port 0 asks the kernel for a fresh port each time, so two of them never collide.
+    const firstBind = bind && bind.port !== 0 ? firstSeen(binds, addressKey(bind), i) : undefined;
+    if (bind && firstBind !== undefined) {
+      problems.push(`${path}.bind: "${formatAddress(bind)}" is already bound by listener[${firstBind}]`);
+    }
+    if (!l) return undefined;
+    return { explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout };
+  });
+}
+
+/** The address, or undefined when it does not parse (readSection has reported that already). */
+function quietAddress(value: string | undefined): Address | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseAddress(value, "");
+  } catch {
+    return undefined;
+  }
+}

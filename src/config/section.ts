@@ -1,0 +1,72 @@
+// Reads one table against its fields: unknown keys, missing keys, defaults, every problem collected.
+import { ConfigError } from "./errors.ts";
+import type { Fields, Values } from "./fields.ts";
+import { didYouMean } from "./suggest.ts";
+
+/** smol-toml tables have a null prototype, so "plain object" is checked by shape, not class. */
+export function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** "got ..." text for a type error: strings quoted, tables and arrays named. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Date) return "a date";
+  return "a table";
+}
+
+/**
+ * Converts `table` field by field, pushing each problem (path-prefixed) onto `problems`.
+ * Returns the values only when the whole section is valid. `elsewhere` may explain an unknown
+ * key that is valid in another section ("it belongs in [global]").
+ */
+export function readSection<F extends Fields>(
+  table: unknown,
+  fields: F,
+  path: string,
+  problems: string[],
+  elsewhere?: (key: string) => string | undefined,
+): Values<F> | undefined {
+  if (!isTable(table)) {
+    problems.push(`${path}: expected a table, got ${describe(table)}`);
+    return undefined;
+  }
+  const before = problems.length;
+  for (const key of Object.keys(table)) {
+    if (Object.hasOwn(fields, key)) continue;
+    const hint = didYouMean(key, Object.keys(fields)) || (elsewhere?.(key) ?? "");
+    problems.push(`${path}: unknown key ${JSON.stringify(key)}${hint}`);
+  }
+  const values: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(fields)) {
+    const raw = table[key];
+    if (raw === undefined && field.required) {
+      problems.push(`${path}: missing required key ${JSON.stringify(key)}`);
+      continue;
+    }
+    const input = raw ?? field.default;
+    if (input === undefined) continue;
+    try {
+      values[key] = field.convert(input, `${path}.${key}`);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
+  return problems.length === before ? (values as Values<F>) : undefined;
+}
+
+/** The index `key` was first seen at, or undefined after recording it at `index`: duplicate checks. */
+export function firstSeen(seen: Map<string, number>, key: string, index: number): number | undefined {
+  const first = seen.get(key);
+  if (first === undefined) seen.set(key, index);
+  return first;
+}
+
+/** `item[key]` when `item` is a table and that value a string: for checks on what was written. */
+export function stringAt(item: unknown, key: string): string | undefined {
+  const value = isTable(item) ? item[key] : undefined;
+  return typeof value === "string" ? value : undefined;
+}

@@ -1,0 +1,45 @@
+// The human summary `aegis check` prints after a config validates, like `nginx -t`.
+import type { Config, UpstreamConfig } from "./types.ts";
+import { formatAddress } from "./address.ts";
+import { formatDuration } from "./duration.ts";
+
+/** A multi-line, aligned description of what the config will do; no trailing newline. */
+export function summarizeConfig(c: Config): string {
+  const g = c.global;
+  const lines = [
+    `config ${c.source}`,
+    ...table([
+      ["  workers", String(g.workers)],
+      ["  max_connections", String(g.maxConnections)],
+      ["  shutdown_grace", formatDuration(g.shutdownGraceMs)],
+      ["  log_level", g.logLevel],
+      ["  access_log", g.accessLog ? "on" : "off"],
+      ["  metrics", c.metrics.listen ? formatAddress(c.metrics.listen) : "off"],
+    ]),
+    `listeners (${c.listeners.length})`,
+    ...table(c.listeners.map((l) => [
+      `  ${l.name}`,
+      formatAddress(l.bind),
+      `-> ${l.upstream}`,
+      l.idleTimeoutMs === 0 ? "no idle timeout" : `idle timeout ${formatDuration(l.idleTimeoutMs)}`,
+    ])),
+    `upstreams (${c.upstreams.length})`,
+    ...c.upstreams.flatMap(upstream),
+  ];
+  return lines.join("\n");
+}
+
+function upstream(u: UpstreamConfig): string[] {
+  const pool = u.pool === 0 ? "pool off" : `pool ${u.pool} (max idle ${formatDuration(u.poolMaxIdleMs)})`;
+  return [
+    `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}`,
+    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`])),
+  ];
+}
+
+/** Left-aligned columns, two spaces apart; the last column is not padded. */
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "));
+}

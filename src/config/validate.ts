@@ -1,0 +1,60 @@
+// Raw TOML table to a validated Config: each section through the schema, then the checks across sections.
+import os from "node:os";
+import type { Config } from "./types.ts";
+import { ConfigError } from "./errors.ts";
+import { addressKey, formatAddress } from "./address.ts";
+import { readSection } from "./section.ts";
+import { GLOBAL, METRICS } from "./schema.ts";
+import { checkTopLevel, belongsIn, tableAt, itemsAt } from "./top-level.ts";
+import { readListeners } from "./listeners.ts";
+import { readUpstreams, upstreamNames } from "./upstreams.ts";
+import { nameListeners } from "./listener-names.ts";
+
+/**
+ * Validates a parsed document. Problems carry key paths but not the file name: the caller
+ * prefixes that. Throws one ConfigError holding every problem found.
+ */
+export function validate(doc: Record<string, unknown>, source: string): Config {
+  if (Object.keys(doc).length === 0) {
+    throw new ConfigError([`the file is empty: it needs at least one [[listener]] and one [[upstream]]`]);
+  }
+  const problems: string[] = [];
+  checkTopLevel(doc, problems);
+
+  const globalTable = tableAt(doc, "global", problems);
+  const g = globalTable && readSection(globalTable, GLOBAL, "global", problems, belongsIn);
+  const metricsTable = tableAt(doc, "metrics", problems);
+  const m = metricsTable && readSection(metricsTable, METRICS, "metrics", problems, belongsIn);
+
+  const rawListeners = itemsAt(doc, "listener", problems);
+  if (rawListeners?.length === 0) {
+    problems.push(`no [[listener]] defined: nothing to do (add one with bind and upstream)`);
+  }
+  const rawUpstreams = itemsAt(doc, "upstream", problems);
+  // A mis-written [upstream] is reported once, not again by every listener that names it.
+  const listeners = readListeners(rawListeners ?? [], rawUpstreams && upstreamNames(rawUpstreams), problems);
+  const upstreams = readUpstreams(rawUpstreams ?? [], problems);
+
+  const metricsListen = m?.enabled ? m.listen : null;
+  if (metricsListen && metricsListen.port !== 0) {
+    const clash = listeners.findIndex((l) => l && addressKey(l.bind) === addressKey(metricsListen));
+    if (clash >= 0) problems.push(`metrics.listen: "${formatAddress(metricsListen)}" is already bound by listener[${clash}]`);
+  }
+  if (problems.length > 0 || !g || !m) throw new ConfigError(problems);
+
+  return {
+    source,
+    global: {
+      // The 1024 cap holds for "one per core" too: past that, more threads stop paying.
+      workers: g.workers === 0 ? Math.min(os.availableParallelism(), 1024) : g.workers,
+      maxConnections: g.max_connections,
+      shutdownGraceMs: g.shutdown_grace,
+      logLevel: g.log_level,
+      accessLog: g.access_log,
+    },
+    metrics: { listen: metricsListen },
+    // With no problems every item was read, so the filters drop nothing; they only narrow the type.
+    listeners: nameListeners(listeners.filter((l) => l !== undefined)),
+    upstreams: upstreams.filter((u) => u !== undefined),
+  };
+}

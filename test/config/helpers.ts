@@ -1,0 +1,31 @@
+// Shared helpers for the config tests: catch a ConfigError and look at its problems.
+import { expect } from "bun:test";
+import { ConfigError } from "../../src/config/errors.ts";
+import { parseConfig } from "../../src/config/load.ts";
+
+/** The ConfigError `fn` throws; fails the test when it returns or throws something else. */
+export function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error("expected a ConfigError, but nothing was thrown");
+}
+
+/** The problems parseConfig reports for `text` read as "aegis.toml". */
+export function problemsOf(text: string): string[] {
+  return configError(() => parseConfig(text, "aegis.toml")).problems;
+}
+
+/** A small valid config; tests append or replace parts of it. */
+export const MINIMAL = `
+[[listener]]
+bind = "127.0.0.1:8081"
+upstream = "redis"
+
+[[upstream]]
+name = "redis"
+servers = ["127.0.0.1:6379"]
+`;

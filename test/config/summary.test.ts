@@ -1,0 +1,52 @@
+import { expect, test } from "bun:test";
+import { parseConfig } from "../../src/config/load.ts";
+import { summarizeConfig } from "../../src/config/summary.ts";
+
+test("summarizeConfig lays out globals, listeners and upstreams in aligned columns", () => {
+  const c = parseConfig(`
+    [global]
+    workers = 4
+    max_connections = 20000
+    log_level = "debug"
+    access_log = false
+    [[listener]]
+    bind = "127.0.0.1:8081"
+    upstream = "redis"
+    [[listener]]
+    name = "pg-public"
+    bind = "[::]:5432"
+    upstream = "pg"
+    idle_timeout = "0s"
+    [[upstream]]
+    name = "redis"
+    servers = ["127.0.0.1:6379", { address = "redis-replica.internal:6379", weight = 2 }]
+    [[upstream]]
+    name = "pg"
+    connect_timeout = "1.5s"
+    retries = 0
+    pool = 4
+    pool_max_idle = "90s"
+    servers = ["[::1]:5433"]
+  `, "/etc/aegis/aegis.toml");
+  expect(summarizeConfig(c)).toBe(`config /etc/aegis/aegis.toml
+  workers          4
+  max_connections  20000
+  shutdown_grace   30s
+  log_level        debug
+  access_log       off
+  metrics          127.0.0.1:8082
+listeners (2)
+  redis      127.0.0.1:8081  -> redis  idle timeout 10m
+  pg-public  [::]:5432       -> pg     no idle timeout
+upstreams (2)
+  redis: round_robin, connect timeout 3s, retries 2, pool off
+    127.0.0.1:6379               weight 1
+    redis-replica.internal:6379  weight 2
+  pg: round_robin, connect timeout 1s500ms, retries 0, pool 4 (max idle 1m30s)
+    [::1]:5433  weight 1`);
+});
+
+test("a disabled metrics endpoint reads as off", () => {
+  const c = parseConfig(`[metrics]\nenabled = false\n[[listener]]\nbind = ":1"\nupstream = "u"\n[[upstream]]\nname = "u"\nservers = ["h:1"]\n`, "a.toml");
+  expect(summarizeConfig(c).split("\n")).toContain("  metrics          off");
+});
