@@ -1,0 +1,32 @@
+// Smooth weighted round robin (nginx's algorithm): weight-3 servers are spread out, never bunched.
+import type { Balancer, BalancerFactory, PickContext, ServerView } from "./balancer.ts";
+
+export const roundRobin: BalancerFactory = (servers) => new SmoothRoundRobin(servers);
+
+class SmoothRoundRobin implements Balancer {
+  readonly #servers: readonly ServerView[];
+  /** Each server's running score; the highest is picked and pays back the total. */
+  readonly #current: Float64Array;
+
+  constructor(servers: readonly ServerView[]) {
+    this.#servers = servers;
+    this.#current = new Float64Array(servers.length);
+  }
+
+  pick(ctx: PickContext): number {
+    let best = -1;
+    let total = 0;
+    for (let i = 0; i < this.#servers.length; i++) {
+      const server = this.#servers[i]!;
+      if (!server.available || server.weight <= 0 || ctx.exclude.includes(i)) continue;
+      this.#current[i]! += server.weight;
+      total += server.weight;
+      if (best < 0 || this.#current[i]! > this.#current[best]!) best = i;
+    }
+    if (best >= 0) this.#current[best]! -= total;
+    return best;
+  }
+
+  onOpen(): void {}
+  onClose(): void {}
+}

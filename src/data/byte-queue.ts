@@ -1,0 +1,100 @@
+// Unsent bytes of one relay direction, held as a chain of recycler chunks (a ring over the Worker's slabs).
+import { CHUNK_SIZE, type Recycler } from "./recycler.ts";
+
+/** The one call the queue makes on a socket: Bun's `write(buffer, offset, length)`. */
+export interface Writable {
+  write(data: Uint8Array, byteOffset: number, byteLength: number): number;
+}
+
+const copy = Buffer.prototype.copy as (
+  this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number,
+) => number;
+
+export class ByteQueue {
+  #head = -1;
+  #tail = -1;
+  /** Read position inside the head chunk. */
+  #headStart = 0;
+  /** Write position inside the tail chunk. */
+  #tailEnd = 0;
+  size = 0;
+
+  constructor(readonly recycler: Recycler, readonly capacity: number) {}
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  /**
+   * Copy `src[from..]` to the tail. Returns false, copying nothing, when it would pass the
+   * per-direction cap or the Worker's chunk budget: the caller treats that as an overload.
+   */
+  push(src: Uint8Array, from: number): boolean {
+    const length = src.length - from;
+    if (length <= 0) return true;
+    if (this.size + length > this.capacity) return false;
+    const rec = this.recycler;
+    const room = this.#tail < 0 ? 0 : CHUNK_SIZE - this.#tailEnd;
+    if (length > room && !rec.reserve(Math.ceil((length - room) / CHUNK_SIZE))) return false;
+    let offset = from;
+    while (offset < src.length) {
+      if (this.#tail < 0 || this.#tailEnd === CHUNK_SIZE) {
+        const chunk = rec.take(); // cannot fail: reserved above
+        if (this.#tail < 0) {
+          this.#head = chunk;
+          this.#headStart = 0;
+        } else {
+          rec.next[this.#tail] = chunk;
+        }
+        this.#tail = chunk;
+        this.#tailEnd = 0;
+      }
+      const n = Math.min(CHUNK_SIZE - this.#tailEnd, src.length - offset);
+      copy.call(src, rec.slabOf(this.#tail), rec.offsetOf(this.#tail) + this.#tailEnd, offset, offset + n);
+      this.#tailEnd += n;
+      offset += n;
+    }
+    this.size += length;
+    return true;
+  }
+
+  /**
+   * Write as much as the socket takes, oldest bytes first. Returns the number of bytes written,
+   * or -1 if the socket is closed. The queue is empty afterwards exactly when `size === 0`.
+   */
+  writeTo(socket: Writable): number {
+    const rec = this.recycler;
+    let written = 0;
+    while (this.#head >= 0) {
+      const end = this.#head === this.#tail ? this.#tailEnd : CHUNK_SIZE;
+      const length = end - this.#headStart;
+      const n = length === 0 ? 0 : socket.write(rec.slabOf(this.#head), rec.offsetOf(this.#head) + this.#headStart, length);
+      if (n < 0) return -1;
+      written += n;
+      this.size -= n;
+      this.#headStart += n;
+      if (n < length) break;
+      this.#popHead();
+    }
+    return written;
+  }
+
+  /** Give every chunk back; the bytes are discarded. */
+  clear(): void {
+    while (this.#head >= 0) this.#popHead();
+    this.size = 0;
+  }
+
+  #popHead(): void {
+    const chunk = this.#head;
+    const next = this.recycler.next[chunk]!;
+    this.recycler.give(chunk);
+    if (chunk === this.#tail) {
+      this.#head = this.#tail = -1;
+      this.#tailEnd = 0;
+    } else {
+      this.#head = next;
+    }
+    this.#headStart = 0;
+  }
+}

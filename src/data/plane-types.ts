@@ -1,0 +1,20 @@
+// What a Session needs from its Worker's data plane (kept apart to avoid an import cycle).
+import type { Logger } from "../telemetry/log.ts";
+import type { Recycler } from "./recycler.ts";
+import type { Session } from "./session.ts";
+import type { TimerWheel } from "./timer-wheel.ts";
+
+export interface Plane {
+  readonly recycler: Recycler;
+  /** Most bytes queued per direction of one session. */
+  readonly queueCapacity: number;
+  /** Coarse clock (ms), advanced by the Worker's one timer. */
+  readonly now: number;
+  readonly wheel: TimerWheel;
+  readonly cells: Float64Array;
+  readonly logger: Logger;
+  listenerBase(listener: number): number;
+  listenerName(listener: number): string;
+  /** The session is over: release its admission slot, count it, log it. */
+  finish(session: Session, durationMs: number): void;
+}

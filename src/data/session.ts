@@ -1,0 +1,286 @@
+// One proxied connection: client socket, upstream socket, and the relay between them in both directions.
+import type { Socket } from "bun";
+import { NO_EXCLUSIONS, type PickContext } from "../balancing/balancer.ts";
+import { L } from "../telemetry/counters.ts";
+import { ByteQueue } from "./byte-queue.ts";
+import { UNSCHEDULED, type TimerEntry } from "./timer-wheel.ts";
+import type { UpstreamConn, UpstreamOwner } from "./upstream-conn.ts";
+import type { UpstreamRuntime } from "./upstream.ts";
+import type { Plane } from "./plane-types.ts";
+
+export type EndReason =
+  | "client_closed" | "server_closed" | "idle_timeout" | "connect_failed" | "shutdown" | "overload";
+
+const CONNECTING = 0;
+const RELAYING = 1;
+const DONE = 2;
+
+export class Session implements TimerEntry, UpstreamOwner, PickContext {
+  deadline = 0;
+  timerPrev: TimerEntry | null = null;
+  timerNext: TimerEntry | null = null;
+  timerSlot = UNSCHEDULED;
+
+  /** Client bytes not yet written upstream (also what arrives while connecting). */
+  readonly toServer: ByteQueue;
+  conn: UpstreamConn | null = null;
+  state = CONNECTING;
+  /** FIN seen from each peer, and FIN sent to each peer. */
+  clientEof = false;
+  serverEof = false;
+  clientShut = false;
+  serverShut = false;
+  clientClosed = false;
+  serverClosed = false;
+  endReason: EndReason | null = null;
+  exclude: readonly number[] = NO_EXCLUSIONS;
+  attempts = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly startedAt = Date.now();
+  readonly #startMono = performance.now();
+  #connectStart = 0;
+  connectMs = -1;
+  lastActive: number;
+  /** Read at accept: Bun forgets the port once the socket closes. */
+  readonly clientAddress: string;
+  readonly clientPort: number;
+
+  constructor(
+    readonly plane: Plane,
+    readonly listener: number,
+    readonly upstream: UpstreamRuntime,
+    readonly client: Socket<Session | null>,
+    readonly idleTimeoutMs: number,
+  ) {
+    this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
+    this.lastActive = plane.now;
+    this.clientAddress = client.remoteAddress;
+    this.clientPort = client.remotePort;
+  }
+
+
+  // ---- connecting -------------------------------------------------------------------------
+
+  /** Pick a server and start a connect, or take a pooled socket. */
+  connect(): void {
+    const up = this.upstream;
+    const server = up.balancer.pick(this);
+    if (server < 0) return this.#fail();
+    this.attempts++;
+    const pooled = up.takePooled(server);
+    if (pooled) {
+      this.connectMs = 0;
+      return this.#adopt(pooled);
+    }
+    const conn = up.newConn(server);
+    conn.owner = this;
+    this.conn = conn;
+    this.#connectStart = performance.now();
+    this.plane.wheel.schedule(this, this.plane.now + up.config.connectTimeoutMs);
+    up.dial(conn);
+  }
+
+  onUpstreamOpen(conn: UpstreamConn): void {
+    if (conn !== this.conn || this.state !== CONNECTING) return conn.discard();
+    this.connectMs = performance.now() - this.#connectStart;
+    this.#adopt(conn);
+  }
+
+  onConnectFailed(conn: UpstreamConn): void {
+    if (conn !== this.conn || this.state !== CONNECTING) return;
+    this.#retry(conn);
+  }
+
+  #retry(conn: UpstreamConn): void {
+    this.upstream.countConnectError(conn.server);
+    this.plane.logger.debug("connect failed", { upstream: this.upstream.config.name, server: this.upstream.serverName(conn.server) });
+    conn.discard();
+    this.conn = null;
+    if (this.attempts > this.upstream.config.retries) return this.#fail();
+    this.exclude = [...this.exclude, conn.server];
+    this.connect();
+  }
+
+  /** No server could be reached: close the client promptly and count it. */
+  #fail(): void {
+    this.endReason = "connect_failed";
+    this.plane.cells[this.plane.listenerBase(this.listener) + L.rejectedNoServer]! += 1;
+    this.client.end(); // close runs synchronously and finishes the session
+  }
+
+  #adopt(conn: UpstreamConn): void {
+    this.plane.wheel.cancel(this);
+    conn.owner = this;
+    this.conn = conn;
+    this.state = RELAYING;
+    this.upstream.countOpen(conn.server);
+    // What the client sent while we connected; this resumes the client once it is all written.
+    this.onUpstreamDrain();
+    // A pooled socket's greeting; this resumes the upstream socket once it is all written.
+    if (!conn.toClient.empty) this.onClientDrain();
+    this.#armIdle();
+  }
+
+  // ---- relaying -----------------------------------------------------------------------------
+
+  fromClient(data: Buffer): void {
+    this.lastActive = this.plane.now;
+    this.plane.cells[this.plane.listenerBase(this.listener) + L.bytesReceived]! += data.length;
+    this.bytesIn += data.length;
+    const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
+    if (socket && this.toServer.empty) {
+      const written = socket.write(data);
+      if (written === data.length || written < 0) return;
+      if (!this.toServer.push(data, written)) return this.#overload();
+    } else if (this.state === CONNECTING || socket) {
+      if (!this.toServer.push(data, 0)) return this.#overload();
+    } else {
+      return; // the server is gone; the session is closing
+    }
+    this.client.pause(); // resumed by onUpstreamDrain once the queue is written
+  }
+
+  fromServer(data: Buffer): void {
+    this.lastActive = this.plane.now;
+    const conn = this.conn!;
+    if (this.clientClosed) return void conn.socket?.terminate(); // nobody to deliver to; close finishes
+    if (conn.toClient.empty) {
+      const written = this.client.write(data);
+      if (written > 0) this.#countOut(written);
+      if (written === data.length || written < 0) return;
+      if (!conn.toClient.push(data, written)) return this.#overload();
+    } else if (!conn.toClient.push(data, 0)) {
+      return this.#overload();
+    }
+    conn.socket?.pause(); // resumed by onClientDrain once the queue is written
+  }
+
+  /** The upstream socket can take more: write what is queued for it. Safe to call spuriously. */
+  onUpstreamDrain(): void {
+    const socket = this.conn?.socket;
+    if (!socket || this.state !== RELAYING || this.serverClosed) return;
+    if (!this.toServer.empty && this.toServer.writeTo(socket) < 0) return;
+    if (!this.toServer.empty) return;
+    if (this.clientEof) this.#shutServer();
+    else this.client.resume();
+  }
+
+  /** The client can take more: write what is queued for it. Safe to call spuriously. */
+  onClientDrain(): void {
+    const conn = this.conn;
+    if (!conn || this.clientClosed || this.state !== RELAYING) return;
+    if (!conn.toClient.empty) {
+      const written = conn.toClient.writeTo(this.client);
+      if (written < 0) return;
+      this.#countOut(written);
+      if (!conn.toClient.empty) return;
+    }
+    if (this.serverEof) this.#shutClient();
+    else conn.socket?.resume();
+  }
+
+  #countOut(bytes: number): void {
+    this.bytesOut += bytes;
+    this.plane.cells[this.plane.listenerBase(this.listener) + L.bytesSent]! += bytes;
+  }
+
+  // ---- half-close and close -----------------------------------------------------------------
+
+  onClientEof(): void {
+    this.clientEof = true;
+    this.endReason ??= "client_closed";
+    if (this.state === RELAYING && this.toServer.empty) this.#shutServer();
+  }
+
+  onServerEof(): void {
+    this.serverEof = true;
+    this.endReason ??= "server_closed";
+    if (this.conn?.toClient.empty) this.#shutClient();
+  }
+
+  #shutServer(): void {
+    if (this.serverShut || this.serverClosed) return;
+    this.serverShut = true;
+    this.conn?.socket?.shutdown();
+  }
+
+  #shutClient(): void {
+    if (this.clientShut || this.clientClosed) return;
+    this.clientShut = true;
+    this.client.shutdown();
+  }
+
+  onClientClosed(error: Error | undefined): void {
+    if (this.clientClosed) return;
+    this.clientClosed = true;
+    this.endReason ??= "client_closed";
+    const conn = this.conn;
+    if (this.state === CONNECTING) {
+      conn?.discard(); // an attempt in flight: its socket is closed when it opens
+      this.conn = null;
+    } else if (conn && !this.serverClosed && (error || !this.clientEof || !this.clientShut)) {
+      // Not a clean two-way close: nothing more can reach the client, so end the upstream side too.
+      if (error) conn.socket?.terminate();
+      else conn.socket?.end();
+    }
+    this.#maybeFinish();
+  }
+
+  onServerClosed(error: Error | undefined): void {
+    if (this.serverClosed || this.state !== RELAYING) return;
+    this.serverClosed = true;
+    this.endReason ??= "server_closed";
+    this.upstream.countClose(this.conn!.server);
+    this.toServer.clear();
+    if (!this.clientClosed) {
+      if (error) this.client.terminate(); // pass the reset on: a truncated stream must not look complete
+      else if (!this.serverEof) this.onServerEof();
+    }
+    this.#maybeFinish();
+  }
+
+  /** Idle or connect deadline reached (the Worker's timer wheel calls this). */
+  onDeadline(now: number): void {
+    if (this.state === CONNECTING) {
+      if (this.conn) this.#retry(this.conn);
+      return;
+    }
+    if (this.state !== RELAYING || this.idleTimeoutMs <= 0) return;
+    const due = this.lastActive + this.idleTimeoutMs;
+    if (due > now) return this.plane.wheel.schedule(this, due);
+    this.close("idle_timeout");
+  }
+
+  #armIdle(): void {
+    if (this.idleTimeoutMs > 0) this.plane.wheel.schedule(this, this.lastActive + this.idleTimeoutMs);
+  }
+
+  #overload(): void {
+    this.plane.logger.warn("relay buffer limit reached, closing session", { listener: this.plane.listenerName(this.listener) });
+    this.close("overload");
+  }
+
+  /** End the session now from aegis's side (idle timeout, shutdown, overload). */
+  close(reason: EndReason): void {
+    if (this.state === DONE) return;
+    this.endReason = reason;
+    const conn = this.conn;
+    if (conn && !this.serverClosed && this.state === RELAYING) conn.socket?.end();
+    if (!this.clientClosed) this.client.end();
+    this.#maybeFinish();
+  }
+
+  #maybeFinish(): void {
+    if (this.state === DONE || !this.clientClosed) return;
+    if (this.state === RELAYING && !this.serverClosed) return;
+    this.state = DONE;
+    this.plane.wheel.cancel(this);
+    this.toServer.clear();
+    if (this.conn) {
+      this.conn.toClient.clear();
+      this.conn.owner = null;
+    }
+    this.plane.finish(this, performance.now() - this.#startMono);
+  }
+}

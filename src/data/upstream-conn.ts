@@ -1,0 +1,84 @@
+// One upstream socket: owned by a Session while relaying, by a ServerPool while idle, or abandoned.
+import type { Socket, SocketHandler } from "bun";
+import { ByteQueue } from "./byte-queue.ts";
+import type { Recycler } from "./recycler.ts";
+
+/** The side of a Session that upstream socket events are delivered to. */
+export interface UpstreamOwner {
+  onUpstreamOpen(conn: UpstreamConn): void;
+  onConnectFailed(conn: UpstreamConn): void;
+  fromServer(data: Buffer): void;
+  onUpstreamDrain(): void;
+  onServerEof(): void;
+  onServerClosed(error: Error | undefined): void;
+}
+
+/** The side of a ServerPool that idle pooled sockets report to. */
+export interface IdleKeeper {
+  onOpen(conn: UpstreamConn): void;
+  onConnectFailed(conn: UpstreamConn): void;
+  onGreeting(conn: UpstreamConn, data: Buffer): void;
+  onClosed(conn: UpstreamConn): void;
+}
+
+export class UpstreamConn {
+  socket: Socket<UpstreamConn> | null = null;
+  owner: UpstreamOwner | null = null;
+  keeper: IdleKeeper | null = null;
+  /** Bytes from the server not yet written to the client; also holds a pooled socket's greeting. */
+  readonly toClient: ByteQueue;
+  /** Coarse-clock time it became idle in a pool (for max idle age). */
+  idleSince = 0;
+
+  constructor(readonly server: number, recycler: Recycler, queueCapacity: number) {
+    this.toClient = new ByteQueue(recycler, queueCapacity);
+  }
+
+  /** Close and forget: used for stale attempts and sockets nobody owns. */
+  discard(): void {
+    this.owner = null;
+    this.keeper = null;
+    this.toClient.clear();
+    this.socket?.terminate();
+  }
+}
+
+/** One handler table for every upstream socket in a Worker; `socket.data` says who is told. */
+export const upstreamHandlers: SocketHandler<UpstreamConn> = {
+  open(socket) {
+    const conn = socket.data;
+    conn.socket = socket;
+    if (conn.owner) conn.owner.onUpstreamOpen(conn);
+    else if (conn.keeper) conn.keeper.onOpen(conn);
+    else socket.terminate(); // its session gave up (connect timeout or client gone)
+  },
+  connectError(socket) {
+    const conn = socket.data;
+    if (conn.owner) conn.owner.onConnectFailed(conn);
+    else if (conn.keeper) conn.keeper.onConnectFailed(conn);
+  },
+  data(socket, data) {
+    const conn = socket.data;
+    if (conn.owner) conn.owner.fromServer(data);
+    else if (conn.keeper) conn.keeper.onGreeting(conn, data);
+    else socket.terminate();
+  },
+  drain(socket) {
+    socket.data.owner?.onUpstreamDrain();
+  },
+  end(socket) {
+    const conn = socket.data;
+    if (conn.owner) conn.owner.onServerEof();
+    else socket.end(); // an idle pooled socket the server closed: drop it (close follows)
+  },
+  close(socket, error) {
+    const conn = socket.data;
+    const owner = conn.owner;
+    if (owner) owner.onServerClosed(error);
+    else if (conn.keeper) conn.keeper.onClosed(conn);
+    conn.socket = null;
+  },
+  error() {
+    // Bun follows every socket error with `close`, which carries the error and does the work.
+  },
+};

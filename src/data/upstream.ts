@@ -1,0 +1,96 @@
+// One upstream as a Worker sees it: its balancer, its servers' pools and counters, and how to dial.
+import { BALANCERS } from "../balancing/index.ts";
+import type { Balancer, ServerView } from "../balancing/balancer.ts";
+import type { UpstreamConfig } from "../config/types.ts";
+import { S } from "../telemetry/counters.ts";
+import type { Recycler } from "./recycler.ts";
+import { ServerPool, type PoolHost } from "./upstream-pool.ts";
+import { UpstreamConn, upstreamHandlers } from "./upstream-conn.ts";
+
+/** Worker-wide facilities an upstream uses. */
+export interface UpstreamEnv {
+  readonly recycler: Recycler;
+  readonly cells: Float64Array;
+  readonly queueCapacity: number;
+  readonly now: number;
+  serverBase(upstream: number, server: number): number;
+}
+
+const ignore = () => {};
+
+export class UpstreamRuntime implements PoolHost {
+  readonly balancer: Balancer;
+  readonly views: ServerView[];
+  readonly pools: ServerPool[] | null;
+  readonly #bases: number[];
+
+  constructor(readonly index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
+    this.views = config.servers.map((s) => ({ weight: s.weight, available: true }));
+    this.balancer = BALANCERS[config.balance](this.views, Math.random);
+    this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
+    this.pools = config.pool > 0
+      ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, this))
+      : null;
+  }
+
+  get now(): number {
+    return this.env.now;
+  }
+
+  serverName(server: number): string {
+    return this.config.servers[server]?.name ?? "?";
+  }
+
+  newConn(server: number): UpstreamConn {
+    return new UpstreamConn(server, this.env.recycler, this.env.queueCapacity);
+  }
+
+  /** Start a connect; its outcome arrives through `upstreamHandlers` (no await on the data path). */
+  dial(conn: UpstreamConn): void {
+    const address = this.config.servers[conn.server]!.address;
+    Bun.connect({
+      hostname: address.host,
+      port: address.port,
+      allowHalfOpen: true,
+      data: conn,
+      socket: upstreamHandlers,
+    }).catch(ignore); // connectError has already handled it
+  }
+
+  /** A pooled socket for `server`, if one is ready. */
+  takePooled(server: number): UpstreamConn | null {
+    return this.pools?.[server]?.take() ?? null;
+  }
+
+  countConnectError(server: number): void {
+    this.env.cells[this.#bases[server]! + S.connectErrors]! += 1;
+  }
+
+  setPoolIdle(server: number, idle: number): void {
+    this.env.cells[this.#bases[server]! + S.poolIdle] = idle;
+  }
+
+  countOpen(server: number): void {
+    const base = this.#bases[server]!;
+    this.env.cells[base + S.connections]! += 1;
+    this.env.cells[base + S.active]! += 1;
+    this.balancer.onOpen(server);
+  }
+
+  countClose(server: number): void {
+    this.env.cells[this.#bases[server]! + S.active]! -= 1;
+    this.balancer.onClose(server);
+  }
+
+  startPools(): void {
+    if (this.pools) for (const pool of this.pools) pool.refill();
+  }
+
+  maintainPools(now: number): void {
+    if (this.pools) for (const pool of this.pools) pool.maintain(now);
+  }
+
+  stopPools(): void {
+    if (this.pools) for (const pool of this.pools) pool.stop();
+  }
+}

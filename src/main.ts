@@ -1,0 +1,91 @@
+// aegis entry point and composition root: parses the command line and wires config, control plane and Workers.
+import { existsSync } from "node:fs";
+import { parseArgs, UsageError, type Args } from "./cli/args.ts";
+import { startDemo, DEMO_LISTEN, DEMO_METRICS } from "./cli/demo.ts";
+import { helpText } from "./cli/help.ts";
+import { runProxy } from "./cli/run.ts";
+import { formatAddress } from "./config/address.ts";
+import { ConfigError } from "./config/errors.ts";
+import { loadConfigFile } from "./config/load.ts";
+import { summarizeConfig } from "./config/summary.ts";
+import type { Config } from "./config/types.ts";
+import { Logger } from "./telemetry/log.ts";
+import { versionText } from "./version.ts";
+
+/** Spawns a data-plane Worker; the URL form is what `bun build --compile` embeds. */
+const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).href);
+
+const DEFAULT_CONFIGS = ["./aegis.toml", "/etc/aegis/aegis.toml"];
+
+function findConfig(args: Args): string | null {
+  if (args.config) return args.config;
+  return DEFAULT_CONFIGS.find((path) => existsSync(path)) ?? null;
+}
+
+function loadOrExplain(args: Args): Config | number {
+  const path = findConfig(args);
+  if (!path) {
+    console.error(`aegis: no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}.
+Write one (see \`aegis help\`), pass --config PATH, or try \`aegis demo\` for a working demonstration.`);
+    return 2;
+  }
+  try {
+    return loadConfigFile(path);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`aegis: invalid config\n${err.message}`);
+    return 2;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`aegis: ${err.message}\nRun \`aegis --help\` for usage.`);
+    return 2;
+  }
+
+  switch (args.command) {
+    case "help": {
+      const text = helpText(args.topic);
+      if (text === null) {
+        console.error(`aegis: no help for "${args.topic}"`);
+        return 2;
+      }
+      console.log(text);
+      return 0;
+    }
+    case "version":
+      console.log(versionText());
+      return 0;
+    case "check": {
+      const config = loadOrExplain(args);
+      if (typeof config === "number") return config;
+      console.log(summarizeConfig(config));
+      console.log(`\nconfig ${config.source} is valid`);
+      return 0;
+    }
+    case "demo": {
+      const demo = startDemo(navigator.hardwareConcurrency || 1);
+      const logger = new Logger(demo.config.global.logLevel);
+      const code = await runProxy(demo.config, logger, spawnWorker, () => {
+        console.error(`\naegis demo is running: three echo servers behind ${formatAddress(DEMO_LISTEN)}.
+  Try:      nc ${DEMO_LISTEN.host} ${DEMO_LISTEN.port}        (each line comes back; reconnect to meet another server)
+  Metrics:  curl http://${formatAddress(DEMO_METRICS)}/metrics
+  Stop:     Ctrl-C\n`);
+      });
+      demo.stop();
+      return code;
+    }
+    case "run": {
+      const config = loadOrExplain(args);
+      if (typeof config === "number") return config;
+      return await runProxy(config, new Logger(config.global.logLevel), spawnWorker);
+    }
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,123 @@
+// Counters in one SharedArrayBuffer: a cache-line-aligned region per Worker, written only by that
+// Worker with plain stores, summed by the main thread at scrape time. No locks anywhere.
+//
+// Cells are Float64: a 64-bit value that is exact up to 2^53 (9 PB of bytes), written with one
+// aligned 8-byte store, so a racing reader sees the old or the new value, never half of each.
+// Plain `+=` costs nothing and allocates nothing, unlike BigInt64Array with Atomics.add.
+// The one cell that must be exact across Workers, the process-wide connection count used for
+// admission, is an Int32 updated with Atomics (check and increment in one step).
+
+/** Per-listener cells. */
+export const L = {
+  connections: 0,
+  active: 1,
+  rejectedMaxConnections: 2,
+  rejectedNoServer: 3,
+  rejectedShutdown: 4,
+  bytesReceived: 5,
+  bytesSent: 6,
+} as const;
+export const LISTENER_CELLS = 7;
+export const REJECT_REASONS = [
+  ["max_connections", L.rejectedMaxConnections],
+  ["no_server", L.rejectedNoServer],
+  ["shutdown", L.rejectedShutdown],
+] as const;
+
+/** Per-server cells (one set per upstream server). */
+export const S = {
+  connections: 0,
+  active: 1,
+  connectErrors: 2,
+  poolIdle: 3,
+} as const;
+export const SERVER_CELLS = 4;
+
+const CACHE_LINE_CELLS = 8; // 64 bytes of Float64
+const HEADER_BYTES = 64; // the admission Int32 sits alone on the first cache line
+
+/** Where each cell lives; computed identically by the main thread and every Worker. */
+export class CounterLayout {
+  readonly stride: number;
+  readonly #serverBase: number[][] = [];
+  readonly listenerCount: number;
+
+  constructor(listenerCount: number, serversPerUpstream: readonly number[], readonly workers: number) {
+    this.listenerCount = listenerCount;
+    let next = listenerCount * LISTENER_CELLS;
+    for (const count of serversPerUpstream) {
+      const bases: number[] = [];
+      for (let s = 0; s < count; s++, next += SERVER_CELLS) bases.push(next);
+      this.#serverBase.push(bases);
+    }
+    this.stride = Math.ceil(next / CACHE_LINE_CELLS) * CACHE_LINE_CELLS || CACHE_LINE_CELLS;
+  }
+
+  get byteLength(): number {
+    return HEADER_BYTES + this.stride * this.workers * 8;
+  }
+
+  allocate(): SharedArrayBuffer {
+    return new SharedArrayBuffer(this.byteLength);
+  }
+
+  /** Index of a listener's first cell inside one Worker's region. */
+  listenerBase(listener: number): number {
+    return listener * LISTENER_CELLS;
+  }
+
+  serverBase(upstream: number, server: number): number {
+    const base = this.#serverBase[upstream]?.[server];
+    if (base === undefined) throw new RangeError(`no counters for upstream ${upstream} server ${server}`);
+    return base;
+  }
+}
+
+/** One Worker's writable view: `cells[base + field] += n`. */
+export function workerCells(sab: SharedArrayBuffer, layout: CounterLayout, worker: number): Float64Array {
+  return new Float64Array(sab, HEADER_BYTES + worker * layout.stride * 8, layout.stride);
+}
+
+/** The process-wide count of admitted client connections, shared by all Workers. */
+export function admissionCell(sab: SharedArrayBuffer): Int32Array {
+  return new Int32Array(sab, 0, 1);
+}
+
+/**
+ * Try to admit one connection. The check and the increment are one compare-and-swap, so the
+ * count never passes `max` and no Worker refuses because of another's transient increment.
+ */
+export function tryAdmit(cell: Int32Array, max: number): boolean {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const current = Atomics.load(cell, 0);
+    if (current >= max) return false;
+    if (Atomics.compareExchange(cell, 0, current, current + 1) === current) return true;
+  }
+  return false; // pathological contention: refusing is the safe answer
+}
+
+export function release(cell: Int32Array): void {
+  Atomics.sub(cell, 0, 1);
+}
+
+/** Main-thread reader: sums one cell over every Worker's region. */
+export class CounterReader {
+  readonly #all: Float64Array;
+  constructor(sab: SharedArrayBuffer, readonly layout: CounterLayout) {
+    this.#all = new Float64Array(sab, HEADER_BYTES, layout.stride * layout.workers);
+  }
+
+  sum(cell: number): number {
+    let total = 0;
+    for (let w = 0; w < this.layout.workers; w++) total += this.#all[w * this.layout.stride + cell] ?? 0;
+    return total;
+  }
+
+  listener(listener: number, field: number): number {
+    return this.sum(this.layout.listenerBase(listener) + field);
+  }
+
+  server(upstream: number, server: number, field: number): number {
+    return this.sum(this.layout.serverBase(upstream, server) + field);
+  }
+}

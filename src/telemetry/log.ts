@@ -1,0 +1,81 @@
+// JSON-lines logger for stdout (journald-friendly), batched so a busy Worker makes one write per tick.
+import { writeSync } from "node:fs";
+import type { LogLevel } from "../config/types.ts";
+
+const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** Past this many unwritten bytes (stdout blocked), new lines are dropped rather than grow memory. */
+const MAX_PENDING = 4 * 1024 * 1024;
+
+export type Fields = Record<string, unknown>;
+
+export class Logger {
+  #rank: number;
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #context: Fields;
+  /** Lines lost because stdout could not keep up. */
+  dropped = 0;
+
+  constructor(level: LogLevel, context: Fields = {}) {
+    this.#rank = RANK[level];
+    this.#context = context;
+  }
+
+  setLevel(level: LogLevel): void {
+    this.#rank = RANK[level];
+  }
+
+  enabled(level: LogLevel): boolean {
+    return RANK[level] <= this.#rank;
+  }
+
+  error(msg: string, fields?: Fields): void { this.log("error", msg, fields); }
+  warn(msg: string, fields?: Fields): void { this.log("warn", msg, fields); }
+  info(msg: string, fields?: Fields): void { this.log("info", msg, fields); }
+  debug(msg: string, fields?: Fields): void { this.log("debug", msg, fields); }
+
+  log(level: LogLevel, msg: string, fields?: Fields): void {
+    if (RANK[level] > this.#rank) return;
+    this.line(JSON.stringify({ time: new Date().toISOString(), level, msg, ...this.#context, ...fields }));
+  }
+
+  /** Queue one already-formatted line; it reaches stdout within one event-loop turn. */
+  line(text: string): void {
+    if (this.#pendingBytes > MAX_PENDING) {
+      this.dropped++;
+      return;
+    }
+    this.#pending.push(text);
+    this.#pendingBytes += text.length + 1;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setTimeout(() => this.flush(), 0);
+    }
+  }
+
+  /** Write everything queued. Synchronous so it can run just before process.exit. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0) return;
+    let text = this.#pending.join("\n") + "\n";
+    this.#pending.length = 0;
+    this.#pendingBytes = 0;
+    for (let attempts = 0; text.length > 0 && attempts < 1000; attempts++) {
+      try {
+        const written = writeSync(1, text);
+        text = text.slice(written);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return;
+        // stdout is a full non-blocking pipe: keep the rest for the next turn.
+        this.#pending.push(text.slice(0, -1));
+        this.#pendingBytes = text.length;
+        if (!this.#scheduled) {
+          this.#scheduled = true;
+          setTimeout(() => this.flush(), 10);
+        }
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// Renders the summed per-Worker counters as Prometheus text exposition format (version 0.0.4).
+import type { Config } from "../config/types.ts";
+import { CounterReader, L, REJECT_REASONS, S } from "./counters.ts";
+
+type Sample = [labels: Record<string, string>, value: number];
+
+function escape(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function family(out: string[], name: string, type: "counter" | "gauge", help: string, samples: Sample[]): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  for (const [labels, value] of samples) {
+    const text = Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(",");
+    out.push(`${name}${text ? `{${text}}` : ""} ${Number.isFinite(value) ? value : 0}`);
+  }
+}
+
+export function renderPrometheus(config: Config, reader: CounterReader, extra: Sample[] = []): string {
+  const out: string[] = [];
+  const perListener = (field: number): Sample[] =>
+    config.listeners.map((l, i) => [{ listener: l.name }, reader.listener(i, field)]);
+  const perServer = (field: number): Sample[] =>
+    config.upstreams.flatMap((u, ui) => u.servers.map((s, si): Sample => [{ upstream: u.name, server: s.name }, reader.server(ui, si, field)]));
+
+  family(out, "aegis_connections_total", "counter", "Client connections accepted and admitted.", perListener(L.connections));
+  family(out, "aegis_connections_active", "gauge", "Client connections currently open.", perListener(L.active));
+  family(out, "aegis_connections_rejected_total", "counter", "Client connections refused or closed without reaching a server, by reason.",
+    config.listeners.flatMap((l, i) => REJECT_REASONS.map(([reason, field]): Sample => [{ listener: l.name, reason }, reader.listener(i, field)])));
+  family(out, "aegis_bytes_received_total", "counter", "Bytes read from clients.", perListener(L.bytesReceived));
+  family(out, "aegis_bytes_sent_total", "counter", "Bytes written to clients.", perListener(L.bytesSent));
+  family(out, "aegis_upstream_connections_total", "counter", "Connections established to each server.", perServer(S.connections));
+  family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
+  family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
+  family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
+  if (extra.length) family(out, "aegis_workers", "gauge", "Worker threads running.", extra);
+  return out.join("\n") + "\n";
+}

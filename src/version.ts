@@ -1,0 +1,13 @@
+// Version information: the package version, plus the commit and build date stamped in by scripts/build.ts.
+import pkg from "../package.json" with { type: "json" };
+
+declare const AEGIS_COMMIT: string | undefined;
+declare const AEGIS_BUILD_DATE: string | undefined;
+
+export const VERSION: string = pkg.version;
+
+export function versionText(): string {
+  const commit = typeof AEGIS_COMMIT === "string" ? AEGIS_COMMIT : "dev";
+  const built = typeof AEGIS_BUILD_DATE === "string" ? AEGIS_BUILD_DATE : "not built";
+  return `aegis ${VERSION} (commit ${commit}, built ${built}, bun ${Bun.version})`;
+}

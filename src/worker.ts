@@ -1,0 +1,50 @@
+// Worker entry point: owns one data plane; the main thread starts, drains and closes it by message.
+import type { FromWorker, ToWorker } from "./control/messages.ts";
+import { DataPlane } from "./data/plane.ts";
+import { Logger } from "./telemetry/log.ts";
+
+declare const self: Worker;
+
+let plane: DataPlane | null = null;
+let workerIndex = -1;
+let logger = new Logger("info");
+
+function send(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+function exit(code: number): void {
+  logger.flush();
+  process.exit(code);
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "start": {
+      workerIndex = message.worker;
+      logger = new Logger(message.config.global.logLevel, { worker: message.worker });
+      try {
+        plane = new DataPlane({ config: message.config, worker: message.worker, sab: message.sab, logger });
+        const addresses = plane.start(message.ports);
+        send({ type: "listening", worker: message.worker, addresses });
+      } catch (err) {
+        send({ type: "failed", worker: message.worker, error: (err as Error).message });
+        exit(1);
+      }
+      return;
+    }
+    case "drain": {
+      if (!plane) return exit(0);
+      plane.drain(() => {
+        send({ type: "drained", worker: workerIndex });
+        exit(0);
+      });
+      return;
+    }
+    case "close": {
+      plane?.closeAll();
+      exit(0);
+    }
+  }
+};

@@ -1,0 +1,99 @@
+// The relay end to end: bytes both ways, half-close in each direction, resets, and closing promptly.
+import { afterEach, describe, expect, test } from "bun:test";
+import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
+import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
+import { connect } from "./helpers/client.ts";
+
+let aegis: Aegis | null = null;
+const backends: Backend[] = [];
+afterEach(async () => {
+  await aegis?.stop("SIGKILL");
+  aegis = null;
+  for (const b of backends.splice(0)) b.stop();
+});
+
+describe("relay", () => {
+  test("echo round trip, counted in metrics and the access log", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(simpleConfig([echo.address], { global: "access_log = true" }));
+    const client = await connect(aegis.port);
+    client.write("hello aegis\n");
+    expect(await client.waitFor((t) => t === "hello aegis\n")).toBe("hello aegis\n");
+    client.socket.shutdown();
+    await client.closed;
+    const line = await aegis.waitForLog((l) => l.msg === "session");
+    expect(line).toMatchObject({ listener: "main", upstream: "app", server: echo.address, bytes_in: 12, bytes_out: 12, end: "client_closed" });
+    expect(typeof line.connect_ms).toBe("number");
+    expect(line.client).toMatch(/^127\.0\.0\.1:\d+$/);
+    const m = await aegis.metrics();
+    expect(m.get('aegis_connections_total{listener="main"}')).toBe(1);
+    expect(m.get('aegis_bytes_received_total{listener="main"}')).toBe(12);
+    expect(m.get('aegis_bytes_sent_total{listener="main"}')).toBe(12);
+    expect(m.get('aegis_connections_active{listener="main"}')).toBe(0);
+  });
+
+  test("client half-close: the server still answers after the client's FIN", async () => {
+    let serverSawEnd = false;
+    const server = startScripted({
+      data() {},
+      end(socket) {
+        serverSawEnd = true;
+        socket.write("answer after your FIN");
+        socket.shutdown();
+      },
+    });
+    backends.push(server);
+    aegis = await startAegis(simpleConfig([server.address]));
+    const client = await connect(aegis.port);
+    client.write("question");
+    client.socket.shutdown();
+    await client.ended;
+    expect(serverSawEnd).toBe(true);
+    expect(client.text()).toBe("answer after your FIN");
+  });
+
+  test("server half-close: the client can still send after the server's FIN", async () => {
+    let got = "";
+    const server = startScripted({
+      open(socket) {
+        socket.write("bye");
+        socket.shutdown();
+      },
+      data(_s, data) { got += data.toString(); },
+    });
+    backends.push(server);
+    aegis = await startAegis(simpleConfig([server.address]));
+    const client = await connect(aegis.port);
+    await client.ended;
+    expect(client.text()).toBe("bye");
+    client.write("still talking");
+    client.socket.shutdown();
+    await client.closed;
+    // Bun reports a FIN on an already shut-down socket as `close` (not `end`): the server's socket closing is the FIN.
+    await eventually(() => server.open === 0, 3000, "server socket closed by the relayed FIN");
+    expect(got).toBe("still talking");
+  });
+
+  test("a server reset is passed on to the client as a reset", async () => {
+    const server = startScripted({ data(socket) { socket.terminate(); } });
+    backends.push(server);
+    aegis = await startAegis(simpleConfig([server.address]));
+    const client = await connect(aegis.port);
+    client.write("x");
+    const error = await client.closed;
+    expect(error?.message ?? "").toContain("ECONNRESET");
+  });
+
+  test("a client that goes away takes its upstream socket with it", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(simpleConfig([echo.address]));
+    const client = await connect(aegis.port);
+    client.write("ping");
+    await client.waitFor((t) => t === "ping");
+    expect(echo.open).toBe(1);
+    client.socket.terminate();
+    await eventually(() => echo.open === 0, 3000, "upstream socket closed");
+  });
+});
