@@ -146,12 +146,12 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 /** A minimal config: one listener on port 0 to one upstream. */
 export function simpleConfig(
   servers: string[],
-  extra: { workers?: number; global?: string; listener?: string; upstream?: string } = {},
+  extra: { workers?: number; logLevel?: string; global?: string; listener?: string; upstream?: string } = {},
 ): string {
   return `
 [global]
 workers = ${extra.workers ?? 2}
-log_level = "debug"
+log_level = "${extra.logLevel ?? "debug"}"
 shutdown_grace = "5s"
 ${extra.global ?? ""}
 

@@ -1,0 +1,96 @@
+// Limits that protect the proxy: idle timeout, process-wide max_connections, and no leaked sockets.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
+import { startEcho, type Backend } from "./helpers/backends.ts";
+import { connect, type Client } from "./helpers/client.ts";
+
+let aegis: Aegis | null = null;
+const backends: Backend[] = [];
+const clients: Client[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.socket.terminate();
+  await aegis?.stop("SIGKILL");
+  aegis = null;
+  for (const b of backends.splice(0)) b.stop();
+});
+
+async function echoed(port: number, text: string): Promise<Client> {
+  const client = await connect(port);
+  clients.push(client);
+  client.write(text);
+  await client.waitFor((t) => t === text);
+  return client;
+}
+
+describe("limits", () => {
+  test("idle_timeout closes a silent session and spares a talking one", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(simpleConfig([echo.address], { global: "access_log = true", listener: 'idle_timeout = "600ms"' }));
+    const silent = await echoed(aegis.port, "hi");
+    const talker = await echoed(aegis.port, "x");
+    const started = performance.now();
+    let said = "x";
+    const chatter = setInterval(() => { said += "y"; talker.write("y"); }, 150);
+    await silent.ended;
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(500);
+    expect(waited).toBeLessThan(1500);
+    await Bun.sleep(700); // past the timeout for the talker too
+    clearInterval(chatter);
+    await talker.waitFor((t) => t === said);
+    const line = await aegis.waitForLog((l) => l.msg === "session" && l.end === "idle_timeout");
+    expect(line.bytes_in).toBe(2);
+    await eventually(() => echo.open === 1, 2000, "only the talker's upstream socket remains");
+  });
+
+  test("max_connections is exact across Workers: the excess is refused and counted, then capacity returns", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(simpleConfig([echo.address], { workers: 2, global: "max_connections = 3" }));
+    const held = [await echoed(aegis.port, "1"), await echoed(aegis.port, "2"), await echoed(aegis.port, "3")];
+    for (let i = 0; i < 4; i++) {
+      const refused = await connect(aegis.port);
+      clients.push(refused);
+      refused.write("nope");
+      await refused.ended;
+      expect(refused.text()).toBe("");
+    }
+    const m = await aegis.metrics();
+    expect(m.get('aegis_connections_rejected_total{listener="main",reason="max_connections"}')).toBe(4);
+    expect(m.get('aegis_connections_active{listener="main"}')).toBe(3);
+    held[0]!.socket.end();
+    await eventually(async () => (await aegis!.metrics()).get('aegis_connections_active{listener="main"}') === 2, 3000, "one slot freed");
+    await echoed(aegis.port, "again");
+  });
+
+  test("thousands of short sessions leave no socket open, upstream or downstream", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(simpleConfig([echo.address], { logLevel: "info" }));
+    const fds = () => readdirSync(`/proc/${aegis!.proc.pid}/fd`).length;
+    const baseline = fds();
+    const total = 3000;
+    const concurrency = 50;
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        next++;
+        const client = await connect(aegis!.port);
+        client.write("ping");
+        await client.waitFor((t) => t === "ping");
+        client.socket.end();
+        await client.closed;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    await eventually(() => echo.open === 0, 5000, "every upstream socket closed");
+    const m = await aegis.metrics();
+    expect(m.get('aegis_connections_total{listener="main"}')).toBe(total);
+    expect(m.get('aegis_connections_active{listener="main"}')).toBe(0);
+    expect(m.get("aegis_upstream_connections_active")).toBe(0);
+    expect(echo.accepted).toBe(total);
+    await eventually(() => fds() <= baseline + 2, 3000, "aegis's file descriptors back to baseline");
+  }, 60_000);
+});
