@@ -37,7 +37,6 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
-  readonly startedAt = Date.now();
   readonly #startMono = performance.now();
   #connectStart = 0;
   connectMs = -1;
@@ -45,6 +44,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   /** Read at accept: Bun forgets the port once the socket closes. */
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** This session's listener's first counter cell, looked up once rather than per chunk. */
+  readonly #cellBase: number;
 
   constructor(
     readonly plane: Plane,
@@ -57,6 +58,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.lastActive = plane.now;
     this.clientAddress = client.remoteAddress;
     this.clientPort = client.remotePort;
+    this.#cellBase = plane.listenerBase(listener);
   }
 
 
@@ -105,7 +107,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   /** No server could be reached: close the client promptly and count it. */
   #fail(): void {
     this.endReason = "connect_failed";
-    this.plane.cells[this.plane.listenerBase(this.listener) + L.rejectedNoServer]! += 1;
+    this.plane.cells[this.#cellBase + L.rejectedNoServer]! += 1;
     this.client.end(); // close runs synchronously and finishes the session
   }
 
@@ -126,7 +128,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
 
   fromClient(data: Buffer): void {
     this.lastActive = this.plane.now;
-    this.plane.cells[this.plane.listenerBase(this.listener) + L.bytesReceived]! += data.length;
+    this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
     this.bytesIn += data.length;
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
     if (socket && this.toServer.empty) {
@@ -182,7 +184,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
 
   #countOut(bytes: number): void {
     this.bytesOut += bytes;
-    this.plane.cells[this.plane.listenerBase(this.listener) + L.bytesSent]! += bytes;
+    this.plane.cells[this.#cellBase + L.bytesSent]! += bytes;
   }
 
   // ---- half-close and close -----------------------------------------------------------------

@@ -94,12 +94,13 @@ export async function startAegis(toml: string, options: StartOptions = {}): Prom
   const listeners = ready.listeners as { name: string; address: string }[];
   const ports = Object.fromEntries(listeners.map((l) => [l.name, Number(l.address.split(":").pop())]));
   const metricsAddress = ready.metrics as string | null;
+  const metricsPort = metricsAddress ? Number(metricsAddress.split(":").pop()) : null;
 
   return {
     proc,
     ports,
     port: Number(Object.values(ports)[0]),
-    metricsPort: metricsAddress ? Number(metricsAddress.split(":").pop()) : null,
+    metricsPort,
     logs,
     stderr: () => errText,
     waitForLog,
@@ -112,7 +113,7 @@ export async function startAegis(toml: string, options: StartOptions = {}): Prom
       return code;
     },
     async metrics() {
-      const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return parseMetrics(text);
     },
   };
