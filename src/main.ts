@@ -15,6 +15,20 @@ import { versionText } from "./version.ts";
 /** Spawns a data-plane Worker; the URL form is what `bun build --compile` embeds. */
 const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).href);
 
+/**
+ * A spawner whose first Worker is started now, so its ~20 ms of loading overlaps reading the
+ * config: time to the first relayed connection is part of the product. If the config turns out
+ * bad, the process exits and takes the idle Worker with it.
+ */
+function eagerSpawner(): () => Worker {
+  let early: Worker | null = spawnWorker();
+  return () => {
+    const worker = early ?? spawnWorker();
+    early = null;
+    return worker;
+  };
+}
+
 const DEFAULT_CONFIGS = ["./aegis.toml", "/etc/aegis/aegis.toml"];
 
 function findConfig(args: Args): string | null {
@@ -69,9 +83,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "demo": {
+      const spawn = eagerSpawner();
       const demo = startDemo(navigator.hardwareConcurrency || 1);
       const logger = new Logger(demo.config.global.logLevel);
-      const code = await runProxy(demo.config, logger, spawnWorker, () => {
+      const code = await runProxy(demo.config, logger, spawn, () => {
         console.error(`\naegis demo is running: three echo servers behind ${formatAddress(DEMO_LISTEN)}.
   Try:      nc ${DEMO_LISTEN.host} ${DEMO_LISTEN.port}        (each line comes back; reconnect to meet another server)
   Metrics:  curl http://${formatAddress(DEMO_METRICS)}/metrics
@@ -81,9 +96,10 @@ async function main(argv: string[]): Promise<number> {
       return code;
     }
     case "run": {
+      const spawn = eagerSpawner();
       const config = loadOrExplain(args);
       if (typeof config === "number") return config;
-      return await runProxy(config, new Logger(config.global.logLevel), spawnWorker);
+      return await runProxy(config, new Logger(config.global.logLevel), spawn);
     }
   }
 }

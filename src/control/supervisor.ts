@@ -45,19 +45,14 @@ export class Supervisor {
   /** Start metrics and every Worker; resolves once all listeners accept in every Worker. */
   async start(): Promise<ReadyInfo> {
     const { config } = this;
-    if (config.metrics.listen) {
-      try {
-        this.#metrics = startMetricsServer(config.metrics.listen, this);
-      } catch (err) {
-        throw new Error(`metrics: cannot listen on ${formatAddress(config.metrics.listen)}: ${(err as Error).message}`);
-      }
-    }
+    // Worker 0 binds first so a port given as 0 is chosen once and shared by the others.
+    const first = this.#startWorker(0);
     try {
-      // Worker 0 binds first so a port given as 0 is chosen once and shared by the others.
-      const first = await this.#startWorker(0);
-      this.#ports = first.map((a) => a.port);
+      if (config.metrics.listen) this.#metrics = this.#startMetrics(config.metrics.listen);
+      this.#ports = (await first).map((a) => a.port);
       await Promise.all(Array.from({ length: config.global.workers - 1 }, (_, i) => this.#startWorker(i + 1)));
     } catch (err) {
+      first.catch(() => {}); // already failing for another reason; one error is enough
       await this.#stopAll();
       throw err;
     }
@@ -66,6 +61,14 @@ export class Supervisor {
       metrics: this.#metrics ? formatAddress({ host: config.metrics.listen!.host, port: this.#metrics.port! }) : null,
       workers: config.global.workers,
     };
+  }
+
+  #startMetrics(listen: Address): Server<undefined> {
+    try {
+      return startMetricsServer(listen, this);
+    } catch (err) {
+      throw new Error(`metrics: cannot listen on ${formatAddress(listen)}: ${(err as Error).message}`);
+    }
   }
 
   #startWorker(index: number): Promise<Address[]> {
