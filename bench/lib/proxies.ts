@@ -1,0 +1,159 @@
+// The contenders: how to configure and launch each proxy so that all of them relay the
+// same two listeners (one to Redis, one to the iperf3 server) on 127.0.0.1.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export type ColumnId = "none" | "aegis" | "aegis+pool" | "haproxy" | "nginx";
+export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "haproxy", "nginx"];
+export const PEERS: ColumnId[] = ["haproxy", "nginx"];
+
+export const COLUMN_TITLES: Record<ColumnId, string> = {
+  none: "no proxy",
+  aegis: "aegis",
+  "aegis+pool": "aegis+pool",
+  haproxy: "HAProxy",
+  nginx: "nginx",
+};
+
+/** Pre-connected sockets per Worker for the Redis upstream in the aegis+pool column. */
+export const AEGIS_POOL = 16;
+
+export interface Ports {
+  redis: number;
+  iperf: number;
+}
+
+export interface Launch {
+  cmd: string[];
+  configPath: string;
+  logPath: string;
+}
+
+export interface ProxyOptions {
+  aegisPath: string;
+  cores: number;
+  /** aegis's [metrics] port; unused by the others. */
+  metricsPort: number;
+}
+
+/** Write the proxy's config under dir and return the command that runs it in the foreground. */
+export function prepare(
+  id: Exclude<ColumnId, "none">,
+  dir: string,
+  listen: Ports,
+  backend: Ports,
+  opts: ProxyOptions,
+): Launch {
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, "output.log");
+  switch (id) {
+    case "aegis":
+    case "aegis+pool": {
+      const configPath = join(dir, "aegis.toml");
+      writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0));
+      return { cmd: [opts.aegisPath, "--config", configPath], configPath, logPath };
+    }
+    case "haproxy": {
+      const configPath = join(dir, "haproxy.cfg");
+      writeFileSync(configPath, haproxyConfig(listen, backend, opts.cores));
+      // -db: stay in the foreground, no master process: one process with nbthread threads.
+      return { cmd: ["haproxy", "-db", "-f", configPath], configPath, logPath };
+    }
+    case "nginx": {
+      const configPath = join(dir, "nginx.conf");
+      writeFileSync(configPath, nginxConfig(dir, listen, backend, opts.cores));
+      return {
+        cmd: ["nginx", "-p", `${dir}/`, "-c", configPath, "-e", join(dir, "error.log")],
+        configPath,
+        logPath,
+      };
+    }
+  }
+}
+
+function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: number): string {
+  return `# Written by bench/compare.
+[global]
+workers = 0            # one per core
+max_connections = 20000
+log_level = "warn"
+access_log = false
+
+[metrics]
+listen = "127.0.0.1:${metricsPort}"
+
+[[listener]]
+name = "redis"
+bind = "127.0.0.1:${listen.redis}"
+upstream = "redis"
+
+[[listener]]
+name = "iperf"
+bind = "127.0.0.1:${listen.iperf}"
+upstream = "iperf"
+
+[[upstream]]
+name = "redis"
+servers = ["127.0.0.1:${backend.redis}"]
+pool = ${pool}
+
+[[upstream]]
+name = "iperf"
+servers = ["127.0.0.1:${backend.iperf}"]
+# Never pooled: an idle pre-connected socket would wedge iperf3's one-test-at-a-time server.
+pool = 0
+`;
+}
+
+function haproxyConfig(listen: Ports, backend: Ports, cores: number): string {
+  // maxconn 9000 needs ~18,000 fds, inside the 20,000 open-file limit.
+  return `# Written by bench/compare. No log lines anywhere.
+global
+    nbthread ${cores}
+    maxconn 9000
+
+defaults
+    mode tcp
+    maxconn 9000
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+
+listen redis
+    bind 127.0.0.1:${listen.redis}
+    server redis 127.0.0.1:${backend.redis}
+
+listen iperf
+    bind 127.0.0.1:${listen.iperf}
+    server iperf 127.0.0.1:${backend.iperf}
+`;
+}
+
+function nginxConfig(dir: string, listen: Ports, backend: Ports, cores: number): string {
+  return `# Written by bench/compare. Stream module only, no access log.
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes ${cores};
+worker_rlimit_nofile 20000;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "error.log")} warn;
+
+events {
+    worker_connections 10000;
+}
+
+stream {
+    server {
+        listen 127.0.0.1:${listen.redis} reuseport;
+        proxy_pass 127.0.0.1:${backend.redis};
+        proxy_half_close on;
+    }
+    server {
+        listen 127.0.0.1:${listen.iperf} reuseport;
+        proxy_pass 127.0.0.1:${backend.iperf};
+        proxy_half_close on;
+    }
+}
+`;
+}

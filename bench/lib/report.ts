@@ -1,0 +1,155 @@
+// Turning measurements into the markdown table and bench/RESULTS.md.
+
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { COLUMN_TITLES, PEERS, type ColumnId } from "./proxies.ts";
+
+export type MetricId =
+  | "get.rps" | "get.p50" | "get.p99" | "get.max"
+  | "pipe.rps" | "pipe.p50" | "pipe.p99"
+  | "conn.cps" | "conn.p99"
+  | "bulk.gbps"
+  | "mem.perConn" | "mem.base" | "mem.held"
+  | "start.ms";
+
+type Target =
+  | { kind: "peer"; atLeast: number } // aegis ≥ atLeast × best peer (higher is better)
+  | { kind: "peer"; atMost: number } // aegis ≤ atMost × best peer (lower is better)
+  | { kind: "haproxy"; atMost: number }
+  | { kind: "absolute"; atMost: number; unit: string };
+
+export interface Metric {
+  id: MetricId;
+  label: string;
+  better: "higher" | "lower";
+  digits: number;
+  target?: Target;
+}
+
+export const METRICS: Metric[] = [
+  { id: "get.rps", label: "GET, 50 clients: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1.1 } },
+  { id: "get.p50", label: "GET, 50 clients: p50 latency, ms", better: "lower", digits: 3 },
+  { id: "get.p99", label: "GET, 50 clients: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "get.max", label: "GET, 50 clients: max latency, ms", better: "lower", digits: 3 },
+  { id: "pipe.rps", label: "GET pipelined 16 deep: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1.1 } },
+  { id: "pipe.p50", label: "GET pipelined 16 deep: p50 latency, ms", better: "lower", digits: 3 },
+  { id: "pipe.p99", label: "GET pipelined 16 deep: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "conn.cps", label: "connection per GET (-k 0): connections/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1.1 } },
+  { id: "conn.p99", label: "connection per GET (-k 0): p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "bulk.gbps", label: "iperf3 bulk: Gbit/s", better: "higher", digits: 2, target: { kind: "peer", atLeast: 1.1 } },
+  { id: "mem.perConn", label: "memory per idle relayed connection: bytes (Pss)", better: "lower", digits: 0, target: { kind: "haproxy", atMost: 1 } },
+  { id: "mem.base", label: "proxy memory at rest: MiB (Pss)", better: "lower", digits: 1 },
+  { id: "mem.held", label: "proxy memory holding the idle connections: MiB (Pss)", better: "lower", digits: 1 },
+  { id: "start.ms", label: "spawn → first relayed PING: ms", better: "lower", digits: 1, target: { kind: "absolute", atMost: 50, unit: "ms" } },
+];
+
+/** A number, or a short reason there is none ("error", "n/a"). */
+export type Cell = number | string;
+export type Results = Map<ColumnId, Map<MetricId, Cell>>;
+
+export function setCell(results: Results, column: ColumnId, metric: MetricId, value: Cell): void {
+  let row = results.get(column);
+  if (!row) results.set(column, (row = new Map()));
+  row.set(metric, value);
+}
+
+const num = (c: Cell | undefined): number | null => (typeof c === "number" && Number.isFinite(c) ? c : null);
+
+function fmt(c: Cell | undefined, digits: number): string {
+  if (c === undefined) return "—";
+  if (typeof c === "string") return c;
+  if (!Number.isFinite(c)) return "—";
+  return c.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+const ratio = (a: number | null, b: number | null): string =>
+  a === null || b === null || b === 0 ? "—" : `${(a / b).toFixed(2)}×`;
+
+function bestPeer(results: Results, m: Metric): { value: number | null; who: string } {
+  let best: number | null = null;
+  let who = "";
+  for (const peer of PEERS) {
+    const v = num(results.get(peer)?.get(m.id));
+    if (v === null) continue;
+    if (best === null || (m.better === "higher" ? v > best : v < best)) {
+      best = v;
+      who = COLUMN_TITLES[peer];
+    }
+  }
+  return { value: best, who };
+}
+
+function targetCell(results: Results, m: Metric): string {
+  const t = m.target;
+  if (!t) return "";
+  const aegis = num(results.get("aegis")?.get(m.id));
+  let text: string;
+  let met: boolean | null = null;
+  switch (t.kind) {
+    case "peer": {
+      const peer = bestPeer(results, m).value;
+      if ("atLeast" in t) {
+        text = `≥ ${t.atLeast.toFixed(2)}× best peer`;
+        if (aegis !== null && peer !== null) met = aegis >= t.atLeast * peer;
+      } else {
+        text = t.atMost === 1 ? "≤ best peer" : `≤ ${t.atMost.toFixed(2)}× best peer`;
+        if (aegis !== null && peer !== null) met = aegis <= t.atMost * peer;
+      }
+      break;
+    }
+    case "haproxy": {
+      const h = num(results.get("haproxy")?.get(m.id));
+      text = "≤ HAProxy";
+      if (aegis !== null && h !== null) met = aegis <= t.atMost * h;
+      break;
+    }
+    case "absolute":
+      text = `≤ ${t.atMost} ${t.unit}`;
+      if (aegis !== null) met = aegis <= t.atMost;
+      break;
+  }
+  return met === null ? text : `${text} ${met ? "✅" : "❌"}`;
+}
+
+/** The results table: one row per metric, one column per proxy, then the ratios. */
+export function renderTable(results: Results, columns: ColumnId[]): string {
+  const head = [
+    "metric",
+    "better",
+    ...columns.map((c) => COLUMN_TITLES[c]),
+    "aegis ÷ best peer",
+    "aegis ÷ no proxy",
+    "aegis+pool ÷ aegis",
+    "target (aegis)",
+  ];
+  const rows = METRICS.map((m) => {
+    const aegis = num(results.get("aegis")?.get(m.id));
+    const peer = bestPeer(results, m);
+    return [
+      m.label,
+      m.better === "higher" ? "↑ higher" : "↓ lower",
+      ...columns.map((c) => fmt(results.get(c)?.get(m.id), m.digits)),
+      peer.value === null ? "—" : `${ratio(aegis, peer.value)} (${peer.who})`,
+      ratio(aegis, num(results.get("none")?.get(m.id))),
+      ratio(num(results.get("aegis+pool")?.get(m.id)), aegis),
+      targetCell(results, m),
+    ];
+  });
+  const align = head.map((_, i) => (i < 2 ? "---" : i === head.length - 1 ? "---" : "---:"));
+  return [head, align, ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+export const NOTES_MARKER = "<!-- notes -->";
+const NOTES_PLACEHOLDER =
+  "\n_To be written by a human after reading the run: what the numbers mean, what looks off, what to try next. " +
+  "bench/compare keeps everything below the marker above when it rewrites this file._\n";
+
+/** Write body to path followed by the notes section, keeping the notes of the previous file. */
+export function writeResults(path: string, body: string): void {
+  let notes = NOTES_PLACEHOLDER;
+  if (existsSync(path)) {
+    const old = readFileSync(path, "utf8");
+    const at = old.indexOf(NOTES_MARKER);
+    if (at >= 0) notes = old.slice(at + NOTES_MARKER.length);
+  }
+  writeFileSync(path, `${body.trimEnd()}\n\n## Notes\n\n${NOTES_MARKER}${notes}`);
+}
