@@ -217,6 +217,26 @@ describe("graceful shutdown through the binary", () => {
     expect(session).toMatchObject({ end: "shutdown", bytes_in: 10, bytes_out: 10 });
   }, 30_000);
 
+  test("SIGHUP is ignored with a warning (no reload yet); SIGINT stops aegis like SIGTERM", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await startAegis(graceConfig(echo.address, "5s"), { command: [BINARY], cwd: tempDir() });
+    aegis.proc.kill("SIGHUP");
+    const warning = await aegis.waitForLog((l) => l.level === "warn" && String(l.msg).startsWith("SIGHUP ignored"), 3_000);
+    expect(String(warning.msg)).toContain("reload is not supported");
+    expect(aegis.proc.exitCode).toBeNull();
+    const client = await connect(aegis.port);
+    clients.push(client);
+    client.write("still here\n");
+    await client.waitFor((t) => t === "still here\n");
+    client.socket.shutdown();
+    await client.closed;
+
+    aegis.proc.kill("SIGINT");
+    expect(await exitWithin(aegis.proc, 3_000)).toBe(0);
+    await aegis.waitForLog((l) => l.msg === "signal received" && l.signal === "SIGINT", 1_000);
+  }, 30_000);
+
   test("a second SIGTERM while draining exits at once", async () => {
     const echo = startEcho();
     backends.push(echo);
