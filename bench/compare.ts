@@ -2,7 +2,7 @@
 // Run it through the bench/compare wrapper (which installs missing tools and kills
 // leftovers); `bun bench/compare.ts --help` for the options. See bench/README.md.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parseArgs, UsageError, USAGE, type Options } from "./lib/args.ts";
@@ -11,7 +11,7 @@ import { firstPong, freePort, isListening, redisCommand } from "./lib/net.ts";
 import { isRunning, killAllNow, sleep, start, stop, stopAll, tail, type Proc } from "./lib/procs.ts";
 import { AEGIS_POOL, COLUMN_TITLES, prepare, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
 import { renderTable, setCell, writeResults, METRICS, type MetricId, type Results } from "./lib/report.ts";
-import { idleMemory, iperf, iperfArgs, redisBenchmark, redisBenchmarkArgs, type RedisBenchOptions } from "./lib/workloads.ts";
+import { idleMemory, iperf, iperfArgs, redisBenchmark, redisBenchmarkArgs, type IdleMemoryResult, type RedisBenchOptions } from "./lib/workloads.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const t0 = performance.now();
@@ -50,21 +50,29 @@ try {
   opts = parseArgs(Bun.argv.slice(2), repoRoot);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
-  if (e.message) console.error(`bench/compare: ${e.message}\n`);
-  console.error(USAGE);
-  process.exit(e.message ? 2 : 0);
+  if (!e.message) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  console.error(`bench/compare: ${e.message} (see --help)`);
+  process.exit(2);
 }
 
-const workDir = mkdtempSync(join(tmpdir(), "aegis-bench-"));
+/** Configs, logs and pid files of this run; created once the tools are known to be there. */
+let workDir = "";
 let exitCode = 0;
 try {
+  checkTools(opts);
+  workDir = mkdtempSync(join(tmpdir(), "aegis-bench-"));
   await main(opts);
 } catch (e) {
   exitCode = 1;
   console.error(`bench/compare: ${e instanceof Error ? e.message : String(e)}`);
 } finally {
   await stopAll();
-  if (opts.keep || problems.length > 0 || exitCode !== 0) say(`configs and logs kept in ${workDir}`);
+  if (!workDir) {
+    // Nothing was started.
+  } else if (opts.keep || problems.length > 0 || exitCode !== 0) say(`configs and logs kept in ${workDir}`);
   else rmSync(workDir, { recursive: true, force: true });
 }
 process.exit(exitCode);
@@ -72,16 +80,18 @@ process.exit(exitCode);
 // ---------------------------------------------------------------- the run
 
 async function main(o: Options): Promise<void> {
-  checkTools(o);
   const cores = availableParallelism();
   const machine = describeMachine(o.columns.some(isAegis) ? o.aegisPath : null, repoRoot);
   say(`columns: ${o.columns.join(", ")}; ${o.quick ? "quick" : "full"} run, ${o.rounds} round(s); work dir ${workDir}`);
 
   const backend = await startBackends();
+  const raw = { rounds: [] as Record<string, unknown>[], idleMemory: {} as Record<string, IdleMemoryResult | null> };
   const results: Results = new Map();
   const contenders = new Map<ColumnId, Contender>();
 
   // Phase 1, one proxy at a time on a fresh process: startup time, then idle memory.
+  // Only one proxy runs at a time here: Pss splits shared pages (aegis's executable, say)
+  // between every process mapping them, so a second aegis would halve the first's.
   for (const id of o.columns) {
     checkInterrupted();
     if (id === "none") {
@@ -91,7 +101,18 @@ async function main(o: Options): Promise<void> {
     const c = await startContender(id, backend, cores, o, results);
     if (!c) continue;
     contenders.set(id, c);
-    await measureIdleMemory(c, backend, o, results);
+    raw.idleMemory[id] = await measureIdleMemory(c, backend, o, results);
+    await stop(c.proc);
+  }
+  // They all run side by side for phase 2 (idle ones cost nothing measurable).
+  for (const c of contenders.values()) {
+    checkInterrupted();
+    c.proc = start(COLUMN_TITLES[c.id], c.launch.cmd, c.launch.logPath);
+    const p = c.proc;
+    if ((await firstPong(c.listen.redis, p.spawnedAt, 10_000, 2, () => !isRunning(p))) === null) {
+      problem(`${COLUMN_TITLES[c.id]} did not start again for the throughput rounds; last log lines:\n${indent(tail(c.launch.logPath))}`);
+      contenders.delete(c.id);
+    }
   }
 
   // Phase 2: throughput workloads, columns interleaved within each round so that slow
@@ -112,6 +133,7 @@ async function main(o: Options): Promise<void> {
           const key = `${id}/${w.name}`;
           const prev = best.get(key);
           if (!prev || (r[w.primary] ?? 0) > (prev[w.primary] ?? 0)) best.set(key, r);
+          raw.rounds.push({ round: round + 1, column: id, workload: w.name, ...r });
           say(`  ${Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(" ")}`);
         } catch (e) {
           problem(`${COLUMN_TITLES[id]}, ${w.name}, round ${round + 1}: ${e instanceof Error ? e.message : String(e)}`);
@@ -136,7 +158,9 @@ async function main(o: Options): Promise<void> {
   for (const c of contenders.values()) await stop(c.proc);
 
   checkInterrupted();
+  machine.push(["load average at end", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
   const table = renderTable(results, o.columns);
+  writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
   const body = resultsMarkdown(o, machine, table, backend);
   console.log(`\n${table}\n`);
   if (problems.length) console.log(`Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
@@ -240,7 +264,7 @@ async function ensureAlive(c: Contender, when: string): Promise<boolean> {
   return false;
 }
 
-async function measureIdleMemory(c: Contender, backend: Ports, o: Options, results: Results): Promise<void> {
+async function measureIdleMemory(c: Contender, backend: Ports, o: Options, results: Results): Promise<IdleMemoryResult | null> {
   const name = COLUMN_TITLES[c.id];
   say(`${name}: memory with ${o.idleConnections} idle relayed connections`);
   try {
@@ -254,11 +278,14 @@ async function measureIdleMemory(c: Contender, backend: Ports, o: Options, resul
     if (m.backendConns < m.held) problem(`${name}: ${m.held} client connections held but the backend only gained ${m.backendConns}`);
     if (m.fdsAfter > m.fdsBefore + 20) problem(`${name}: still had ${m.fdsAfter - m.fdsBefore} more fds than before, 5 s after ${m.held} idle clients went away`);
     if (m.backendConnsAfter > 20) problem(`${name}: backend still had ${m.backendConnsAfter} extra connections 5 s after the clients went away`);
+    if (!isRunning(c.proc)) problem(`${name} exited (code ${c.proc.exitCode}) during the idle-memory test`);
+    return m;
   } catch (e) {
     problem(`${name}, idle memory: ${e instanceof Error ? e.message : String(e)}`);
     setCell(results, c.id, "mem.perConn", "error");
+    if (!isRunning(c.proc)) problem(`${name} exited (code ${c.proc.exitCode}) during the idle-memory test`);
+    return null;
   }
-  if (!isRunning(c.proc)) problem(`${name} exited (code ${c.proc.exitCode}) during the idle-memory test`);
 }
 
 // ---------------------------------------------------------------- workloads
@@ -302,6 +329,13 @@ function workloads(o: Options): Workload[] {
 }
 
 // ---------------------------------------------------------------- logs and report
+
+/** Every round's numbers, for whoever wants more than the table: bench/out/ is not committed. */
+function writeRaw(data: unknown): void {
+  const dir = join(repoRoot, "bench", "out");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "compare-last.json"), `${JSON.stringify(data, null, 2)}\n`);
+}
 
 /** Report what each proxy logged at warning level or above during the run. */
 function scanLog(c: Contender, backend: Ports): void {

@@ -29,7 +29,7 @@ Runs the same workloads direct to the backends and through aegis, aegis with a
 connection pool, HAProxy and nginx stream, then prints one markdown table and
 writes it to bench/RESULTS.md (text after "<!-- notes -->" there is kept).
 
-  --quick        smaller request counts, 2 s iperf3, one round (about 2 minutes)
+  --quick        smaller counts, 2 s iperf3, one round, one spawn (about 1 minute)
   --only LIST    comma-separated subset of: ${ALL_COLUMNS.join(",")}
                  ("direct" and "no-proxy" mean none, "aegis-pool" means aegis+pool)
   --aegis PATH   the aegis executable (default: dist/aegis in the repository)
