@@ -10,8 +10,9 @@ import { describeMachine } from "./lib/machine.ts";
 import { firstPong, freePort, isListening, redisCommand } from "./lib/net.ts";
 import { isRunning, killAllNow, sleep, start, stop, stopAll, tail, type Proc } from "./lib/procs.ts";
 import { AEGIS_POOL, COLUMN_TITLES, prepare, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
-import { renderTable, setCell, writeResults, METRICS, type MetricId, type Results } from "./lib/report.ts";
-import { idleMemory, iperf, iperfArgs, redisBenchmark, redisBenchmarkArgs, type IdleMemoryResult, type RedisBenchOptions } from "./lib/workloads.ts";
+import { aegisCounterProblems, scanProxyLog } from "./lib/checks.ts";
+import { indent, renderTable, resultsMarkdown, setCell, writeResults, METRICS, type Results } from "./lib/report.ts";
+import { idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const t0 = performance.now();
@@ -117,13 +118,14 @@ async function main(o: Options): Promise<void> {
 
   // Phase 2: throughput workloads, columns interleaved within each round so that slow
   // drift of a noisy machine does not favour whoever runs first. Best round wins.
+  const throughput = workloads(o, problem);
   const best = new Map<string, Record<string, number>>();
   for (let round = 0; round < o.rounds; round++) {
     const order = rotate(o.columns, round);
     for (const id of order) {
       const c = id === "none" ? null : contenders.get(id);
       if (id !== "none" && !c) continue;
-      for (const w of workloads(o)) {
+      for (const w of throughput) {
         checkInterrupted();
         if (c && !(await ensureAlive(c, `before "${w.name}"`))) break;
         const port = c ? c.listen : backend;
@@ -143,7 +145,7 @@ async function main(o: Options): Promise<void> {
     }
   }
   for (const id of o.columns) {
-    for (const w of workloads(o)) {
+    for (const w of throughput) {
       const r = best.get(`${id}/${w.name}`);
       for (const [field, metric] of Object.entries(w.cells)) {
         if (!results.get(id)?.has(metric)) setCell(results, id, metric, r?.[field] ?? "error");
@@ -151,17 +153,28 @@ async function main(o: Options): Promise<void> {
     }
   }
 
-  for (const c of contenders.values()) {
-    scanLog(c, backend);
-    if (isAegis(c.id)) await scrapeAegisMetrics(c);
-  }
+  for (const c of contenders.values()) await checkLogsAndCounters(c, backend);
   for (const c of contenders.values()) await stop(c.proc);
 
   checkInterrupted();
   machine.push(["load average at end", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
   const table = renderTable(results, o.columns);
   writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
-  const body = resultsMarkdown(o, machine, table, backend);
+  const body = resultsMarkdown({
+    args: Bun.argv.slice(2),
+    quick: o.quick,
+    rounds: o.rounds,
+    seconds: (performance.now() - t0) / 1000,
+    table,
+    problems,
+    ignored,
+    machine,
+    backend,
+    aegisPool: AEGIS_POOL,
+    commands: throughput.map((w) => [w.name, w.command({ redis: 0, iperf: 0 }).join(" ").replace(/-p 0\b/, "-p PORT")]),
+    idleConnections: o.idleConnections,
+    startupTrials: o.startupTrials,
+  });
   console.log(`\n${table}\n`);
   if (problems.length) console.log(`Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
   if (o.out) {
@@ -288,46 +301,6 @@ async function measureIdleMemory(c: Contender, backend: Ports, o: Options, resul
   }
 }
 
-// ---------------------------------------------------------------- workloads
-
-interface Workload {
-  name: string;
-  primary: string;
-  /** Result field → table row. */
-  cells: Record<string, MetricId>;
-  command(port: Ports): string[];
-  run(port: Ports): Promise<Record<string, number>>;
-}
-
-function workloads(o: Options): Workload[] {
-  const bench = (name: string, prefix: "get" | "pipe" | "conn", b: RedisBenchOptions): Workload => ({
-    name,
-    primary: "rps",
-    cells:
-      prefix === "get" ? { rps: "get.rps", p50: "get.p50", p99: "get.p99", max: "get.max" }
-      : prefix === "pipe" ? { rps: "pipe.rps", p50: "pipe.p50", p99: "pipe.p99" }
-      : { rps: "conn.cps", p99: "conn.p99" },
-    command: (p) => redisBenchmarkArgs(p.redis, b),
-    async run(p) {
-      const r = await redisBenchmark(p.redis, b);
-      if (r.warnings.length) problem(`${name} on port ${p.redis}: redis-benchmark said: ${[...new Set(r.warnings)].slice(0, 3).join(" | ")}`);
-      return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, max: r.maxMs };
-    },
-  });
-  return [
-    bench("GET, 50 clients", "get", { requests: o.getRequests, clients: o.clients, pipeline: 1, keepalive: true }),
-    bench("GET pipelined 16", "pipe", { requests: o.pipelineRequests, clients: o.clients, pipeline: o.pipeline, keepalive: true }),
-    bench("connection per GET", "conn", { requests: o.connRequests, clients: o.clients, pipeline: 1, keepalive: false }),
-    {
-      name: "iperf3 bulk",
-      primary: "gbps",
-      cells: { gbps: "bulk.gbps" },
-      command: (p) => iperfArgs(p.iperf, o.iperfSeconds),
-      run: async (p) => ({ gbps: await iperf(p.iperf, o.iperfSeconds) }),
-    },
-  ];
-}
-
 // ---------------------------------------------------------------- logs and report
 
 /** Every round's numbers, for whoever wants more than the table: bench/out/ is not committed. */
@@ -337,90 +310,13 @@ function writeRaw(data: unknown): void {
   writeFileSync(join(dir, "compare-last.json"), `${JSON.stringify(data, null, 2)}\n`);
 }
 
-/** Report what each proxy logged at warning level or above during the run. */
-function scanLog(c: Contender, backend: Ports): void {
-  const files = [c.launch.logPath, join(workDir, c.id.replace("+", "-"), "error.log")].filter(existsSync);
-  const lines = files.flatMap((f) => readFileSync(f, "utf8").split("\n")).map((l) => l.trim()).filter(Boolean);
-  let bad = lines.filter((l) => {
-    if (isAegis(c.id)) return !/"msg":"ready"/.test(l) && /"level":"(warn|error|fatal)"|^[^{]/.test(l);
-    if (c.id === "nginx") return /\[(warn|error|crit|alert|emerg)\]/.test(l);
-    return !/^\s*$/.test(l); // HAProxy says nothing in -db mode unless something is wrong
-  });
-  if (bad.length === 0) return;
-
-  // iperf3 ends every test by resetting its data connection (it closes with unread data
-  // in flight), so resets and broken pipes on the iperf3 path are expected, not bugs.
-  const iperfPath = new RegExp(`[:"]${c.listen.iperf}\\b|[:"]${backend.iperf}\\b|"listener":"iperf"|"upstream":"iperf"`);
-  const teardown = /reset by peer|broken pipe|ECONNRESET|EPIPE/i;
-  const expected = bad.filter((l) => iperfPath.test(l) && teardown.test(l));
-  if (expected.length) {
-    ignored.push(`${COLUMN_TITLES[c.id]}: ${expected.length} log line(s) about resets on the iperf3 path (iperf3 resets its data connection when a test ends)`);
-  }
-  bad = bad.filter((l) => !expected.includes(l));
-  if (bad.length === 0) return;
-  const distinct = [...new Set(bad.map((l) => l.replace(/"(time|ts)":"[^"]*",?/, "").slice(0, 300)))];
-  problem(`${COLUMN_TITLES[c.id]} logged ${bad.length} warning/error line(s), e.g.:\n${indent(distinct.slice(0, 5).join("\n"))}`);
-}
-
-/** aegis counts refused clients and failed upstream connects; any at all is worth a look. */
-async function scrapeAegisMetrics(c: Contender): Promise<void> {
-  let text: string;
-  try {
-    const res = await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`, { signal: AbortSignal.timeout(3000) });
-    text = await res.text();
-  } catch (e) {
-    problem(`${COLUMN_TITLES[c.id]}: /metrics on 127.0.0.1:${c.metricsPort} did not answer (${e instanceof Error ? e.message : String(e)})`);
-    return;
-  }
-  writeFileSync(join(workDir, c.id.replace("+", "-"), "metrics.txt"), text);
-  const nonZero = text
-    .split("\n")
-    .filter((l) => /^aegis_(connections_rejected_total|upstream_connect_errors_total)\b/.test(l))
-    .filter((l) => Number(l.trim().split(/\s+/).pop()) > 0);
-  if (nonZero.length) problem(`${COLUMN_TITLES[c.id]} /metrics at the end of the run (since its last start):\n${indent(nonZero.join("\n"))}`);
-}
-
-function resultsMarkdown(o: Options, machine: [string, string][], table: string, backend: Ports): string {
-  const P = { redis: 0, iperf: 0 };
-  const cmd = (w: Workload) => w.command(P).join(" ").replace(/-p 0/, "-p PORT");
-  const args = Bun.argv.slice(2).join(" ");
-  return `# aegis vs HAProxy vs nginx stream
-
-Written by \`bench/compare${args ? ` ${args}` : ""}\` (${o.quick ? "quick" : "full"} run, ${o.rounds} round(s), ${((performance.now() - t0) / 1000).toFixed(0)} s).
-One run on a small, noisy machine: read the ratios, not the absolute numbers, and expect them to move by ±10% between runs.
-
-## Results
-
-↑ rows: higher is better. ↓ rows (latency, memory, startup): **lower is better**.
-Every ratio is the aegis value divided by the other one, so on a ↓ row a ratio below 1.00× means aegis wins.
-"Best peer" is the better of HAProxy and nginx on that row. Targets are checked on the plain aegis column (pool = 0);
-"aegis+pool ÷ aegis" shows whether the upstream pool pays (above 1 on ↑ rows, below 1 on ↓ rows).
-
-${table}
-
-## Problems seen during the run
-
-${problems.length ? problems.map((p) => `- ${p.replace(/\n/g, "\n  ")}`).join("\n") : "None."}
-${ignored.length ? `\nIgnored as expected:\n\n${ignored.map((p) => `- ${p}`).join("\n")}\n` : ""}
-## Machine
-
-| | |
-| --- | --- |
-${machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")}
-
-## Parameters
-
-- Backends, started by the run on free 127.0.0.1 ports: \`redis-server --save '' --appendonly no\` (this run: ${backend.redis}),
-  with \`key:__rand_int__\` set to a 3-byte value, and \`iperf3 -s\` (this run: ${backend.iperf}).
-- Every proxy relays two listeners, one to each backend. Configs are in \`bench/lib/proxies.ts\`:
-  aegis \`workers = 0\` (one per core), \`max_connections = 20000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
-  (aegis+pool: \`pool = ${AEGIS_POOL}\` on the Redis upstream only); HAProxy 2.6 \`mode tcp\`, \`nbthread\` = cores, no logging;
-  nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log.
-- Throughput workloads (PORT = the proxy's listener, or the backend for "no proxy"); ${o.rounds} round(s), columns interleaved, each column keeps its best round (by requests/s or Gbit/s) with that round's latencies:
-${workloads(o).map((w) => `  - ${w.name}: \`${cmd(w)}\``).join("\n")}
-- Idle memory: warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${o.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${o.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
-- Startup: spawn the proxy, then connect and round-trip a Redis PING through it every ~1 ms until one succeeds; time from the spawn call. Median of ${o.startupTrials} spawn(s).
-`;
+/** Whatever the proxy logged at warning level or above, and aegis's failure counters. */
+async function checkLogsAndCounters(c: Contender, backend: Ports): Promise<void> {
+  const dir = join(workDir, c.id.replace("+", "-"));
+  const logs = scanProxyLog(COLUMN_TITLES[c.id], c.id === "aegis+pool" ? "aegis" : c.id, [c.launch.logPath, join(dir, "error.log")], [c.listen.iperf, backend.iperf]);
+  logs.problems.forEach(problem);
+  ignored.push(...logs.ignored);
+  if (isAegis(c.id)) (await aegisCounterProblems(COLUMN_TITLES[c.id], c.metricsPort, join(dir, "metrics.txt"))).forEach(problem);
 }
 
 function rotate<T>(xs: T[], n: number): T[] {
@@ -428,6 +324,3 @@ function rotate<T>(xs: T[], n: number): T[] {
   return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
-function indent(text: string): string {
-  return text.split("\n").map((l) => `    ${l}`).join("\n");
-}

@@ -153,3 +153,66 @@ export function writeResults(path: string, body: string): void {
   }
   writeFileSync(path, `${body.trimEnd()}\n\n## Notes\n\n${NOTES_MARKER}${notes}`);
 }
+
+export function indent(text: string): string {
+  return text.split("\n").map((l) => `    ${l}`).join("\n");
+}
+
+export interface RunDescription {
+  args: string[];
+  quick: boolean;
+  rounds: number;
+  seconds: number;
+  table: string;
+  problems: string[];
+  ignored: string[];
+  machine: [string, string][];
+  backend: { redis: number; iperf: number };
+  aegisPool: number;
+  /** [workload name, command line with PORT for the port]. */
+  commands: [string, string][];
+  idleConnections: number;
+  startupTrials: number;
+}
+
+/** Everything in RESULTS.md above the notes. */
+export function resultsMarkdown(d: RunDescription): string {
+  const list = (items: string[]) => items.map((p) => `- ${p.replace(/\n/g, "\n  ")}`).join("\n");
+  return `# aegis vs HAProxy vs nginx stream
+
+Written by \`bench/compare${d.args.length ? ` ${d.args.join(" ")}` : ""}\` (${d.quick ? "quick" : "full"} run, ${d.rounds} round(s), ${d.seconds.toFixed(0)} s).
+One run on a small, noisy machine: read the ratios, not the absolute numbers, and expect them to move by ±10% between runs.
+
+## Results
+
+↑ rows: higher is better. ↓ rows (latency, memory, startup): **lower is better**.
+Every ratio is the aegis value divided by the other one, so on a ↓ row a ratio below 1.00× means aegis wins.
+"Best peer" is the better of HAProxy and nginx on that row. Targets are checked on the plain aegis column (pool = 0);
+"aegis+pool ÷ aegis" shows whether the upstream pool pays (above 1 on ↑ rows, below 1 on ↓ rows).
+
+${d.table}
+
+## Problems seen during the run
+
+${d.problems.length ? list(d.problems) : "None."}
+${d.ignored.length ? `\nIgnored as expected:\n\n${list(d.ignored)}\n` : ""}
+## Machine
+
+| | |
+| --- | --- |
+${d.machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")}
+
+## Parameters
+
+- Backends, started by the run on free 127.0.0.1 ports: \`redis-server --save '' --appendonly no\` (this run: ${d.backend.redis}),
+  with \`key:__rand_int__\` set to a 3-byte value, and \`iperf3 -s\` (this run: ${d.backend.iperf}).
+- Every proxy relays two listeners, one to each backend. Configs are in \`bench/lib/proxies.ts\`:
+  aegis \`workers = 0\` (one per core), \`max_connections = 20000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
+  (aegis+pool: \`pool = ${d.aegisPool}\` on the Redis upstream only); HAProxy 2.6 \`mode tcp\`, \`nbthread\` = cores, no logging;
+  nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log.
+- Throughput workloads (PORT = the proxy's listener, or the backend for "no proxy"); ${d.rounds} round(s), columns interleaved, each column keeps its best round (by requests/s or Gbit/s) with that round's latencies:
+${d.commands.map(([name, cmd]) => `  - ${name}: \`${cmd}\``).join("\n")}
+- Idle memory, one proxy running at a time: warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${d.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${d.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
+- Startup: spawn the proxy, then connect and round-trip a Redis PING through it every ~1 ms until one succeeds; time from the spawn call. Median of ${d.startupTrials} spawn(s).
+`;
+}

@@ -5,6 +5,9 @@
 import { join } from "node:path";
 import { groupMemory, run, sleep, startPiped, stop } from "./procs.ts";
 import { redisClients } from "./net.ts";
+import type { Options } from "./args.ts";
+import type { Ports } from "./proxies.ts";
+import type { MetricId } from "./report.ts";
 
 export interface RedisBenchOptions {
   requests: number;
@@ -173,4 +176,47 @@ export async function idleMemory(
     fdsAfter: after.fds,
     backendConnsAfter: backendAfter - backendBefore,
   };
+}
+
+// ---------------------------------------------------------------- the throughput set
+
+export interface Workload {
+  name: string;
+  /** The result field that decides which round is a column's best (higher wins). */
+  primary: string;
+  /** Result field → table row. */
+  cells: Record<string, MetricId>;
+  command(port: Ports): string[];
+  run(port: Ports): Promise<Record<string, number>>;
+}
+
+/** The four throughput workloads, sized by the options; warn gets what the tools complain about. */
+export function workloads(o: Options, warn: (msg: string) => void): Workload[] {
+  const bench = (name: string, cells: Record<string, MetricId>, b: RedisBenchOptions): Workload => ({
+    name,
+    primary: "rps",
+    cells,
+    command: (p) => redisBenchmarkArgs(p.redis, b),
+    async run(p) {
+      const r = await redisBenchmark(p.redis, b);
+      if (r.warnings.length) warn(`${name} on port ${p.redis}: redis-benchmark said: ${[...new Set(r.warnings)].slice(0, 3).join(" | ")}`);
+      return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, max: r.maxMs };
+    },
+  });
+  const { clients } = o;
+  return [
+    bench("GET, 50 clients", { rps: "get.rps", p50: "get.p50", p99: "get.p99", max: "get.max" },
+      { requests: o.getRequests, clients, pipeline: 1, keepalive: true }),
+    bench("GET pipelined 16", { rps: "pipe.rps", p50: "pipe.p50", p99: "pipe.p99" },
+      { requests: o.pipelineRequests, clients, pipeline: o.pipeline, keepalive: true }),
+    bench("connection per GET", { rps: "conn.cps", p99: "conn.p99" },
+      { requests: o.connRequests, clients, pipeline: 1, keepalive: false }),
+    {
+      name: "iperf3 bulk",
+      primary: "gbps",
+      cells: { gbps: "bulk.gbps" },
+      command: (p) => iperfArgs(p.iperf, o.iperfSeconds),
+      run: async (p) => ({ gbps: await iperf(p.iperf, o.iperfSeconds) }),
+    },
+  ];
 }
