@@ -119,6 +119,7 @@ export class DataPlane implements Plane {
     this.now = performance.now();
     const idle = this.config.listeners[listener]!.idleTimeoutMs;
     const session = new Session(this, listener, this.#route[listener]!, socket, idle);
+    if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
     session.connect();

@@ -11,6 +11,12 @@ import type { Plane } from "./plane-types.ts";
 export type EndReason =
   | "client_closed" | "server_closed" | "idle_timeout" | "connect_failed" | "shutdown" | "overload";
 
+/**
+ * While connecting, the client is paused only once this much is queued. A read is at most
+ * 512 KiB, so the queue stays under its 1 MiB cap.
+ */
+const CONNECTING_PAUSE_AT = 256 * 1024;
+
 const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
@@ -41,9 +47,9 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   #connectStart = 0;
   connectMs = -1;
   lastActive: number;
-  /** Read at accept: Bun forgets the port once the socket closes. */
-  readonly clientAddress: string;
-  readonly clientPort: number;
+  /** Read on demand (each read is a getpeername call), or at accept when the access log needs the port. */
+  #clientAddress: string | null = null;
+  clientPort = 0;
   /** This session's listener's first counter cell, looked up once rather than per chunk. */
   readonly #cellBase: number;
 
@@ -56,11 +62,19 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   ) {
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
     this.lastActive = plane.now;
-    this.clientAddress = client.remoteAddress;
-    this.clientPort = client.remotePort;
     this.#cellBase = plane.listenerBase(listener);
   }
 
+
+  get clientAddress(): string {
+    return (this.#clientAddress ??= this.client.remoteAddress);
+  }
+
+  /** Keep the peer's address and port now: Bun forgets the port once the socket closes. */
+  rememberPeer(): void {
+    this.#clientAddress = this.client.remoteAddress;
+    this.clientPort = this.client.remotePort;
+  }
 
   // ---- connecting -------------------------------------------------------------------------
 
@@ -135,7 +149,11 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
       const written = socket.write(data);
       if (written === data.length || written < 0) return;
       if (!this.toServer.push(data, written)) return this.#overload();
-    } else if (this.state === CONNECTING || socket) {
+    } else if (this.state === CONNECTING) {
+      if (!this.toServer.push(data, 0)) return this.#overload();
+      // Most clients speak first: hold their opening bytes without the cost of a pause and resume.
+      if (this.toServer.size < CONNECTING_PAUSE_AT) return;
+    } else if (socket) {
       if (!this.toServer.push(data, 0)) return this.#overload();
     } else {
       return; // the server is gone; the session is closing
