@@ -1,4 +1,5 @@
 // aegis entry point and composition root: parses the command line and wires config, control plane and Workers.
+import { takeEarlyWorker } from "./early-worker.ts"; // first: starts the first Worker as early as possible
 import { existsSync } from "node:fs";
 import { parseArgs, UsageError, type Args } from "./cli/args.ts";
 import { startDemo, DEMO_LISTEN, DEMO_METRICS } from "./cli/demo.ts";
@@ -15,18 +16,9 @@ import { versionText } from "./version.ts";
 /** Spawns a data-plane Worker; the URL form is what `bun build --compile` embeds. */
 const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).href);
 
-/**
- * A spawner whose first Worker is started now, so its ~20 ms of loading overlaps reading the
- * config: time to the first relayed connection is part of the product. If the config turns out
- * bad, the process exits and takes the idle Worker with it.
- */
+/** A spawner whose first Worker is the one already loading since start-up. */
 function eagerSpawner(): () => Worker {
-  let early: Worker | null = spawnWorker();
-  return () => {
-    const worker = early ?? spawnWorker();
-    early = null;
-    return worker;
-  };
+  return () => takeEarlyWorker() ?? spawnWorker();
 }
 
 const DEFAULT_CONFIGS = ["./aegis.toml", "/etc/aegis/aegis.toml"];

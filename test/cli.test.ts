@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { SOURCE_COMMAND, tempDir } from "./helpers/aegis.ts";
+import { SOURCE_COMMAND, startAegis, tempDir } from "./helpers/aegis.ts";
 
 interface Run {
   code: number | null;
@@ -223,6 +223,21 @@ describe("start-up failures", () => {
       expect(String(failure?.error)).toContain(`listener web: cannot listen on 127.0.0.1:${busy.port}`);
     } finally {
       busy.stop(true);
+    }
+  });
+
+  test("a second aegis on the same port is refused, not silently sharing it through SO_REUSEPORT", async () => {
+    const first = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = first.port;
+    first.stop(true);
+    const toml = VALID.replace(`bind = "127.0.0.1:0"`, `bind = "127.0.0.1:${port}"`) + `\n[metrics]\nenabled = false\n`;
+    const running = await startAegis(toml);
+    try {
+      const r = await aegis(["--config", "aegis.toml"], { cwd: dirWith("aegis.toml", toml) });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`cannot listen on 127.0.0.1:${port}: address already in use`);
+    } finally {
+      await running.stop();
     }
   });
 });

@@ -7,6 +7,7 @@ import { CounterReader, L, S, admissionCell, type CounterLayout } from "../telem
 import type { Logger } from "../telemetry/log.ts";
 import { startMetricsServer } from "../telemetry/metrics-server.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { assertPortsFree } from "./port-probe.ts";
 
 export interface ReadyInfo {
   listeners: { name: string; address: string }[];
@@ -45,6 +46,7 @@ export class Supervisor {
   /** Start metrics and every Worker; resolves once all listeners accept in every Worker. */
   async start(): Promise<ReadyInfo> {
     const { config } = this;
+    assertPortsFree(config.listeners);
     // Worker 0 binds first so a port given as 0 is chosen once and shared by the others.
     const first = this.#startWorker(0);
     try {
