@@ -157,7 +157,7 @@ async function main(o: Options): Promise<void> {
   for (const c of contenders.values()) await stop(c.proc);
 
   checkInterrupted();
-  machine.push(["load average at end", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
+  machine.push(["load average at end (this run's own load included)", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
   const table = renderTable(results, o.columns);
   writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
   const body = resultsMarkdown({
