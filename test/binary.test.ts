@@ -254,4 +254,38 @@ describe("graceful shutdown through the binary", () => {
     expect(code).not.toBe("timeout");
     await aegis.waitForLog((l) => l.msg === "second signal, exiting now", 1_000);
   }, 30_000);
+
+  test("a SIGTERM right after the first relayed connection, before \"ready\" is logged, still drains and exits 0", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    const free = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = free.port;
+    free.stop(true);
+    const dir = tempDir();
+    await Bun.write(join(dir, "aegis.toml"), graceConfig(echo.address, "5s").replace(`bind = "127.0.0.1:0"`, `bind = "127.0.0.1:${port}"`));
+    const proc = Bun.spawn([BINARY, "--config", "aegis.toml"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const started = performance.now();
+    let relayed = false;
+    while (!relayed && performance.now() - started < 5_000) {
+      relayed = await new Promise<boolean>((resolve) => {
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port,
+          socket: {
+            open(s) { s.write("x"); },
+            data(s) { resolve(true); s.end(); }, // end() runs close() synchronously: resolve first
+            connectError() { resolve(false); },
+            close() { resolve(false); },
+          },
+        }).catch(() => resolve(false));
+      });
+      if (!relayed) await Bun.sleep(1);
+    }
+    expect(relayed).toBe(true);
+    proc.kill("SIGTERM");
+    expect(await exitWithin(proc, 5_000)).toBe(0);
+    expect(proc.signalCode).toBeNull();
+    expect(await new Response(proc.stdout).text()).toContain(`"msg":"stopped"`);
+  }, 30_000);
 });
