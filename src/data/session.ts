@@ -219,16 +219,21 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     if (this.conn?.toClient.empty) this.#shutClient();
   }
 
+  // Sending our FIN: a half-close while the peer may still talk, or, once the peer has sent its
+  // own FIN, a full close at once (same bytes on the wire, two syscalls and a loop turn fewer).
+
   #shutServer(): void {
     if (this.serverShut || this.serverClosed) return;
     this.serverShut = true;
-    this.conn?.socket?.shutdown();
+    if (this.serverEof) this.conn?.socket?.end();
+    else this.conn?.socket?.shutdown();
   }
 
   #shutClient(): void {
     if (this.clientShut || this.clientClosed) return;
     this.clientShut = true;
-    this.client.shutdown();
+    if (this.clientEof) this.client.end();
+    else this.client.shutdown();
   }
 
   onClientClosed(error: Error | undefined): void {
