@@ -3,15 +3,21 @@
 /** What a balancer may know of a server: a snapshot swapped in whole, never mutated in place. */
 export interface ServerView {
   readonly weight: number;
-  /** False when the server must not be picked (down, draining, disabled). */
+  /** False when the server must not be picked (down, ejected, draining, disabled). */
   readonly available: boolean;
+  /** A backup takes traffic only when no primary is available. */
+  readonly backup: boolean;
 }
 
 /** Per-pick facts about the connection being placed. */
 export interface PickContext {
   readonly clientAddress: string;
-  /** Servers already tried for this connection (a retry must go elsewhere). */
+  /** Servers that must not be picked for this connection (already tried, or at their hard limit). */
   readonly exclude: readonly number[];
+  /** Monotonic milliseconds, for algorithms that decay state over time. */
+  readonly now: number;
+  /** True when a server is at its soft limit: eligible, but to be treated as busier than the rest. */
+  busy(server: number): boolean;
 }
 
 export interface Balancer {
@@ -21,6 +27,10 @@ export interface Balancer {
   onOpen(server: number): void;
   /** A connection to `server` ended. */
   onClose(server: number): void;
+  /** A connect to `server` took `ms` (latency-aware algorithms learn from it). */
+  onConnectLatency(server: number, ms: number, now: number): void;
+  /** A new snapshot of the same servers in the same order (health or admin state changed). */
+  update(servers: readonly ServerView[]): void;
 }
 
 /** Source of randomness in [0, 1): injected so algorithms stay deterministic under test. */

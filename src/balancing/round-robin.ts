@@ -4,7 +4,7 @@ import type { Balancer, BalancerFactory, PickContext, ServerView } from "./balan
 export const roundRobin: BalancerFactory = (servers) => new SmoothRoundRobin(servers);
 
 class SmoothRoundRobin implements Balancer {
-  readonly #servers: readonly ServerView[];
+  #servers: readonly ServerView[];
   /** Each server's running score; the highest is picked and pays back the total. */
   readonly #current: Float64Array;
 
@@ -27,6 +27,11 @@ class SmoothRoundRobin implements Balancer {
     return best;
   }
 
+  update(servers: readonly ServerView[]): void {
+    this.#servers = servers;
+  }
+
   onOpen(): void {}
   onClose(): void {}
+  onConnectLatency(): void {}
 }

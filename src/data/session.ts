@@ -21,6 +21,8 @@ const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
 
+const NEVER_BUSY = (): boolean => false;
+
 export class Session implements TimerEntry, UpstreamOwner, PickContext {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
@@ -40,6 +42,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   serverClosed = false;
   endReason: EndReason | null = null;
   exclude: readonly number[] = NO_EXCLUSIONS;
+  readonly busy = NEVER_BUSY;
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
@@ -65,6 +68,10 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.#cellBase = plane.listenerBase(listener);
   }
 
+
+  get now(): number {
+    return this.plane.now;
+  }
 
   get clientAddress(): string {
     return (this.#clientAddress ??= this.client.remoteAddress);
@@ -100,6 +107,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   onUpstreamOpen(conn: UpstreamConn): void {
     if (conn !== this.conn || this.state !== CONNECTING) return conn.discard();
     this.connectMs = performance.now() - this.#connectStart;
+    this.upstream.balancer.onConnectLatency(conn.server, this.connectMs, this.plane.now);
     this.#adopt(conn);
   }
 

@@ -25,7 +25,7 @@ export class UpstreamRuntime implements PoolHost {
   readonly #bases: number[];
 
   constructor(readonly index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
-    this.views = config.servers.map((s) => ({ weight: s.weight, available: true }));
+    this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: false }));
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
     this.pools = config.pool > 0

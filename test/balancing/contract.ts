@@ -14,8 +14,8 @@ export function seeded(seed: number): () => number {
   };
 }
 
-const ctx = (exclude: number[] = [], clientAddress = "127.0.0.1"): PickContext => ({ clientAddress, exclude });
-const views = (...weights: number[]): ServerView[] => weights.map((weight) => ({ weight, available: true }));
+const ctx = (exclude: number[] = [], clientAddress = "127.0.0.1"): PickContext => ({ clientAddress, exclude, now: 0, busy: () => false });
+const views = (...weights: number[]): ServerView[] => weights.map((weight) => ({ weight, available: true, backup: false }));
 
 /** Picks `n` times, opening and closing each connection so stateful algorithms see the traffic. */
 function tally(factory: BalancerFactory, servers: ServerView[], n: number): number[] {
@@ -46,7 +46,7 @@ export function balancerContract(name: string, factory: BalancerFactory, toleran
     });
 
     test("unavailable and excluded servers are never picked", () => {
-      const servers = [{ weight: 1, available: false }, { weight: 1, available: true }, { weight: 1, available: true }];
+      const servers = [false, true, true].map((available) => ({ weight: 1, available, backup: false }));
       const balancer = factory(servers, seeded(7));
       for (let i = 0; i < 200; i++) expect(balancer.pick(ctx([2], `10.1.0.${i}`))).toBe(1);
     });

@@ -6,7 +6,7 @@ import { balancerContract, seeded } from "./contract.ts";
 balancerContract("round_robin", roundRobin, 0.001);
 
 test("round_robin interleaves weights smoothly (nginx's order for 5, 1, 1)", () => {
-  const balancer = roundRobin([{ weight: 5, available: true }, { weight: 1, available: true }, { weight: 1, available: true }], seeded(1));
-  const order = Array.from({ length: 7 }, () => balancer.pick({ clientAddress: "", exclude: [] }));
+  const balancer = roundRobin([5, 1, 1].map((weight) => ({ weight, available: true, backup: false })), seeded(1));
+  const order = Array.from({ length: 7 }, () => balancer.pick({ clientAddress: "", exclude: [], now: 0, busy: () => false }));
   expect(order).toEqual([0, 0, 1, 0, 2, 0, 0]);
 });
