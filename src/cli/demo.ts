@@ -24,6 +24,9 @@ export function startDemo(workers: number): Demo {
       retries: 2,
       pool: 0,
       poolMaxIdleMs: 60_000,
+      health: { intervalMs: 2_000, timeoutMs: 1_000, rise: 2, fall: 3, sendHex: null, expect: { kind: "bytes", hex: Buffer.from("hello from").toString("hex") } },
+      failThreshold: 5,
+      ejectForMs: 10_000,
       servers: backends.map((b) => ({ name: `127.0.0.1:${b.port}`, address: { host: "127.0.0.1", port: b.port }, weight: 1 })),
     }],
   };

@@ -8,7 +8,7 @@ import { readSection, isTable, describe } from "./section.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
-export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list";
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string";
 
 /**
  * One key of a section. Besides `convert`, everything here is plain data so the README
@@ -26,7 +26,7 @@ export interface Field<T> {
   readonly max?: number;
   readonly values?: readonly string[];
   readonly pattern?: RegExp;
-  /** list: the keys of one item, the key a bare string stands for, the least item count. */
+  /** list: the keys of one item, the key a bare string stands for, the least item count. table: its keys. */
   readonly items?: Fields;
   readonly shorthand?: string;
   readonly minItems?: number;
@@ -165,6 +165,40 @@ export function list<F extends Fields, T>(
       });
       if (problems.length > 0) throw new ConfigError(problems);
       return out;
+    },
+  };
+}
+
+/** Free text (for example bytes to send in a health check); `check` may reject it with a reason. */
+export function text(o: Common & { check?: (value: string) => string | undefined }): Field<string> {
+  const { check, ...data } = o;
+  return {
+    type: "string", ...data,
+    convert(value, path) {
+      if (typeof value !== "string") throw expected(path, "a string", value);
+      const why = check?.(value);
+      if (why) throw problem(`${path}: ${JSON.stringify(value)} ${why}`);
+      return value;
+    },
+  };
+}
+
+/**
+ * A nested table of `items` (written inline, `key = { ... }`, or as `[section.key]`).
+ * `build` turns its values into the result and may report problems between keys.
+ */
+export function table<F extends Fields, T>(
+  items: F,
+  o: Common & { build: (v: Values<F>, path: string) => T },
+): Field<T> {
+  const { build, ...data } = o;
+  return {
+    type: "table", items, ...data,
+    convert(value, path) {
+      const problems: string[] = [];
+      const values = readSection(value, items, path, problems);
+      if (!values) throw new ConfigError(problems);
+      return build(values, path);
     },
   };
 }

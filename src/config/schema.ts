@@ -1,6 +1,7 @@
 // The config schema: one table of keys per section. The loader, the README reference and the JSON Schema read it.
-import type { BalanceAlgorithm, LogLevel, ServerConfig } from "./types.ts";
-import { integer, boolean, name, duration, address, oneOf, list, optional, type Fields } from "./fields.ts";
+import type { BalanceAlgorithm, HealthCheckConfig, LogLevel, ServerConfig } from "./types.ts";
+import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, type Fields } from "./fields.ts";
+import { ConfigError } from "./errors.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 
@@ -37,6 +38,48 @@ export const SERVER = {
   weight: integer({ min: 1, max: 1000, default: 1, description: "Relative share of new connections." }),
 } satisfies Fields;
 
+const HEX = /^([0-9a-fA-F]{2})+$/;
+const notHex = (v: string) => (HEX.test(v.replace(/\s+/g, "")) ? undefined : "is not hex bytes (pairs of 0-9a-f, e.g. \"0d0a\")");
+const notRegex = (v: string) => {
+  try {
+    new RegExp(v);
+    return undefined;
+  } catch (e) {
+    return `is not a valid regular expression: ${(e as Error).message}`;
+  }
+};
+
+/** Text to hex: what a `send`/`expect` string means on the wire (UTF-8, TOML escapes already applied). */
+const toHex = (v: string) => Buffer.from(v, "utf8").toString("hex");
+
+export const HEALTH = {
+  interval: duration({ min: 100, default: "2s", description: "Time between two checks of a server." }),
+  timeout: duration({ min: 1, default: "1s", description: "A check that has not succeeded by then fails." }),
+  rise: integer({ min: 1, max: 100, default: 2, description: "Consecutive successes that bring a down server back up." }),
+  fall: integer({ min: 1, max: 100, default: 3, description: "Consecutive failures that take an up server down." }),
+  send: optional(text({ defaultText: "nothing: the connect alone is checked", description: `Sent after connecting, e.g. "PING\\r\\n" (TOML escapes apply).` })),
+  send_hex: optional(text({ check: notHex, defaultText: "nothing", description: "Sent after connecting, as hex bytes; instead of send." })),
+  expect: optional(text({ defaultText: "nothing: connecting (and sending) is enough", description: `The reply must contain this text, e.g. "+PONG".` })),
+  expect_hex: optional(text({ check: notHex, defaultText: "nothing", description: "The reply must contain these hex bytes; instead of expect." })),
+  expect_regex: optional(text({ check: notRegex, defaultText: "nothing", description: "The reply (as text) must match this regular expression; instead of expect." })),
+} satisfies Fields;
+
+function buildHealth(v: { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string }, path: string): HealthCheckConfig {
+  const problems: string[] = [];
+  if (v.send !== undefined && v.send_hex !== undefined) problems.push(`${path}: give send or send_hex, not both`);
+  const expects = [v.expect, v.expect_hex, v.expect_regex].filter((e) => e !== undefined).length;
+  if (expects > 1) problems.push(`${path}: give only one of expect, expect_hex and expect_regex`);
+  if (v.timeout > v.interval) problems.push(`${path}.timeout: must not be longer than interval, or checks would overlap`);
+  if (problems.length) throw new ConfigError(problems);
+  const sendHex = v.send !== undefined ? toHex(v.send) : v.send_hex !== undefined ? v.send_hex.replace(/\s+/g, "").toLowerCase() : null;
+  const expect: HealthCheckConfig["expect"] =
+    v.expect !== undefined ? { kind: "bytes", hex: toHex(v.expect) }
+    : v.expect_hex !== undefined ? { kind: "bytes", hex: v.expect_hex.replace(/\s+/g, "").toLowerCase() }
+    : v.expect_regex !== undefined ? { kind: "regex", source: v.expect_regex }
+    : null;
+  return { intervalMs: v.interval, timeoutMs: v.timeout, rise: v.rise, fall: v.fall, sendHex: sendHex || null, expect };
+}
+
 export const UPSTREAM = {
   name: name({ required: true, description: "Unique name that listeners refer to." }),
   balance: oneOf(BALANCE_ALGORITHMS, { default: "round_robin", description: "How a server is picked for each new connection." }),
@@ -44,6 +87,13 @@ export const UPSTREAM = {
   retries: integer({ min: 0, max: 100, default: 2, description: "Other servers tried when a connect fails." }),
   pool: integer({ min: 0, max: 1000, default: 0, description: "Pre-connected sockets kept per Worker per server; 0 turns pooling off." }),
   pool_max_idle: duration({ min: 1, default: "60s", description: "A pooled socket idle longer than this is closed and replaced." }),
+  health: optional(table(HEALTH, {
+    defaultText: "no active checks: servers count as up until passive checks eject them",
+    description: `Active checks, e.g. { interval = "2s", timeout = "1s", rise = 2, fall = 3, send = "PING\\r\\n", expect = "+PONG" }; without it servers are assumed up.`,
+    build: buildHealth,
+  })),
+  fail_threshold: integer({ min: 0, max: 1000, default: 5, description: "Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off." }),
+  eject_for: duration({ min: 1, default: "10s", description: "How long an ejected server is skipped; doubles for each ejection in a row, up to 5 minutes." }),
   servers: list(SERVER, {
     required: true,
     shorthand: "address",

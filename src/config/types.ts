@@ -41,6 +41,19 @@ export interface ServerConfig {
 
 export type BalanceAlgorithm = "round_robin";
 
+/** Active health check of every server of an upstream, run once by the main thread. */
+export interface HealthCheckConfig {
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive successes that bring a down server up, and failures that take an up one down. */
+  rise: number;
+  fall: number;
+  /** Bytes sent after connecting, hex-encoded; null checks the connect alone. */
+  sendHex: string | null;
+  /** What the reply must contain; null means connecting (and sending) is enough. */
+  expect: { kind: "bytes"; hex: string } | { kind: "regex"; source: string } | null;
+}
+
 export interface UpstreamConfig {
   name: string;
   balance: BalanceAlgorithm;
@@ -51,6 +64,12 @@ export interface UpstreamConfig {
   pool: number;
   /** A pooled socket idle longer than this is closed and replaced. */
   poolMaxIdleMs: number;
+  /** Active checks; null when the upstream has no `health` table. */
+  health: HealthCheckConfig | null;
+  /** Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off. */
+  failThreshold: number;
+  /** First ejection length; it doubles for each ejection in a row. */
+  ejectForMs: number;
   servers: ServerConfig[];
 }
 

@@ -24,7 +24,8 @@ export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConf
     });
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
-      pool: u.pool, poolMaxIdleMs: u.pool_max_idle, servers: u.servers,
+      pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health: u.health ?? null,
+      failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: u.servers,
     };
   });
 }

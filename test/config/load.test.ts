@@ -40,6 +40,7 @@ const EXPECTED: Config = {
   listeners: [{ name: "redis", bind: { host: "127.0.0.1", port: 8081 }, upstream: "redis", idleTimeoutMs: 600_000 }],
   upstreams: [{
     name: "redis", balance: "round_robin", connectTimeoutMs: 3_000, retries: 2, pool: 0, poolMaxIdleMs: 60_000,
+    health: null, failThreshold: 5, ejectForMs: 10_000,
     servers: [
       { name: "127.0.0.1:6379", address: { host: "127.0.0.1", port: 6379 }, weight: 1 },
       { name: "127.0.0.1:6380", address: { host: "127.0.0.1", port: 6380 }, weight: 2 },

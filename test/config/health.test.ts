@@ -1,0 +1,59 @@
+// The `health` table of an upstream and the passive-check keys: parsing, defaults and every error.
+import { describe, expect, test } from "bun:test";
+import { ConfigError } from "../../src/config/errors.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { MINIMAL } from "./helpers.ts";
+
+const withUpstream = (lines: string) => MINIMAL.replace(`name = "redis"`, `name = "redis"\n${lines}`);
+const upstreamOf = (lines: string) => parseConfig(withUpstream(lines), "a.toml").upstreams[0]!;
+const problemsOf = (lines: string): string[] => {
+  try {
+    parseConfig(withUpstream(lines), "a.toml");
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("upstream health", () => {
+  test("absent: no active checks, passive defaults", () => {
+    const u = upstreamOf("");
+    expect(u.health).toBeNull();
+    expect(u.failThreshold).toBe(5);
+    expect(u.ejectForMs).toBe(10_000);
+  });
+
+  test("an empty table turns on TCP connect checks with the defaults", () => {
+    expect(upstreamOf("health = {}").health).toEqual({ intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, sendHex: null, expect: null });
+  });
+
+  test("send/expect text becomes bytes, TOML escapes applied", () => {
+    const h = upstreamOf(`health = { interval = "500ms", timeout = "200ms", rise = 1, fall = 2, send = "PING\\r\\n", expect = "+PONG" }`).health!;
+    expect(h).toMatchObject({ intervalMs: 500, timeoutMs: 200, rise: 1, fall: 2 });
+    expect(Buffer.from(h.sendHex!, "hex").toString()).toBe("PING\r\n");
+    expect(h.expect).toEqual({ kind: "bytes", hex: Buffer.from("+PONG").toString("hex") });
+  });
+
+  test("hex and regular-expression forms", () => {
+    expect(upstreamOf(`health = { send_hex = "0D 0a", expect_hex = "2B504F4E47" }`).health).toMatchObject({ sendHex: "0d0a", expect: { kind: "bytes", hex: "2b504f4e47" } });
+    expect(upstreamOf(`health = { expect_regex = "^\\\\+(PONG|OK)" }`).health!.expect).toEqual({ kind: "regex", source: "^\\+(PONG|OK)" });
+  });
+
+  test("the [[upstream]] sub-table form works too", () => {
+    const text = `${MINIMAL}\n[upstream.health]\ninterval = "1s"\ntimeout = "1s"\n`;
+    expect(parseConfig(text, "a.toml").upstreams[0]!.health).toMatchObject({ intervalMs: 1000, timeoutMs: 1000 });
+  });
+
+  test("every mistake is named by its key path", () => {
+    expect(problemsOf(`health = { send = "a", send_hex = "00" }`)).toEqual(["a.toml: upstream[0].health: give send or send_hex, not both"]);
+    expect(problemsOf(`health = { expect = "a", expect_regex = "b" }`)).toEqual(["a.toml: upstream[0].health: give only one of expect, expect_hex and expect_regex"]);
+    expect(problemsOf(`health = { interval = "1s", timeout = "2s" }`)).toEqual(["a.toml: upstream[0].health.timeout: must not be longer than interval, or checks would overlap"]);
+    expect(problemsOf(`health = { send_hex = "zz" }`)[0]).toContain(`upstream[0].health.send_hex: "zz" is not hex bytes`);
+    expect(problemsOf(`health = { expect_regex = "(" }`)[0]).toContain(`upstream[0].health.expect_regex: "(" is not a valid regular expression`);
+    expect(problemsOf(`health = { intervl = "1s" }`)).toEqual([`a.toml: upstream[0].health: unknown key "intervl" (did you mean "interval"?)`]);
+    expect(problemsOf(`health = { rise = 0 }`)[0]).toContain("upstream[0].health.rise");
+    expect(problemsOf(`health = "yes"`)).toEqual([`a.toml: upstream[0].health: expected a table, got "yes"`]);
+    expect(problemsOf(`fail_threshold = -1`)[0]).toContain("upstream[0].fail_threshold");
+  });
+});
