@@ -25,7 +25,12 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       workerIndex = message.worker;
       logger = new Logger(message.config.global.logLevel, { worker: message.worker });
       try {
-        plane = new DataPlane({ config: message.config, worker: message.worker, sab: message.sab, logger });
+        plane = new DataPlane({
+          config: message.config, worker: message.worker, sab: message.sab, logger,
+          onServerFailure: (upstream, server) => send({ type: "server_failure", upstream, server }),
+        });
+        // A restarted Worker must not send traffic to servers already known to be down.
+        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
         const addresses = plane.start(message.ports);
         send({ type: "listening", worker: message.worker, addresses });
       } catch (err) {
@@ -42,6 +47,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       });
       return;
     }
+    case "servers":
+      plane?.applySnapshot(message.upstream, message.available);
+      return;
     case "close": {
       plane?.closeAll();
       exit(0);

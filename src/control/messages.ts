@@ -2,13 +2,17 @@
 import type { Address, Config } from "../config/types.ts";
 
 export type ToWorker =
-  | { type: "start"; config: Config; worker: number; sab: SharedArrayBuffer; ports: number[] | null }
+  | { type: "start"; config: Config; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: boolean[][] }
   /** Stop accepting; exit once every session has ended. */
   | { type: "drain" }
   /** The grace period is over: end every session now and exit. */
-  | { type: "close" };
+  | { type: "close" }
+  /** Which servers of an upstream take new connections now (health and admin state). */
+  | { type: "servers"; upstream: number; available: boolean[] };
 
 export type FromWorker =
   | { type: "listening"; worker: number; addresses: Address[] }
   | { type: "failed"; worker: number; error: string }
-  | { type: "drained"; worker: number };
+  | { type: "drained"; worker: number }
+  /** A connect to the server failed, or it reset a session: input to passive health checks. */
+  | { type: "server_failure"; upstream: number; server: number };

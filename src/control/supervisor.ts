@@ -6,6 +6,7 @@ import { counterLayoutFor } from "../data/plane.ts";
 import { CounterReader, L, S, admissionCell, type CounterLayout } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { startMetricsServer } from "../telemetry/metrics-server.ts";
+import { HealthMonitor } from "../health/monitor.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
 
@@ -32,11 +33,16 @@ export class Supervisor {
   #ports: number[] | null = null;
   #metrics: Server<undefined> | null = null;
   #stopping = false;
+  readonly health: HealthMonitor;
 
   constructor(readonly config: Config, readonly logger: Logger, readonly spawn: () => Worker) {
     this.layout = counterLayoutFor(config);
     this.sab = this.layout.allocate();
     this.reader = new CounterReader(this.sab, this.layout);
+    this.health = new HealthMonitor(config, logger, {
+      publish: (upstream, available) => this.#post({ type: "servers", upstream, available }),
+      successes: (upstream, server) => this.reader.server(upstream, server, S.connections),
+    });
   }
 
   workersRunning(): number {
@@ -58,6 +64,7 @@ export class Supervisor {
       await this.#stopAll();
       throw err;
     }
+    this.health.start();
     return {
       listeners: config.listeners.map((l, i) => ({ name: l.name, address: formatAddress({ host: l.bind.host, port: this.#ports![i]! }) })),
       metrics: this.#metrics ? formatAddress({ host: config.metrics.listen!.host, port: this.#metrics.port! }) : null,
@@ -89,6 +96,8 @@ export class Supervisor {
         } else if (message.type === "failed" && !settled) {
           settled = true;
           reject(new Error(message.error));
+        } else if (message.type === "server_failure") {
+          this.health.reportFailure(message.upstream, message.server);
         }
       };
       worker.addEventListener("error", (event) => {
@@ -107,7 +116,8 @@ export class Supervisor {
           setTimeout(() => this.#restart(index), RESTART_DELAY_MS);
         }
       });
-      const start: ToWorker = { type: "start", config: this.config, worker: index, sab: this.sab, ports: this.#ports };
+      const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
+      const start: ToWorker = { type: "start", config: this.config, worker: index, sab: this.sab, ports: this.#ports, snapshots };
       worker.postMessage(start);
     });
   }
@@ -145,6 +155,7 @@ export class Supervisor {
     this.#stopping = true;
     const grace = this.config.global.shutdownGraceMs;
     this.logger.info("shutting down", { grace_ms: grace, active: this.#active() });
+    this.health.stop();
     this.#post({ type: "drain" });
     this.#metrics?.stop(true);
     if (!(await this.#allExitedWithin(grace))) {
@@ -177,6 +188,7 @@ export class Supervisor {
 
   async #stopAll(): Promise<void> {
     this.#stopping = true;
+    this.health.stop();
     this.#metrics?.stop(true);
     this.#post({ type: "close" });
     if (!(await this.#allExitedWithin(CLOSE_DEADLINE_MS))) for (const slot of this.#slots) slot.worker?.terminate();

@@ -22,6 +22,8 @@ export interface PlaneOptions {
   worker: number;
   sab: SharedArrayBuffer;
   logger: Logger;
+  /** Tell the main thread a server failed a connect or reset a session (passive health checks). */
+  onServerFailure(upstream: number, server: number): void;
 }
 
 export function counterLayoutFor(config: Config): CounterLayout {
@@ -36,6 +38,7 @@ export class DataPlane implements Plane {
   readonly cells: Float64Array;
   readonly logger: Logger;
   readonly config: Config;
+  readonly reportServerFailure: (upstream: number, server: number) => void;
   readonly upstreams: UpstreamRuntime[];
   readonly sessions = new Set<Session>();
   readonly #layout: CounterLayout;
@@ -51,6 +54,7 @@ export class DataPlane implements Plane {
   constructor(options: PlaneOptions) {
     this.config = options.config;
     this.logger = options.logger;
+    this.reportServerFailure = options.onServerFailure;
     this.#layout = counterLayoutFor(options.config);
     this.cells = workerCells(options.sab, this.#layout, options.worker);
     this.#admission = admissionCell(options.sab);
@@ -68,6 +72,11 @@ export class DataPlane implements Plane {
 
   listenerBase(listener: number): number {
     return this.#layout.listenerBase(listener);
+  }
+
+  /** A health snapshot from the main thread: swapped in whole. */
+  applySnapshot(upstream: number, available: readonly boolean[]): void {
+    this.upstreams[upstream]?.applySnapshot(available);
   }
 
   listenerName(listener: number): string {

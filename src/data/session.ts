@@ -118,6 +118,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
 
   #retry(conn: UpstreamConn): void {
     this.upstream.countConnectError(conn.server);
+    this.plane.reportServerFailure(this.upstream.index, conn.server);
     this.plane.logger.debug("connect failed", { upstream: this.upstream.config.name, server: this.upstream.serverName(conn.server) });
     conn.discard();
     this.conn = null;
@@ -266,6 +267,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.endReason ??= "server_closed";
     this.upstream.countClose(this.conn!.server);
     this.toServer.clear();
+    // A reset while the client is still there is the server's doing (not ours passing a client's reset on).
+    if (error && !this.clientClosed) this.plane.reportServerFailure(this.upstream.index, this.conn!.server);
     if (!this.clientClosed) {
       if (error) this.client.terminate(); // pass the reset on: a truncated stream must not look complete
       else if (!this.serverEof) this.onServerEof();

@@ -20,17 +20,23 @@ const ignore = () => {};
 
 export class UpstreamRuntime implements PoolHost {
   readonly balancer: Balancer;
-  readonly views: ServerView[];
+  views: ServerView[];
   readonly pools: ServerPool[] | null;
   readonly #bases: number[];
 
   constructor(readonly index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
-    this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: false }));
+    this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: s.backup }));
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
     this.pools = config.pool > 0
       ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, this))
       : null;
+  }
+
+  /** Swap in which servers take new connections; sessions already placed are untouched. */
+  applySnapshot(available: readonly boolean[]): void {
+    this.views = this.views.map((v, i) => ({ ...v, available: available[i] ?? v.available }));
+    this.balancer.update(this.views);
   }
 
   get now(): number {

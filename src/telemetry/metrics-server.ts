@@ -3,10 +3,13 @@ import type { Server } from "bun";
 import type { Address, Config } from "../config/types.ts";
 import type { CounterReader } from "./counters.ts";
 import { renderPrometheus } from "./prometheus.ts";
+import type { HealthMonitor } from "../health/monitor.ts";
+import { renderHealth } from "../health/metrics.ts";
 
 export interface MetricsSource {
   readonly config: Config;
   readonly reader: CounterReader;
+  readonly health: HealthMonitor;
   workersRunning(): number;
 }
 
@@ -17,7 +20,7 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
     fetch(request) {
       const path = new URL(request.url).pathname;
       if (path === "/metrics") {
-        const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]);
+        const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]) + renderHealth(source.config, source.health);
         return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
       }
       if (path === "/healthz") return new Response("ok\n");

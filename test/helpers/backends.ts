@@ -97,13 +97,13 @@ export interface ScriptedHandlers {
   end?(socket: Socket<unknown>): void;
 }
 
-/** A server whose behaviour the test writes (half-close answers, resets, silence). */
-export function startScripted(handlers: ScriptedHandlers): Backend {
+/** A server whose behaviour the test writes (half-close answers, resets, silence); `port` 0 = any. */
+export function startScripted(handlers: ScriptedHandlers, port = 0): Backend {
   let accepted = 0;
   let open = 0;
   const server = Bun.listen<unknown>({
     hostname: "127.0.0.1",
-    port: 0,
+    port,
     allowHalfOpen: true,
     socket: {
       open(socket) {

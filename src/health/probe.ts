@@ -1,0 +1,70 @@
+// One active check of one server: connect, optionally send, and wait for the expected reply, within a timeout.
+import type { Address, HealthCheckConfig } from "../config/types.ts";
+
+export interface ProbeResult {
+  ok: boolean;
+  ms: number;
+  /** Why it failed, for the state-change log line; "" on success. */
+  reason: string;
+}
+
+/** Replies longer than this are not searched further: a check expects a short answer. */
+const MAX_REPLY = 64 * 1024;
+
+/** A compiled check: bytes to send and a matcher for what came back. */
+export interface Probe {
+  readonly send: Uint8Array | null;
+  matches(reply: Buffer): boolean;
+  readonly expectsReply: boolean;
+}
+
+export function compileProbe(check: HealthCheckConfig): Probe {
+  const send = check.sendHex ? Buffer.from(check.sendHex, "hex") : null;
+  const expect = check.expect;
+  if (!expect) return { send, expectsReply: false, matches: () => true };
+  if (expect.kind === "bytes") {
+    const needle = Buffer.from(expect.hex, "hex");
+    return { send, expectsReply: true, matches: (reply) => reply.includes(needle) };
+  }
+  const regex = new RegExp(expect.source);
+  return { send, expectsReply: true, matches: (reply) => regex.test(reply.toString("utf8")) };
+}
+
+export function runProbe(address: Address, probe: Probe, timeoutMs: number): Promise<ProbeResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let settled = false;
+    let reply = Buffer.alloc(0);
+    let socket: { end(): void } | null = null;
+    const finish = (ok: boolean, reason: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.end();
+      resolve({ ok, ms: performance.now() - started, reason });
+    };
+    const timer = setTimeout(() => finish(false, reply.length ? `reply did not match within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`), timeoutMs);
+    Bun.connect({
+      hostname: address.host,
+      port: address.port,
+      socket: {
+        open(s) {
+          socket = s;
+          if (probe.send) s.write(probe.send);
+          if (!probe.expectsReply) finish(true, "");
+        },
+        data(_s, data) {
+          if (reply.length < MAX_REPLY) reply = Buffer.concat([reply, data]);
+          if (probe.matches(reply)) finish(true, "");
+        },
+        close() {
+          finish(false, reply.length ? `closed after an unexpected reply: ${JSON.stringify(reply.subarray(0, 60).toString("latin1"))}` : "closed without a reply");
+        },
+        connectError(_s, error) {
+          finish(false, `connect failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
+        },
+        error() {},
+      },
+    }).catch(() => {}); // connectError has reported it
+  });
+}

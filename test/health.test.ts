@@ -1,0 +1,138 @@
+// Health: active checks with rise/fall over real backends, send/expect, passive ejection with backoff,
+// and clients never noticing a server that dies while a healthy one remains.
+import { afterEach, describe, expect, test } from "bun:test";
+import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
+import { closedPort, startEcho, startScripted, type Backend } from "./helpers/backends.ts";
+import { connect } from "./helpers/client.ts";
+
+let aegis: Aegis | null = null;
+const backends: Backend[] = [];
+afterEach(async () => {
+  await aegis?.stop("SIGKILL");
+  aegis = null;
+  for (const b of backends.splice(0)) b.stop();
+});
+
+/** A Redis-like server: answers PING with +PONG (or with `answer`), echoes anything else, greets with its name. */
+function pingServer(name: string, port = 0): Backend {
+  return startScripted({
+    open(socket) { socket.write(`${name}\n`); },
+    data(socket, data) { socket.write(data.toString() === "PING\r\n" ? "+PONG\r\n" : data); },
+    end(socket) { socket.shutdown(); },
+  }, port);
+}
+
+const stateOf = async (a: Aegis, server: string) => {
+  const m = await a.metrics();
+  for (const s of ["up", "down", "ejected", "draining", "disabled"]) {
+    if (m.get(`aegis_server_state{upstream="app",server="${server}",state="${s}"}`) === 1) return s;
+  }
+  return "?";
+};
+
+async function greetingOf(port: number): Promise<string> {
+  const client = await connect(port);
+  const text = await client.waitFor((t) => t.includes("\n"));
+  client.socket.end();
+  return text.trim();
+}
+
+const HEALTH = `health = { interval = "200ms", timeout = "150ms", rise = 2, fall = 2, send = "PING\\r\\n", expect = "+PONG" }`;
+
+describe("active health checks", () => {
+  test("a server that answers wrongly goes down and gets no new connections; fixed, it rejoins after rise", async () => {
+    let answer = "-ERR\r\n";
+    const good = pingServer("good");
+    const flaky = startScripted({
+      open(socket) { socket.write("flaky\n"); },
+      data(socket, data) { socket.write(data.toString() === "PING\r\n" ? answer : data); },
+    });
+    backends.push(good, flaky);
+    aegis = await startAegis(simpleConfig([good.address, flaky.address], { workers: 2, upstream: HEALTH }));
+    const down = await aegis.waitForLog((l) => l.msg === "server state" && l.server === flaky.address && l.to === "down", 3000);
+    expect(String(down.reason)).toContain("2 check(s) in a row failed");
+    expect(await stateOf(aegis, flaky.address)).toBe("down");
+    expect((await aegis.metrics()).get(`aegis_server_up{upstream="app",server="${flaky.address}"}`)).toBe(0);
+    const before = flaky.accepted;
+    for (let i = 0; i < 10; i++) expect(await greetingOf(aegis.port)).toBe("good");
+    // Only the health checks themselves reached it (one every 200 ms), no client session.
+    expect(flaky.accepted - before).toBeLessThanOrEqual(8);
+
+    answer = "+PONG\r\n";
+    await aegis.waitForLog((l) => l.msg === "server state" && l.server === flaky.address && l.to === "up", 3000);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add(await greetingOf(aegis.port));
+    expect([...seen].sort()).toEqual(["flaky", "good"]);
+    const m = await aegis.metrics();
+    expect(m.get(`aegis_server_state_changes_total{upstream="app",server="${flaky.address}"}`)).toBe(2);
+    expect(m.get(`aegis_health_check_duration_seconds_count{upstream="app",server="${good.address}"}`)).toBeGreaterThan(3);
+  });
+
+  test("a killed server is marked down within fall x interval, and comes back after rise when restarted", async () => {
+    const a = pingServer("a");
+    let b = pingServer("b");
+    backends.push(a);
+    const port = b.port;
+    aegis = await startAegis(simpleConfig([a.address, b.address], { workers: 2, upstream: HEALTH }));
+    await Bun.sleep(300);
+    b.stop();
+    const killedAt = performance.now();
+    await aegis.waitForLog((l) => l.msg === "server state" && l.server === b.address && l.to === "down", 3000);
+    // fall (2) x interval (200 ms), plus one check's timeout and scheduling slack.
+    expect(performance.now() - killedAt).toBeLessThan(2 * 200 + 150 + 400);
+    b = pingServer("b", port); // the same address, back
+    backends.push(b);
+    const upAgain = await aegis.waitForLog((l) => l.msg === "server state" && l.server === b.address && l.to === "up", 3000);
+    expect(String(upAgain.reason)).toContain("2 check(s) in a row passed");
+    await eventually(async () => (await greetingOf(aegis!.port)) === "b", 3000, "sessions reach the restarted server");
+  });
+});
+
+describe("clients do not notice a dying server", () => {
+  test("under a stream of new connections, killing one of three servers fails no client", async () => {
+    const servers = ["a", "b", "c"].map((n) => pingServer(n));
+    backends.push(...servers);
+    aegis = await startAegis(simpleConfig(servers.map((s) => s.address), { workers: 2, logLevel: "info", upstream: HEALTH }));
+    let failures = 0;
+    let done = 0;
+    const deadline = performance.now() + 3000;
+    const client = async () => {
+      while (performance.now() < deadline && done < 5000) {
+        try {
+          const g = await greetingOf(aegis!.port);
+          if (!["a", "b", "c"].includes(g)) failures++;
+        } catch {
+          failures++;
+        }
+        done++;
+      }
+    };
+    const load = Promise.all(Array.from({ length: 8 }, client));
+    await Bun.sleep(800);
+    servers[1]!.stop();
+    await load;
+    expect(failures).toBe(0);
+    expect(done).toBeGreaterThan(100);
+    expect(await stateOf(aegis, servers[1]!.address)).toBe("down");
+  }, 20_000);
+});
+
+describe("passive checks", () => {
+  test("consecutive connect failures eject a server; the ejection ends, and doubles when it fails again", async () => {
+    const good = startEcho({ greeting: "good\n" });
+    backends.push(good);
+    const dead = `127.0.0.1:${closedPort()}`;
+    aegis = await startAegis(simpleConfig([dead, good.address], { workers: 1, upstream: 'fail_threshold = 2\neject_for = "600ms"' }));
+    for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
+    const ejected = await aegis.waitForLog((l) => l.msg === "server state" && l.server === dead && l.to === "ejected", 2000);
+    expect(String(ejected.reason)).toContain("2 connection failures in a row");
+    const errorsAtEjection = (await aegis.metrics()).get(`aegis_upstream_connect_errors_total{upstream="app",server="${dead}"}`);
+    // While ejected, the dead server is not even tried.
+    for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
+    expect((await aegis.metrics()).get(`aegis_upstream_connect_errors_total{upstream="app",server="${dead}"}`)).toBe(errorsAtEjection);
+    await aegis.waitForLog((l) => l.msg === "server state" && l.server === dead && l.to === "up", 2000);
+    for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
+    const second = await aegis.waitForLog((l) => l.msg === "server state" && l.server === dead && l.to === "ejected" && l !== ejected, 2000);
+    expect(String(second.reason)).toContain("ejected for 1 s");
+  });
+});
