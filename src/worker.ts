@@ -26,12 +26,13 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       logger = new Logger(message.config.global.logLevel, { worker: message.worker });
       try {
         plane = new DataPlane({
-          config: message.config, worker: message.worker, sab: message.sab, logger,
+          config: message.config, slots: message.slots, worker: message.worker, sab: message.sab, logger,
           onServerFailure: (upstream, server) => send({ type: "server_failure", upstream, server }),
         });
-        // A restarted Worker must not send traffic to servers already known to be down.
-        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
         const addresses = plane.start(message.ports);
+        // A restarted Worker must not send traffic to servers already known to be down. Applied in
+        // the same turn as the bind, so no connection is accepted before it.
+        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
         send({ type: "listening", worker: message.worker, addresses });
       } catch (err) {
         send({ type: "failed", worker: message.worker, error: (err as Error).message });
@@ -45,6 +46,18 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         send({ type: "drained", worker: workerIndex });
         exit(0);
       });
+      return;
+    }
+    case "reload": {
+      if (!plane) return;
+      try {
+        const addresses = plane.reload(message.config, message.slots, message.ports);
+        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
+        logger.setLevel(message.config.global.logLevel);
+        send({ type: "reloaded", worker: workerIndex, addresses });
+      } catch (err) {
+        send({ type: "reload_failed", worker: workerIndex, error: (err as Error).message });
+      }
       return;
     }
     case "servers":

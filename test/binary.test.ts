@@ -217,13 +217,13 @@ describe("graceful shutdown through the binary", () => {
     expect(session).toMatchObject({ end: "shutdown", bytes_in: 10, bytes_out: 10 });
   }, 30_000);
 
-  test("SIGHUP is ignored with a warning (no reload yet); SIGINT stops aegis like SIGTERM", async () => {
+  test("SIGHUP reloads the config file (the binary keeps running and serving); SIGINT stops aegis like SIGTERM", async () => {
     const echo = startEcho();
     backends.push(echo);
     aegis = await startAegis(graceConfig(echo.address, "5s"), { command: [BINARY], cwd: tempDir() });
     aegis.proc.kill("SIGHUP");
-    const warning = await aegis.waitForLog((l) => l.level === "warn" && String(l.msg).startsWith("SIGHUP ignored"), 3_000);
-    expect(String(warning.msg)).toContain("reload is not supported");
+    const reloaded = await aegis.waitForLog((l) => l.msg === "reloaded", 3_000);
+    expect(reloaded.changes).toEqual([]);
     expect(aegis.proc.exitCode).toBeNull();
     const client = await connect(aegis.port);
     clients.push(client);

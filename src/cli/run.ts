@@ -1,5 +1,7 @@
-// Runs a config until a signal: starts the supervisor, logs readiness, handles SIGTERM/SIGINT/SIGHUP.
+// Runs a config until a signal: starts the supervisor, logs readiness, handles SIGTERM/SIGINT, and
+// reloads on SIGHUP or (with `watch = true`) when the file changes.
 import type { Config } from "../config/types.ts";
+import { watchConfig } from "../control/config-watch.ts";
 import { Supervisor, type ReadyInfo } from "../control/supervisor.ts";
 import type { Logger } from "../telemetry/log.ts";
 
@@ -9,6 +11,14 @@ export async function runProxy(
   spawnWorker: () => Worker,
   onReady?: (info: ReadyInfo) => void,
 ): Promise<number> {
+  const supervisor = new Supervisor(config, logger, spawnWorker);
+  let ready = false;
+  const reload = (why: string) => {
+    if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
+    logger.info("reload requested", { trigger: why });
+    void supervisor.reload().then(() => logger.setLevel(supervisor.config.global.logLevel));
+  };
+
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM
   // in that window must still drain rather than kill the process by the default action.
   let signalled: (signal: string) => void = () => {};
@@ -26,12 +36,11 @@ export async function runProxy(
   };
   process.on("SIGTERM", () => onStop("SIGTERM"));
   process.on("SIGINT", () => onStop("SIGINT"));
-  // Without a handler SIGHUP would kill the proxy; live reload is not in this version.
-  process.on("SIGHUP", () => logger.warn("SIGHUP ignored: configuration reload is not supported yet; restart to apply changes"));
+  process.on("SIGHUP", () => reload("SIGHUP"));
 
-  const supervisor = new Supervisor(config, logger, spawnWorker);
   try {
     const info = await supervisor.start();
+    ready = true;
     logger.info("ready", { config: config.source, pid: process.pid, ...info });
     onReady?.(info);
   } catch (err) {
@@ -39,9 +48,11 @@ export async function runProxy(
     logger.flush();
     return 1;
   }
+  const watcher = config.global.watch && !config.source.startsWith("<") ? watchConfig(config.source, () => reload("file changed")) : null;
   logger.flush();
 
   await stopRequested;
+  watcher?.close();
   await supervisor.shutdown();
   logger.info("stopped");
   logger.flush();

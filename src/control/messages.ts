@@ -1,8 +1,11 @@
 // The messages between the main thread and a Worker: the whole control protocol in one place.
 import type { Address, Config } from "../config/types.ts";
+import type { CounterSlots } from "../telemetry/counters.ts";
 
 export type ToWorker =
-  | { type: "start"; config: Config; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: boolean[][] }
+  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: boolean[][] }
+  /** Swap to a new config; ports given for listeners that keep (or share) a socket. */
+  | { type: "reload"; config: Config; slots: CounterSlots; ports: (number | null)[]; snapshots: boolean[][] }
   /** Stop accepting; exit once every session has ended. */
   | { type: "drain" }
   /** The grace period is over: end every session now and exit. */
@@ -14,5 +17,7 @@ export type FromWorker =
   | { type: "listening"; worker: number; addresses: Address[] }
   | { type: "failed"; worker: number; error: string }
   | { type: "drained"; worker: number }
+  | { type: "reloaded"; worker: number; addresses: Address[] }
+  | { type: "reload_failed"; worker: number; error: string }
   /** A connect to the server failed, or it reset a session: input to passive health checks. */
   | { type: "server_failure"; upstream: number; server: number };

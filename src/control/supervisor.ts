@@ -2,8 +2,10 @@
 import type { Server } from "bun";
 import { formatAddress } from "../config/address.ts";
 import type { Address, Config } from "../config/types.ts";
-import { counterLayoutFor } from "../data/plane.ts";
-import { CounterReader, L, S, admissionCell, type CounterLayout } from "../telemetry/counters.ts";
+import { loadConfigFile } from "../config/load.ts";
+import { CounterLayout, CounterReader, L, S, admissionCell, type CounterSlots } from "../telemetry/counters.ts";
+import { planReload } from "./reload-plan.ts";
+import { SlotRegistry } from "./slots.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { startMetricsServer } from "../telemetry/metrics-server.ts";
 import { HealthMonitor } from "../health/monitor.ts";
@@ -23,26 +25,41 @@ interface Slot {
   worker: Worker | null;
   exited: Promise<void>;
   listening: boolean;
+  /** Waiting for this Worker's answer to a reload. */
+  pendingReload: ((message: FromWorker) => void) | null;
 }
 
+export type ReloadResult = { ok: true; changes: string[] } | { ok: false; error: string };
+
 export class Supervisor {
-  readonly layout: CounterLayout;
+  layout: CounterLayout;
   readonly sab: SharedArrayBuffer;
-  readonly reader: CounterReader;
+  reader: CounterReader;
+  readonly #registry: SlotRegistry;
+  #slotsNow: CounterSlots;
+  #reloading = false;
   #slots: Slot[] = [];
   #ports: number[] | null = null;
   #metrics: Server<undefined> | null = null;
   #stopping = false;
-  readonly health: HealthMonitor;
+  health: HealthMonitor;
 
-  constructor(readonly config: Config, readonly logger: Logger, readonly spawn: () => Worker) {
-    this.layout = counterLayoutFor(config);
+  constructor(public config: Config, readonly logger: Logger, readonly spawn: () => Worker) {
+    this.#registry = new SlotRegistry(config);
+    this.#slotsNow = this.#registry.assign(config);
+    this.layout = new CounterLayout(this.#slotsNow, config.global.workers);
     this.sab = this.layout.allocate();
     this.reader = new CounterReader(this.sab, this.layout);
-    this.health = new HealthMonitor(config, logger, {
-      publish: (upstream, available) => this.#post({ type: "servers", upstream, available }),
+    this.health = this.#newHealth(config);
+  }
+
+  #newHealth(config: Config): HealthMonitor {
+    const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
+      // A superseded monitor (after a reload) must not publish with its old server indices.
+      publish: (upstream, available) => { if (monitor === this.health) this.#post({ type: "servers", upstream, available }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.connections),
     });
+    return monitor;
   }
 
   workersRunning(): number {
@@ -85,7 +102,7 @@ export class Supervisor {
       const worker = this.spawn();
       let settled = false;
       let markExited!: () => void;
-      const slot: Slot = { worker, listening: false, exited: new Promise((r) => (markExited = r)) };
+      const slot: Slot = { worker, listening: false, exited: new Promise((r) => (markExited = r)), pendingReload: null };
       this.#slots[index] = slot;
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
@@ -96,6 +113,8 @@ export class Supervisor {
         } else if (message.type === "failed" && !settled) {
           settled = true;
           reject(new Error(message.error));
+        } else if (message.type === "reloaded" || message.type === "reload_failed") {
+          slot.pendingReload?.(message);
         } else if (message.type === "server_failure") {
           this.health.reportFailure(message.upstream, message.server);
         }
@@ -117,7 +136,7 @@ export class Supervisor {
         }
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
-      const start: ToWorker = { type: "start", config: this.config, worker: index, sab: this.sab, ports: this.#ports, snapshots };
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots };
       worker.postMessage(start);
     });
   }
@@ -130,21 +149,101 @@ export class Supervisor {
     );
   }
 
-  /** A dead Worker's sessions are gone: give back their admission slots and zero its gauges. */
+  /** A dead Worker's sessions are gone: give back their admission slots and zero its gauges (every slot, old configs' too). */
   #forgetActive(index: number): void {
     const region = new Float64Array(this.sab, 64 + index * this.layout.stride * 8, this.layout.stride);
+    const { listenerCapacity, serverCapacity } = this.#slotsNow;
+    const lay = new CounterLayout({ listeners: Array.from({ length: listenerCapacity }, (_, i) => i), servers: [Array.from({ length: serverCapacity }, (_, i) => i)], listenerCapacity, serverCapacity }, this.layout.workers);
     let active = 0;
-    for (let l = 0; l < this.layout.listenerCount; l++) {
-      const cell = this.layout.listenerBase(l) + L.active;
+    for (let l = 0; l < listenerCapacity; l++) {
+      const cell = lay.listenerBase(l) + L.active;
       active += region[cell]!;
       region[cell] = 0;
     }
-    this.config.upstreams.forEach((u, ui) => u.servers.forEach((_, si) => {
-      const base = this.layout.serverBase(ui, si);
+    for (let s = 0; s < serverCapacity; s++) {
+      const base = lay.serverBase(0, s);
       region[base + S.active] = 0;
       region[base + S.poolIdle] = 0;
-    }));
+    }
     if (active > 0) Atomics.sub(admissionCell(this.sab), 0, active);
+  }
+
+  /**
+   * Re-read the config file and swap every Worker to it without dropping a connection. An invalid
+   * file changes nothing: the error is logged and returned. Worker 0 goes first, so a new listener
+   * on port 0 gets one port that the others then share.
+   */
+  async reload(): Promise<ReloadResult> {
+    if (this.#reloading) return { ok: false, error: "a reload is already in progress" };
+    if (this.#stopping) return { ok: false, error: "shutting down" };
+    this.#reloading = true;
+    try {
+      const result = await this.#reload();
+      if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
+      else this.logger.error("reload failed, the running configuration stays", { error: result.error });
+      return result;
+    } finally {
+      this.#reloading = false;
+    }
+  }
+
+  async #reload(): Promise<ReloadResult> {
+    const old = this.config;
+    if (old.source.startsWith("<")) return { ok: false, error: `the ${old.source} configuration has no file to reload from` };
+    let next: Config;
+    let slots: CounterSlots;
+    try {
+      next = loadConfigFile(old.source);
+      slots = this.#registry.assign(next);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    const notes: string[] = [];
+    if (next.global.workers !== old.global.workers) {
+      notes.push(`global.workers stays ${old.global.workers} until restart`);
+      next = { ...next, global: { ...next.global, workers: old.global.workers } };
+    }
+    const plan = planReload(old, next, this.#ports ?? []);
+    try {
+      assertPortsFree(plan.fresh);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    const health = this.#newHealth(next);
+    health.carryOver(this.health);
+    const snapshots = next.upstreams.map((_, u) => health.snapshot(u));
+    const live = this.#slots.filter((s) => s.worker !== null);
+    const [first, ...rest] = live;
+    if (!first) return { ok: false, error: "no Worker is running" };
+    const answer = await this.#askReload(first, { type: "reload", config: next, slots, ports: plan.ports, snapshots });
+    if (answer.type !== "reloaded") return { ok: false, error: answer.type === "reload_failed" ? answer.error : "no answer" };
+    const ports = answer.addresses.map((a) => a.port);
+    const answers = await Promise.all(rest.map((s) => this.#askReload(s, { type: "reload", config: next, slots, ports, snapshots })));
+    const failed = answers.find((a) => a.type !== "reloaded");
+    // Worker 0 has switched; a later failure (rare: binds were probed) is reported, not rolled back.
+    if (failed) this.logger.error("a Worker could not reload", { error: failed.type === "reload_failed" ? failed.error : "no answer" });
+    this.health.stop();
+    this.health = health;
+    this.config = next;
+    this.#slotsNow = slots;
+    this.#ports = ports;
+    this.layout = new CounterLayout(slots, next.global.workers);
+    this.reader = new CounterReader(this.sab, this.layout);
+    health.start();
+    return { ok: true, changes: [...plan.changes, ...notes] };
+  }
+
+  #askReload(slot: Slot, message: ToWorker): Promise<FromWorker> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done({ type: "reload_failed", worker: -1, error: "the Worker did not answer within 5 s" }), 5000);
+      const done = (m: FromWorker) => {
+        clearTimeout(timer);
+        slot.pendingReload = null;
+        resolve(m);
+      };
+      slot.pendingReload = done;
+      slot.worker!.postMessage(message);
+    });
   }
 
   /**

@@ -13,8 +13,6 @@ export interface Plane {
   readonly wheel: TimerWheel;
   readonly cells: Float64Array;
   readonly logger: Logger;
-  listenerBase(listener: number): number;
-  listenerName(listener: number): string;
   /** A server failed a connect or reset a session (posted to the main thread; rare, never per chunk). */
   reportServerFailure(upstream: number, server: number): void;
   /** The session is over: release its admission slot, count it, log it. */

@@ -1,14 +1,15 @@
 // A Worker's data plane: its listeners, upstreams, sessions, recycler and single timer.
-import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import type { Address, Config } from "../config/types.ts";
-import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells } from "../telemetry/counters.ts";
+import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells, type CounterSlots } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "./recycler.ts";
 import { Session } from "./session.ts";
 import { TimerWheel } from "./timer-wheel.ts";
-import { UpstreamRuntime } from "./upstream.ts";
+import { UpstreamRuntime, type UpstreamEnv } from "./upstream.ts";
+import { ListenerRuntime } from "./listener-runtime.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -19,15 +20,12 @@ const POOL_MAINTENANCE_TICKS = 10;
 
 export interface PlaneOptions {
   config: Config;
+  slots: CounterSlots;
   worker: number;
   sab: SharedArrayBuffer;
   logger: Logger;
   /** Tell the main thread a server failed a connect or reset a session (passive health checks). */
   onServerFailure(upstream: number, server: number): void;
-}
-
-export function counterLayoutFor(config: Config): CounterLayout {
-  return new CounterLayout(config.listeners.length, config.upstreams.map((u) => u.servers.length), config.global.workers);
 }
 
 export class DataPlane implements Plane {
@@ -37,15 +35,13 @@ export class DataPlane implements Plane {
   readonly wheel = new TimerWheel(TICK_MS, this.now);
   readonly cells: Float64Array;
   readonly logger: Logger;
-  readonly config: Config;
+  config: Config;
   readonly reportServerFailure: (upstream: number, server: number) => void;
-  readonly upstreams: UpstreamRuntime[];
+  upstreams: UpstreamRuntime[] = [];
+  listeners: ListenerRuntime[] = [];
   readonly sessions = new Set<Session>();
-  readonly #layout: CounterLayout;
+  #layout: CounterLayout;
   readonly #admission: Int32Array;
-  readonly #servers: TCPSocketListener<Session | null>[] = [];
-  /** Upstream runtime for each listener, by listener index. */
-  readonly #route: UpstreamRuntime[];
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
   #onDrained: (() => void) | null = null;
@@ -55,23 +51,13 @@ export class DataPlane implements Plane {
     this.config = options.config;
     this.logger = options.logger;
     this.reportServerFailure = options.onServerFailure;
-    this.#layout = counterLayoutFor(options.config);
+    this.#layout = new CounterLayout(options.slots, options.config.global.workers);
     this.cells = workerCells(options.sab, this.#layout, options.worker);
     this.#admission = admissionCell(options.sab);
-    this.upstreams = options.config.upstreams.map((u, i) => new UpstreamRuntime(i, u, this));
-    this.#route = options.config.listeners.map((l) => {
-      const up = this.upstreams.find((u) => u.config.name === l.upstream);
-      if (!up) throw new Error(`listener ${l.name}: no upstream named ${l.upstream}`);
-      return up;
-    });
   }
 
   serverBase(upstream: number, server: number): number {
     return this.#layout.serverBase(upstream, server);
-  }
-
-  listenerBase(listener: number): number {
-    return this.#layout.listenerBase(listener);
   }
 
   /** A health snapshot from the main thread: swapped in whole. */
@@ -79,33 +65,88 @@ export class DataPlane implements Plane {
     this.upstreams[upstream]?.applySnapshot(available);
   }
 
-  listenerName(listener: number): string {
-    return this.config.listeners[listener]?.name ?? "?";
-  }
-
   /**
    * Bind every listener (ports from `ports` where given, so Workers share a port first bound as 0)
-   * and start the timer and pools. Returns the bound addresses. Throws a readable error on failure.
+   * and start the timer. Returns the bound addresses. Throws a readable error on failure.
    */
-  start(ports: readonly number[] | null): Address[] {
-    const bound: Address[] = [];
-    this.config.listeners.forEach((l, i) => {
-      const port = ports?.[i] ?? l.bind.port;
-      try {
-        const server = listenShared<Session | null>({ hostname: l.bind.host, port, socket: this.#clientHandlers(i) });
-        this.#servers.push(server);
-        bound.push({ host: l.bind.host, port: server.port });
-      } catch (err) {
-        this.stopListening();
-        throw new Error(`listener ${l.name}: cannot listen on ${l.bind.host}:${port}: ${(err as Error).message}`);
-      }
-    });
-    for (const up of this.upstreams) up.startPools();
+  start(ports: readonly (number | null)[] | null): Address[] {
+    const bound = this.reload(this.config, this.#layout.slots, ports);
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     return bound;
   }
 
-  #clientHandlers(listener: number): SocketHandler<Session | null> {
+  /**
+   * Swap to `config`: sessions in flight keep their listener, upstream and server; listeners kept by
+   * name and address keep their socket; new ones start; removed ones stop accepting (their sessions
+   * go on); an upstream whose settings are unchanged keeps its balancer state and pool.
+   */
+  reload(config: Config, slots: CounterSlots, ports: readonly (number | null)[] | null): Address[] {
+    const layout = new CounterLayout(slots, config.global.workers);
+    const env = this.#envFor(layout);
+    const oldUpstreams = new Map(this.upstreams.map((u) => [u.config.name, u]));
+    const upstreams = config.upstreams.map((u, i) => {
+      const old = oldUpstreams.get(u.name);
+      if (old && JSON.stringify(old.config) === JSON.stringify(u)) {
+        oldUpstreams.delete(u.name);
+        old.index = i;
+        return old;
+      }
+      return new UpstreamRuntime(i, u, env);
+    });
+    const oldListeners = [...this.listeners];
+    const added: ListenerRuntime[] = [];
+    const listeners = config.listeners.map((l, i) => {
+      const route = upstreams.find((u) => u.config.name === l.upstream);
+      if (!route) throw new Error(`listener ${l.name}: no upstream named ${l.upstream}`);
+      const at = oldListeners.findIndex((o) => o.sameSocket(l));
+      const kept = at >= 0 ? oldListeners.splice(at, 1)[0]! : null;
+      const rt = kept ?? new ListenerRuntime(l, route, 0);
+      rt.config = l;
+      rt.upstream = route;
+      rt.base = layout.listenerBase(i);
+      if (!kept) added.push(rt);
+      return rt;
+    });
+    // Bind the new listeners before changing anything, so a failure leaves the old config running.
+    try {
+      for (const rt of added) {
+        const i = listeners.indexOf(rt);
+        const port = ports?.[i] ?? rt.config.bind.port;
+        try {
+          rt.socket = listenShared<Session | null>({ hostname: rt.config.bind.host, port, socket: this.#clientHandlers(rt) });
+        } catch (err) {
+          throw new Error(`listener ${rt.config.name}: cannot listen on ${rt.config.bind.host}:${port}: ${(err as Error).message}`);
+        }
+      }
+    } catch (err) {
+      for (const rt of added) rt.socket?.stop(true);
+      throw err;
+    }
+    for (const gone of oldListeners) gone.socket?.stop(false); // stop accepting; its sessions go on
+    for (const gone of oldUpstreams.values()) {
+      gone.index = -1; // its sessions' failure reports no longer match a server the main thread knows
+      gone.stopPools();
+    }
+    this.config = config;
+    this.#layout = layout;
+    this.upstreams = upstreams;
+    this.listeners = listeners;
+    if (!this.#draining) for (const up of upstreams) up.startPools();
+    return listeners.map((rt) => ({ host: rt.config.bind.host, port: rt.socket!.port }));
+  }
+
+  #envFor(layout: CounterLayout): UpstreamEnv {
+    const plane = this;
+    return {
+      recycler: this.recycler,
+      cells: this.cells,
+      queueCapacity: this.queueCapacity,
+      get now() { return plane.now; },
+      serverBase: (upstream, server) => layout.serverBase(upstream, server),
+    };
+  }
+
+  #clientHandlers(listener: ListenerRuntime): SocketHandler<Session | null> {
     return {
       open: (socket) => this.#accept(listener, socket),
       data: (socket, data) => socket.data?.fromClient(data),
@@ -116,9 +157,9 @@ export class DataPlane implements Plane {
     };
   }
 
-  #accept(listener: number, socket: Socket<Session | null>): void {
+  #accept(listener: ListenerRuntime, socket: Socket<Session | null>): void {
     socket.data = null;
-    const base = this.listenerBase(listener);
+    const base = listener.base;
     if (this.#draining) return this.#reject(listener, socket, L.rejectedShutdown, "shutdown");
     if (!tryAdmit(this.#admission, this.config.global.maxConnections)) {
       return this.#reject(listener, socket, L.rejectedMaxConnections, "max_connections");
@@ -126,19 +167,18 @@ export class DataPlane implements Plane {
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
-    const idle = this.config.listeners[listener]!.idleTimeoutMs;
-    const session = new Session(this, listener, this.#route[listener]!, socket, idle);
+    const session = new Session(this, listener.ref(), listener.upstream, socket, listener.config.idleTimeoutMs);
     if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
     session.connect();
   }
 
-  #reject(listener: number, socket: Socket<Session | null>, cell: number, why: string): void {
-    this.cells[this.listenerBase(listener) + cell]! += 1;
+  #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
+    this.cells[listener.base + cell]! += 1;
     if (this.config.global.accessLog) {
       this.logger.line(JSON.stringify({
-        time: new Date().toISOString(), level: "info", msg: "session", listener: this.listenerName(listener),
+        time: new Date().toISOString(), level: "info", msg: "session", listener: listener.name,
         client: `${socket.remoteAddress}:${socket.remotePort}`, end: "rejected", reason: why,
       }));
     }
@@ -147,7 +187,7 @@ export class DataPlane implements Plane {
 
   finish(session: Session, durationMs: number): void {
     this.sessions.delete(session);
-    this.cells[this.listenerBase(session.listener) + L.active]! -= 1;
+    this.cells[session.listener.base + L.active]! -= 1;
     release(this.#admission);
     if (this.config.global.accessLog) this.logger.line(accessLine(session, durationMs));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();
@@ -162,7 +202,10 @@ export class DataPlane implements Plane {
   }
 
   stopListening(): void {
-    for (const server of this.#servers.splice(0)) server.stop(false);
+    for (const rt of this.listeners) {
+      rt.socket?.stop(false);
+      rt.socket = null;
+    }
   }
 
   /** Stop accepting now; call `done` once every session has ended on its own. */
@@ -187,7 +230,7 @@ function accessLine(s: Session, durationMs: number): string {
     time: new Date().toISOString(),
     level: "info",
     msg: "session",
-    listener: s.plane.listenerName(s.listener),
+    listener: s.listener.name,
     client: `${s.clientAddress}:${s.clientPort}`,
     upstream: s.upstream.config.name,
     server: conn ? s.upstream.serverName(conn.server) : null,

@@ -7,6 +7,7 @@ import { UNSCHEDULED, type TimerEntry } from "./timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "./upstream-conn.ts";
 import type { UpstreamRuntime } from "./upstream.ts";
 import type { Plane } from "./plane-types.ts";
+import type { ListenerRef } from "./listener-runtime.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "idle_timeout" | "connect_failed" | "shutdown" | "overload";
@@ -58,14 +59,14 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
 
   constructor(
     readonly plane: Plane,
-    readonly listener: number,
+    readonly listener: ListenerRef,
     readonly upstream: UpstreamRuntime,
     readonly client: Socket<Session | null>,
     readonly idleTimeoutMs: number,
   ) {
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
     this.lastActive = plane.now;
-    this.#cellBase = plane.listenerBase(listener);
+    this.#cellBase = listener.base;
   }
 
 
@@ -293,7 +294,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   }
 
   #overload(): void {
-    this.plane.logger.warn("relay buffer limit reached, closing session", { listener: this.plane.listenerName(this.listener) });
+    this.plane.logger.warn("relay buffer limit reached, closing session", { listener: this.listener.name });
     this.close("overload");
   }
 

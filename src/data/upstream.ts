@@ -24,7 +24,8 @@ export class UpstreamRuntime implements PoolHost {
   readonly pools: ServerPool[] | null;
   readonly #bases: number[];
 
-  constructor(readonly index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
+  /** Position in the current config; -1 once a reload removed or replaced this upstream. */
+  constructor(public index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
     this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: s.backup }));
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));

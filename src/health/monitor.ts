@@ -57,6 +57,21 @@ export class HealthMonitor {
     for (const s of this.#servers.flat()) if (s.timer) clearTimeout(s.timer);
   }
 
+  /** After a reload: servers that stay (same upstream and server name) keep their state and history. */
+  carryOver(previous: HealthMonitor): void {
+    const before = new Map<string, ServerHealth>();
+    previous.#servers.forEach((servers, ui) => servers.forEach((s, si) => {
+      before.set(`${previous.config.upstreams[ui]!.name}\n${previous.config.upstreams[ui]!.servers[si]!.name}`, s);
+    }));
+    this.#servers.forEach((servers, ui) => servers.forEach((s, si) => {
+      const old = before.get(`${this.config.upstreams[ui]!.name}\n${this.config.upstreams[ui]!.servers[si]!.name}`);
+      if (!old) return;
+      Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, checkSeconds: old.checkSeconds });
+      // The old monitor's timer dies with it: end the ejection from here.
+      if (old.ejection.ejectedUntil !== 0) setTimeout(() => this.#readmit(s), Math.max(0, old.ejection.ejectedUntil - performance.now()));
+    }));
+  }
+
   snapshot(upstream: number): Snapshot {
     return (this.#servers[upstream] ?? []).map((s) => takesNewConnections(s.state));
   }

@@ -36,21 +36,30 @@ export const SERVER_CELLS = 4;
 const CACHE_LINE_CELLS = 8; // 64 bytes of Float64
 const HEADER_BYTES = 64; // the admission Int32 sits alone on the first cache line
 
+/**
+ * Stable places for each listener's and server's cells. They are kept by name across reloads, so
+ * totals continue and sessions started under an older config keep writing to valid cells.
+ */
+export interface CounterSlots {
+  /** Slot of each listener of the current config, by listener index. */
+  listeners: number[];
+  /** Slot of each server of the current config, by upstream and server index. */
+  servers: number[][];
+  listenerCapacity: number;
+  serverCapacity: number;
+}
+
 /** Where each cell lives; computed identically by the main thread and every Worker. */
 export class CounterLayout {
   readonly stride: number;
-  readonly #serverBase: number[][] = [];
   readonly listenerCount: number;
+  readonly #serverStart: number;
 
-  constructor(listenerCount: number, serversPerUpstream: readonly number[], readonly workers: number) {
-    this.listenerCount = listenerCount;
-    let next = listenerCount * LISTENER_CELLS;
-    for (const count of serversPerUpstream) {
-      const bases: number[] = [];
-      for (let s = 0; s < count; s++, next += SERVER_CELLS) bases.push(next);
-      this.#serverBase.push(bases);
-    }
-    this.stride = Math.ceil(next / CACHE_LINE_CELLS) * CACHE_LINE_CELLS || CACHE_LINE_CELLS;
+  constructor(readonly slots: CounterSlots, readonly workers: number) {
+    this.listenerCount = slots.listeners.length;
+    this.#serverStart = slots.listenerCapacity * LISTENER_CELLS;
+    const cells = this.#serverStart + slots.serverCapacity * SERVER_CELLS;
+    this.stride = Math.ceil(cells / CACHE_LINE_CELLS) * CACHE_LINE_CELLS || CACHE_LINE_CELLS;
   }
 
   get byteLength(): number {
@@ -63,13 +72,15 @@ export class CounterLayout {
 
   /** Index of a listener's first cell inside one Worker's region. */
   listenerBase(listener: number): number {
-    return listener * LISTENER_CELLS;
+    const slot = this.slots.listeners[listener];
+    if (slot === undefined) throw new RangeError(`no counters for listener ${listener}`);
+    return slot * LISTENER_CELLS;
   }
 
   serverBase(upstream: number, server: number): number {
-    const base = this.#serverBase[upstream]?.[server];
-    if (base === undefined) throw new RangeError(`no counters for upstream ${upstream} server ${server}`);
-    return base;
+    const slot = this.slots.servers[upstream]?.[server];
+    if (slot === undefined) throw new RangeError(`no counters for upstream ${upstream} server ${server}`);
+    return this.#serverStart + slot * SERVER_CELLS;
   }
 }
 

@@ -1,0 +1,53 @@
+// What a reload changes: which listeners keep their sockets (and ports), and a readable list of changes.
+import { formatAddress } from "../config/address.ts";
+import type { Config, ListenerConfig } from "../config/types.ts";
+
+export interface ReloadPlan {
+  /** For each listener of the new config: the port it keeps, or null when it binds anew. */
+  ports: (number | null)[];
+  /** Listeners that bind anew (to probe before any Worker changes). */
+  fresh: ListenerConfig[];
+  /** One line per change, for the log and the API. */
+  changes: string[];
+}
+
+export function planReload(old: Config, next: Config, oldPorts: readonly number[]): ReloadPlan {
+  const changes: string[] = [];
+  // Same name and host, and the same port, where 0 matches the port the kernel gave it.
+  const sameSocket = (a: ListenerConfig, b: ListenerConfig) => {
+    if (a.name !== b.name || a.bind.host !== b.bind.host) return false;
+    const bound = oldPorts[old.listeners.indexOf(a)];
+    return b.bind.port === a.bind.port || b.bind.port === bound || b.bind.port === 0;
+  };
+  const ports = next.listeners.map((l) => {
+    const at = old.listeners.findIndex((o) => sameSocket(o, l));
+    return at >= 0 ? oldPorts[at] ?? null : null;
+  });
+  const fresh = next.listeners.filter((_, i) => ports[i] === null);
+  for (const l of fresh) changes.push(`listener ${l.name} added on ${formatAddress(l.bind)}`);
+  for (const o of old.listeners) {
+    if (!next.listeners.some((l) => sameSocket(o, l))) changes.push(`listener ${o.name} on ${formatAddress(o.bind)} removed: stops accepting, its sessions go on`);
+  }
+  for (const l of next.listeners) {
+    const o = old.listeners.find((x) => sameSocket(x, l));
+    if (o && JSON.stringify(o) !== JSON.stringify(l)) changes.push(`listener ${l.name} settings changed`);
+  }
+  for (const u of next.upstreams) {
+    const o = old.upstreams.find((x) => x.name === u.name);
+    if (!o) {
+      changes.push(`upstream ${u.name} added`);
+      continue;
+    }
+    for (const s of u.servers) if (!o.servers.some((x) => x.name === s.name)) changes.push(`upstream ${u.name}: server ${s.name} added`);
+    for (const s of o.servers) if (!u.servers.some((x) => x.name === s.name)) changes.push(`upstream ${u.name}: server ${s.name} removed: its sessions go on, it gets no new ones`);
+    const { servers: _a, ...restNew } = u;
+    const { servers: _b, ...restOld } = o;
+    if (JSON.stringify(restNew) !== JSON.stringify(restOld) || JSON.stringify(u.servers.map((s) => s.weight)) !== JSON.stringify(o.servers.map((s) => s.weight))) {
+      if (!changes.some((c) => c.startsWith(`upstream ${u.name}:`))) changes.push(`upstream ${u.name} settings changed`);
+    }
+  }
+  for (const o of old.upstreams) if (!next.upstreams.some((u) => u.name === o.name)) changes.push(`upstream ${o.name} removed`);
+  if (JSON.stringify(old.global) !== JSON.stringify(next.global)) changes.push("global settings changed");
+  if (JSON.stringify(old.metrics) !== JSON.stringify(next.metrics)) changes.push("metrics address changed: takes effect at restart");
+  return { ports, fresh, changes };
+}

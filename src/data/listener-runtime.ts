@@ -1,0 +1,41 @@
+// One listener as a Worker runs it. The object outlives reloads that keep its name and address: the
+// listening socket stays open and only its route and settings are swapped.
+import type { TCPSocketListener } from "bun";
+import type { ListenerConfig } from "../config/types.ts";
+import type { Session } from "./session.ts";
+import type { UpstreamRuntime } from "./upstream.ts";
+
+/** What a session keeps of its listener: fixed at accept, so a reload never changes it under the session. */
+export interface ListenerRef {
+  readonly name: string;
+  /** First counter cell of this listener in the Worker's region. */
+  readonly base: number;
+}
+
+export class ListenerRuntime implements ListenerRef {
+  socket: TCPSocketListener<Session | null> | null = null;
+
+  constructor(
+    public config: ListenerConfig,
+    public upstream: UpstreamRuntime,
+    public base: number,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /**
+   * The same listening socket can serve the new config when the name and address are unchanged;
+   * a port written as 0 matches the port the kernel gave it, and the other way round.
+   */
+  sameSocket(next: ListenerConfig): boolean {
+    if (next.name !== this.config.name || next.bind.host !== this.config.bind.host) return false;
+    return next.bind.port === this.config.bind.port || next.bind.port === this.socket?.port || (next.bind.port === 0 && this.socket !== null);
+  }
+
+  /** A fixed snapshot for one session (the runtime's own fields change on reload). */
+  ref(): ListenerRef {
+    return { name: this.config.name, base: this.base };
+  }
+}
