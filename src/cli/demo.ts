@@ -27,7 +27,7 @@ export function startDemo(workers: number): Demo {
       health: { intervalMs: 2_000, timeoutMs: 1_000, rise: 2, fall: 3, sendHex: null, expect: { kind: "bytes", hex: Buffer.from("hello from").toString("hex") } },
       failThreshold: 5,
       ejectForMs: 10_000,
-      servers: backends.map((b) => ({ name: `127.0.0.1:${b.port}`, address: { host: "127.0.0.1", port: b.port }, weight: 1 })),
+      servers: backends.map((b) => ({ name: `127.0.0.1:${b.port}`, address: { host: "127.0.0.1", port: b.port }, weight: 1, backup: false })),
     }],
   };
   return { config, stop: () => backends.forEach((b) => b.stop(true)) };

@@ -36,6 +36,7 @@ export const LISTENER = {
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),
   weight: integer({ min: 1, max: 1000, default: 1, description: "Relative share of new connections." }),
+  backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server can." }),
 } satisfies Fields;
 
 const HEX = /^([0-9a-fA-F]{2})+$/;
@@ -99,9 +100,9 @@ export const UPSTREAM = {
     shorthand: "address",
     minItems: 1,
     noun: "server",
-    description: `Servers, each "host:port" or { address = "host:port", weight = 2 }.`,
+    description: `Servers, each "host:port" or { address = "host:port", weight = 2, backup = true }.`,
     // The label is the address as written, so logs and metrics match the file.
-    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight }),
+    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup }),
   }),
 } satisfies Fields;
 

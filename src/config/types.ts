@@ -37,6 +37,8 @@ export interface ServerConfig {
   name: string;
   address: Address;
   weight: number;
+  /** Takes connections only when no primary (non-backup) server of its upstream is eligible. */
+  backup: boolean;
 }
 
 export type BalanceAlgorithm = "round_robin";

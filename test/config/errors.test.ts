@@ -156,6 +156,8 @@ describe("keys and values", () => {
     [`servers = ["h:1", { address = "h:2", weight = 0 }]`, `upstream[0].servers[1].weight: 0 is out of range (1..1000)`],
     [`servers = [{ address = "h:2", wieght = 2 }]`, `upstream[0].servers[0]: unknown key "wieght" (did you mean "weight"?)`],
     [`servers = [{ weight = 2 }]`, `upstream[0].servers[0]: missing required key "address"`],
+    [`servers = [{ address = "h:1", backup = "yes" }]`, `upstream[0].servers[0].backup: expected true or false, got "yes"`],
+    [`servers = [{ address = "h:1", bakup = true }]`, `upstream[0].servers[0]: unknown key "bakup" (did you mean "backup"?)`],
     [`servers = [6379]`, `upstream[0].servers[0]: expected a string or a table with "address", got 6379`],
     [`servers = "127.0.0.1:6379"`, `upstream[0].servers: expected an array of servers, got "127.0.0.1:6379"`],
     [`servers = []`, `upstream[0].servers: needs at least one server`],

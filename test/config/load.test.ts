@@ -42,8 +42,8 @@ const EXPECTED: Config = {
     name: "redis", balance: "round_robin", connectTimeoutMs: 3_000, retries: 2, pool: 0, poolMaxIdleMs: 60_000,
     health: null, failThreshold: 5, ejectForMs: 10_000,
     servers: [
-      { name: "127.0.0.1:6379", address: { host: "127.0.0.1", port: 6379 }, weight: 1 },
-      { name: "127.0.0.1:6380", address: { host: "127.0.0.1", port: 6380 }, weight: 2 },
+      { name: "127.0.0.1:6379", address: { host: "127.0.0.1", port: 6379 }, weight: 1, backup: false },
+      { name: "127.0.0.1:6380", address: { host: "127.0.0.1", port: 6380 }, weight: 2, backup: false },
     ],
   }],
 };
@@ -85,8 +85,20 @@ describe("parseConfig", () => {
     expect(c.metrics.listen).toBeNull();
     expect(c.listeners[0]).toEqual({ name: "db", bind: { host: "::1", port: 0 }, upstream: "db", idleTimeoutMs: 0 });
     expect(c.upstreams[0]!.servers).toEqual([
-      { name: "[::1]:5432", address: { host: "::1", port: 5432 }, weight: 1 },
-      { name: "[2001:db8::7]:5432", address: { host: "2001:db8::7", port: 5432 }, weight: 1000 },
+      { name: "[::1]:5432", address: { host: "::1", port: 5432 }, weight: 1, backup: false },
+      { name: "[2001:db8::7]:5432", address: { host: "2001:db8::7", port: 5432 }, weight: 1000, backup: false },
+    ]);
+  });
+
+  test("backup servers: `backup = true` on a server table, false by default and in the shorthand", () => {
+    const c = parseConfig(MINIMAL.replace(
+      `servers = ["127.0.0.1:6379"]`,
+      `servers = ["127.0.0.1:6379", { address = "127.0.0.1:6380", weight = 2, backup = false }, { address = "127.0.0.1:6381", backup = true }]`,
+    ), "a");
+    expect(c.upstreams[0]!.servers.map((s) => [s.name, s.weight, s.backup])).toEqual([
+      ["127.0.0.1:6379", 1, false],
+      ["127.0.0.1:6380", 2, false],
+      ["127.0.0.1:6381", 1, true],
     ]);
   });
 
