@@ -23,6 +23,18 @@ export const METRICS = {
   listen: address({ use: "bind", default: "127.0.0.1:8082", description: "Address of the metrics endpoint." }),
 } satisfies Fields;
 
+/** The admin API shares the metrics listener; a token is what turns it on. */
+export const ADMIN = {
+  token: optional(text({
+    defaultText: "none: the admin API is off",
+    description: "Bearer token for the admin API under /api/ on the metrics listener: at least 16 printable characters, no spaces.",
+  })),
+  token_file: optional(text({
+    defaultText: "none",
+    description: "A file holding the token (surrounding whitespace ignored), relative to the config file; instead of token.",
+  })),
+} satisfies Fields;
+
 export const LISTENER = {
   name: optional(name({
     description: "Unique name used in logs and metrics.",
@@ -119,6 +131,7 @@ export interface SectionSchema {
 export const SCHEMA: readonly SectionSchema[] = [
   { key: "global", kind: "table", description: "Process-wide settings.", fields: GLOBAL },
   { key: "metrics", kind: "table", description: "The metrics endpoint.", fields: METRICS },
+  { key: "admin", kind: "table", description: "The admin API, served under /api/ on the metrics listener; off without a token.", fields: ADMIN },
   { key: "listener", kind: "array", description: "An address aegis accepts connections on, and where they go.", fields: LISTENER },
   { key: "upstream", kind: "array", description: "A group of servers that connections are balanced across.", fields: UPSTREAM },
 ];

@@ -24,6 +24,11 @@ export interface MetricsConfig {
   listen: Address | null;
 }
 
+export interface AdminConfig {
+  /** Bearer token for /api/ on the metrics listener (read from token_file when given so). */
+  token: string;
+}
+
 export interface ListenerConfig {
   name: string;
   bind: Address;
@@ -80,6 +85,8 @@ export interface Config {
   source: string;
   global: GlobalConfig;
   metrics: MetricsConfig;
+  /** Absent when no token is configured: the admin API is off. */
+  admin?: AdminConfig;
   listeners: ListenerConfig[];
   upstreams: UpstreamConfig[];
 }

@@ -4,11 +4,12 @@ import type { Config } from "./types.ts";
 import { ConfigError } from "./errors.ts";
 import { addressKey, formatAddress } from "./address.ts";
 import { readSection } from "./section.ts";
-import { GLOBAL, METRICS } from "./schema.ts";
+import { ADMIN, GLOBAL, METRICS } from "./schema.ts";
 import { checkTopLevel, belongsIn, tableAt, itemsAt } from "./top-level.ts";
 import { readListeners } from "./listeners.ts";
 import { readUpstreams, upstreamNames } from "./upstreams.ts";
 import { nameListeners } from "./listener-names.ts";
+import { readAdmin } from "./admin.ts";
 
 /**
  * Validates a parsed document. Problems carry key paths but not the file name: the caller
@@ -40,6 +41,9 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
     const clash = listeners.findIndex((l) => l && addressKey(l.bind) === addressKey(metricsListen));
     if (clash >= 0) problems.push(`metrics.listen: "${formatAddress(metricsListen)}" is already bound by listener[${clash}]`);
   }
+  const adminTable = tableAt(doc, "admin", problems);
+  const a = adminTable && readSection(adminTable, ADMIN, "admin", problems, belongsIn);
+  const admin = a && readAdmin(a, source, metricsListen, problems);
   if (problems.length > 0 || !g || !m) throw new ConfigError(problems);
 
   return {
@@ -53,6 +57,7 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       accessLog: g.access_log,
     },
     metrics: { listen: metricsListen },
+    admin,
     // With no problems every item was read, so the filters drop nothing; they only narrow the type.
     listeners: nameListeners(listeners.filter((l) => l !== undefined)),
     upstreams: upstreams.filter((u) => u !== undefined),
