@@ -1,8 +1,20 @@
-// Registry: the config's `balance` name to its algorithm.
+// Registry: the config's `balance` name to its algorithm, with soft limits and backups added once for all.
 import type { BalanceAlgorithm } from "../config/types.ts";
 import type { BalancerFactory } from "./balancer.ts";
+import { withBackups } from "./backup.ts";
+import { preferIdle } from "./prefer-idle.ts";
 import { roundRobin } from "./round-robin.ts";
 
-export const BALANCERS: Record<BalanceAlgorithm, BalancerFactory> = {
+/** Each algorithm on its own: picks among whatever servers it is given. */
+export const ALGORITHMS: Record<BalanceAlgorithm, BalancerFactory> = {
   round_robin: roundRobin,
 };
+
+/**
+ * What a Worker builds. Backups form a second tier with its own balancer, tried only when the
+ * primaries' finds nothing eligible; within a tier, busy servers are picked only when no idle
+ * one is eligible.
+ */
+export const BALANCERS = Object.fromEntries(
+  Object.entries(ALGORITHMS).map(([name, factory]) => [name, withBackups(preferIdle(factory))]),
+) as Record<BalanceAlgorithm, BalancerFactory>;

@@ -1,6 +1,8 @@
 // Smooth weighted round robin (nginx's algorithm): weight-3 servers are spread out, never bunched.
 import type { Balancer, BalancerFactory, PickContext, ServerView } from "./balancer.ts";
+import { eligible } from "./eligible.ts";
 
+/** Contract: over any run of picks with the same eligible set, each server's share follows its weight. */
 export const roundRobin: BalancerFactory = (servers) => new SmoothRoundRobin(servers);
 
 class SmoothRoundRobin implements Balancer {
@@ -17,10 +19,10 @@ class SmoothRoundRobin implements Balancer {
     let best = -1;
     let total = 0;
     for (let i = 0; i < this.#servers.length; i++) {
-      const server = this.#servers[i]!;
-      if (!server.available || server.weight <= 0 || ctx.exclude.includes(i)) continue;
-      this.#current[i]! += server.weight;
-      total += server.weight;
+      if (!eligible(this.#servers, i, ctx)) continue;
+      const weight = this.#servers[i]!.weight;
+      this.#current[i]! += weight;
+      total += weight;
       if (best < 0 || this.#current[i]! > this.#current[best]!) best = i;
     }
     if (best >= 0) this.#current[best]! -= total;
