@@ -6,7 +6,9 @@ import { ConfigError } from "./errors.ts";
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 
 /** Add a new algorithm here and to BalanceAlgorithm in types.ts; the check below keeps the two equal. */
-export const BALANCE_ALGORITHMS = ["round_robin"] as const satisfies readonly BalanceAlgorithm[];
+export const BALANCE_ALGORITHMS = [
+  "round_robin", "least_conn", "random", "p2c", "p2c_ewma", "source", "consistent", "first",
+] as const satisfies readonly BalanceAlgorithm[];
 const _everyAlgorithmListed: Exclude<BalanceAlgorithm, (typeof BALANCE_ALGORITHMS)[number]> extends never ? true : never = true;
 void _everyAlgorithmListed;
 

@@ -46,7 +46,8 @@ export interface ServerConfig {
   backup: boolean;
 }
 
-export type BalanceAlgorithm = "round_robin";
+export type BalanceAlgorithm =
+  | "round_robin" | "least_conn" | "random" | "p2c" | "p2c_ewma" | "source" | "consistent" | "first";
 
 /** Active health check of every server of an upstream, run once by the main thread. */
 export interface HealthCheckConfig {

@@ -140,7 +140,8 @@ describe("keys and values", () => {
 
   test.each([
     [`balance = "roundrobin"`, `upstream[0].balance: "roundrobin" is not a valid value (did you mean "round_robin"?)`],
-    [`balance = "random"`, `upstream[0].balance: "random" is not a valid value (expected one of "round_robin")`],
+    [`balance = "leastconn"`, `upstream[0].balance: "leastconn" is not a valid value (did you mean "least_conn"?)`],
+    [`balance = "maglev"`, `upstream[0].balance: "maglev" is not a valid value (expected one of "round_robin", "least_conn", "random", "p2c", "p2c_ewma", "source", "consistent", "first")`],
     [`connect_timeout = "0s"`, `upstream[0].connect_timeout: "0s" is too short (at least 1ms)`],
     [`retries = 101`, `upstream[0].retries: 101 is out of range (0..100)`],
     [`pool = 1001`, `upstream[0].pool: 1001 is out of range (0..1000)`],
