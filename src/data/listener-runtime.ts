@@ -10,6 +10,8 @@ export interface ListenerRef {
   readonly name: string;
   /** First counter cell of this listener in the Worker's region. */
   readonly base: number;
+  /** First cell of its session-duration histogram. */
+  readonly histBase: number;
 }
 
 export class ListenerRuntime implements ListenerRef {
@@ -19,6 +21,7 @@ export class ListenerRuntime implements ListenerRef {
     public config: ListenerConfig,
     public upstream: UpstreamRuntime,
     public base: number,
+    public histBase: number,
   ) {}
 
   get name(): string {
@@ -36,6 +39,6 @@ export class ListenerRuntime implements ListenerRef {
 
   /** A fixed snapshot for one session (the runtime's own fields change on reload). */
   ref(): ListenerRef {
-    return { name: this.config.name, base: this.base };
+    return { name: this.config.name, base: this.base, histBase: this.histBase };
   }
 }

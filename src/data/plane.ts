@@ -3,6 +3,7 @@ import type { Socket, SocketHandler } from "bun";
 import type { Address, Config } from "../config/types.ts";
 import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells, type CounterSlots } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "./recycler.ts";
@@ -100,10 +101,11 @@ export class DataPlane implements Plane {
       if (!route) throw new Error(`listener ${l.name}: no upstream named ${l.upstream}`);
       const at = oldListeners.findIndex((o) => o.sameSocket(l));
       const kept = at >= 0 ? oldListeners.splice(at, 1)[0]! : null;
-      const rt = kept ?? new ListenerRuntime(l, route, 0);
+      const rt = kept ?? new ListenerRuntime(l, route, 0, 0);
       rt.config = l;
       rt.upstream = route;
       rt.base = layout.listenerBase(i);
+      rt.histBase = layout.sessionHistBase(i);
       if (!kept) added.push(rt);
       return rt;
     });
@@ -143,6 +145,7 @@ export class DataPlane implements Plane {
       queueCapacity: this.queueCapacity,
       get now() { return plane.now; },
       serverBase: (upstream, server) => layout.serverBase(upstream, server),
+      connectHistBase: (upstream, server) => layout.connectHistBase(upstream, server),
     };
   }
 
@@ -188,6 +191,7 @@ export class DataPlane implements Plane {
   finish(session: Session, durationMs: number): void {
     this.sessions.delete(session);
     this.cells[session.listener.base + L.active]! -= 1;
+    observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     release(this.#admission);
     if (this.config.global.accessLog) this.logger.line(accessLine(session, durationMs));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();

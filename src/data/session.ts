@@ -108,7 +108,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   onUpstreamOpen(conn: UpstreamConn): void {
     if (conn !== this.conn || this.state !== CONNECTING) return conn.discard();
     this.connectMs = performance.now() - this.#connectStart;
-    this.upstream.balancer.onConnectLatency(conn.server, this.connectMs, this.plane.now);
+    this.upstream.observeConnect(conn.server, this.connectMs, this.plane.now);
     this.#adopt(conn);
   }
 

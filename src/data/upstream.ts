@@ -3,6 +3,7 @@ import { BALANCERS } from "../balancing/index.ts";
 import type { Balancer, ServerView } from "../balancing/balancer.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import { S } from "../telemetry/counters.ts";
+import { CONNECT_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
 import type { Recycler } from "./recycler.ts";
 import { ServerPool, type PoolHost } from "./upstream-pool.ts";
 import { UpstreamConn, upstreamHandlers } from "./upstream-conn.ts";
@@ -14,6 +15,7 @@ export interface UpstreamEnv {
   readonly queueCapacity: number;
   readonly now: number;
   serverBase(upstream: number, server: number): number;
+  connectHistBase(upstream: number, server: number): number;
 }
 
 const ignore = () => {};
@@ -23,12 +25,14 @@ export class UpstreamRuntime implements PoolHost {
   views: ServerView[];
   readonly pools: ServerPool[] | null;
   readonly #bases: number[];
+  readonly #connectHist: number[];
 
   /** Position in the current config; -1 once a reload removed or replaced this upstream. */
   constructor(public index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
     this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: s.backup }));
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
+    this.#connectHist = config.servers.map((_, s) => env.connectHistBase(index, s));
     this.pools = config.pool > 0
       ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, this))
       : null;
@@ -75,6 +79,12 @@ export class UpstreamRuntime implements PoolHost {
 
   setPoolIdle(server: number, idle: number): void {
     this.env.cells[this.#bases[server]! + S.poolIdle] = idle;
+  }
+
+  /** A connect to `server` took `ms`: into its latency histogram and the balancer's view. */
+  observeConnect(server: number, ms: number, now: number): void {
+    observe(this.env.cells, this.#connectHist[server]!, CONNECT_BUCKETS, ms / 1000);
+    this.balancer.onConnectLatency(server, ms, now);
   }
 
   countOpen(server: number): void {

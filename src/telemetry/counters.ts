@@ -7,6 +7,8 @@
 // The one cell that must be exact across Workers, the process-wide connection count used for
 // admission, is an Int32 updated with Atomics (check and increment in one step).
 
+import { CONNECT_HIST_CELLS, SESSION_HIST_CELLS } from "./histogram-cells.ts";
+
 /** Per-listener cells. */
 export const L = {
   connections: 0,
@@ -54,11 +56,15 @@ export class CounterLayout {
   readonly stride: number;
   readonly listenerCount: number;
   readonly #serverStart: number;
+  readonly #connectHistStart: number;
+  readonly #sessionHistStart: number;
 
   constructor(readonly slots: CounterSlots, readonly workers: number) {
     this.listenerCount = slots.listeners.length;
     this.#serverStart = slots.listenerCapacity * LISTENER_CELLS;
-    const cells = this.#serverStart + slots.serverCapacity * SERVER_CELLS;
+    this.#connectHistStart = this.#serverStart + slots.serverCapacity * SERVER_CELLS;
+    this.#sessionHistStart = this.#connectHistStart + slots.serverCapacity * CONNECT_HIST_CELLS;
+    const cells = this.#sessionHistStart + slots.listenerCapacity * SESSION_HIST_CELLS;
     this.stride = Math.ceil(cells / CACHE_LINE_CELLS) * CACHE_LINE_CELLS || CACHE_LINE_CELLS;
   }
 
@@ -70,17 +76,35 @@ export class CounterLayout {
     return new SharedArrayBuffer(this.byteLength);
   }
 
-  /** Index of a listener's first cell inside one Worker's region. */
-  listenerBase(listener: number): number {
+  #listenerSlot(listener: number): number {
     const slot = this.slots.listeners[listener];
     if (slot === undefined) throw new RangeError(`no counters for listener ${listener}`);
-    return slot * LISTENER_CELLS;
+    return slot;
+  }
+
+  #serverSlot(upstream: number, server: number): number {
+    const slot = this.slots.servers[upstream]?.[server];
+    if (slot === undefined) throw new RangeError(`no counters for upstream ${upstream} server ${server}`);
+    return slot;
+  }
+
+  /** Index of a listener's first cell inside one Worker's region. */
+  listenerBase(listener: number): number {
+    return this.#listenerSlot(listener) * LISTENER_CELLS;
   }
 
   serverBase(upstream: number, server: number): number {
-    const slot = this.slots.servers[upstream]?.[server];
-    if (slot === undefined) throw new RangeError(`no counters for upstream ${upstream} server ${server}`);
-    return this.#serverStart + slot * SERVER_CELLS;
+    return this.#serverStart + this.#serverSlot(upstream, server) * SERVER_CELLS;
+  }
+
+  /** First cell of a server's connect-latency histogram (see histogram-cells.ts). */
+  connectHistBase(upstream: number, server: number): number {
+    return this.#connectHistStart + this.#serverSlot(upstream, server) * CONNECT_HIST_CELLS;
+  }
+
+  /** First cell of a listener's session-duration histogram. */
+  sessionHistBase(listener: number): number {
+    return this.#sessionHistStart + this.#listenerSlot(listener) * SESSION_HIST_CELLS;
   }
 }
 

@@ -5,6 +5,7 @@ import type { CounterReader } from "./counters.ts";
 import { renderPrometheus } from "./prometheus.ts";
 import type { HealthMonitor } from "../health/monitor.ts";
 import { renderHealth } from "../health/metrics.ts";
+import { renderHistograms } from "./histogram-metrics.ts";
 
 export interface MetricsSource {
   readonly config: Config;
@@ -20,7 +21,8 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
     fetch(request) {
       const path = new URL(request.url).pathname;
       if (path === "/metrics") {
-        const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]) + renderHealth(source.config, source.health);
+        const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]) + renderHealth(source.config, source.health)
+          + renderHistograms(source.config, source.reader);
         return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
       }
       if (path === "/healthz") return new Response("ok\n");

@@ -1,0 +1,25 @@
+// Prometheus families for the per-Worker histograms: connect latency per server, session length per listener.
+import type { Config } from "../config/types.ts";
+import type { CounterReader } from "./counters.ts";
+import { CONNECT_BUCKETS, SESSION_BUCKETS, renderHistogram } from "./histogram-cells.ts";
+
+const label = (v: string) => v.replace(/["\\\n]/g, "_");
+
+export function renderHistograms(config: Config, reader: CounterReader): string {
+  const layout = reader.layout;
+  const connect = config.upstreams.flatMap((u, ui) => u.servers.flatMap((s, si) => {
+    const base = layout.connectHistBase(ui, si);
+    return renderHistogram("aegis_upstream_connect_duration_seconds", `upstream="${label(u.name)}",server="${label(s.name)}"`, CONNECT_BUCKETS, (o) => reader.sum(base + o));
+  }));
+  const session = config.listeners.flatMap((l, li) => {
+    const base = layout.sessionHistBase(li);
+    return renderHistogram("aegis_session_duration_seconds", `listener="${label(l.name)}"`, SESSION_BUCKETS, (o) => reader.sum(base + o));
+  });
+  return [
+    "# HELP aegis_upstream_connect_duration_seconds Time to establish a connection to the server (pooled sockets excluded).",
+    "# TYPE aegis_upstream_connect_duration_seconds histogram", ...connect,
+    "# HELP aegis_session_duration_seconds Length of finished client sessions, accept to close.",
+    "# TYPE aegis_session_duration_seconds histogram", ...session,
+    "",
+  ].join("\n");
+}
