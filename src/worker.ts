@@ -23,7 +23,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case "start": {
       workerIndex = message.worker;
-      logger = new Logger(message.config.global.logLevel, { worker: message.worker });
+      logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
       try {
         plane = new DataPlane({
           config: message.config, slots: message.slots, worker: message.worker, sab: message.sab, logger,
@@ -32,7 +32,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
         // the same turn as the bind, so no connection is accepted before it.
-        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
+        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available, message.weights?.[upstream]));
         send({ type: "listening", worker: message.worker, addresses });
       } catch (err) {
         send({ type: "failed", worker: message.worker, error: (err as Error).message });
@@ -52,8 +52,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       if (!plane) return;
       try {
         const addresses = plane.reload(message.config, message.slots, message.ports);
-        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available));
+        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available, message.weights?.[upstream]));
         logger.setLevel(message.config.global.logLevel);
+        logger.setFormat(message.config.global.logFormat);
         send({ type: "reloaded", worker: workerIndex, addresses });
       } catch (err) {
         send({ type: "reload_failed", worker: workerIndex, error: (err as Error).message });
@@ -61,7 +62,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     }
     case "servers":
-      plane?.applySnapshot(message.upstream, message.available);
+      plane?.applySnapshot(message.upstream, message.available, message.weights);
       return;
     case "close": {
       plane?.closeAll();

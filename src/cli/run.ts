@@ -16,7 +16,10 @@ export async function runProxy(
   const reload = (why: string) => {
     if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
     logger.info("reload requested", { trigger: why });
-    void supervisor.reload().then(() => logger.setLevel(supervisor.config.global.logLevel));
+    void supervisor.reload().then(() => {
+      logger.setLevel(supervisor.config.global.logLevel);
+      logger.setFormat(supervisor.config.global.logFormat);
+    });
   };
 
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM

@@ -62,8 +62,8 @@ export class DataPlane implements Plane {
   }
 
   /** A health snapshot from the main thread: swapped in whole. */
-  applySnapshot(upstream: number, available: readonly boolean[]): void {
-    this.upstreams[upstream]?.applySnapshot(available);
+  applySnapshot(upstream: number, available: readonly boolean[], weights?: readonly number[]): void {
+    this.upstreams[upstream]?.applySnapshot(available, weights);
   }
 
   /**
@@ -180,10 +180,10 @@ export class DataPlane implements Plane {
   #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
     this.cells[listener.base + cell]! += 1;
     if (this.config.global.accessLog) {
-      this.logger.line(JSON.stringify({
+      this.logger.entry({
         time: new Date().toISOString(), level: "info", msg: "session", listener: listener.name,
         client: `${socket.remoteAddress}:${socket.remotePort}`, end: "rejected", reason: why,
-      }));
+      });
     }
     socket.end();
   }
@@ -193,7 +193,7 @@ export class DataPlane implements Plane {
     this.cells[session.listener.base + L.active]! -= 1;
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     release(this.#admission);
-    if (this.config.global.accessLog) this.logger.line(accessLine(session, durationMs));
+    if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();
   }
 
@@ -228,9 +228,10 @@ export class DataPlane implements Plane {
   }
 }
 
-function accessLine(s: Session, durationMs: number): string {
+/** The access log record: the fields HAProxy's `option tcplog` users look for, with our names. */
+function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
   const conn = s.conn;
-  return JSON.stringify({
+  return {
     time: new Date().toISOString(),
     level: "info",
     msg: "session",
@@ -244,5 +245,5 @@ function accessLine(s: Session, durationMs: number): string {
     duration_ms: Math.round(durationMs * 100) / 100,
     attempts: s.attempts,
     end: s.endReason ?? "client_closed",
-  });
+  };
 }

@@ -1,6 +1,6 @@
 // JSON-lines logger for stdout (journald-friendly), batched so a busy Worker makes one write per tick.
 import { writeSync } from "node:fs";
-import type { LogLevel } from "../config/types.ts";
+import type { LogFormat, LogLevel } from "../config/types.ts";
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 /** Past this many unwritten bytes (stdout blocked), new lines are dropped rather than grow memory. */
@@ -14,12 +14,18 @@ export class Logger {
   #pendingBytes = 0;
   #scheduled = false;
   #context: Fields;
+  #format: LogFormat;
   /** Lines lost because stdout could not keep up. */
   dropped = 0;
 
-  constructor(level: LogLevel, context: Fields = {}) {
+  constructor(level: LogLevel, context: Fields = {}, format: LogFormat = "json") {
     this.#rank = RANK[level];
     this.#context = context;
+    this.#format = format;
+  }
+
+  setFormat(format: LogFormat): void {
+    this.#format = format;
   }
 
   setLevel(level: LogLevel): void {
@@ -37,7 +43,12 @@ export class Logger {
 
   log(level: LogLevel, msg: string, fields?: Fields): void {
     if (RANK[level] > this.#rank) return;
-    this.line(JSON.stringify({ time: new Date().toISOString(), level, msg, ...this.#context, ...fields }));
+    this.entry({ time: new Date().toISOString(), level, msg, ...this.#context, ...fields });
+  }
+
+  /** One record, written as a JSON object or as `time level msg key=value ...` text. */
+  entry(record: Fields): void {
+    this.line(this.#format === "json" ? JSON.stringify(record) : toText(record));
   }
 
   /** Queue one already-formatted line; it reaches stdout within one event-loop turn. */
@@ -78,4 +89,17 @@ export class Logger {
       }
     }
   }
+}
+
+/** `time level msg key=value`: values with spaces, quotes or `=` are JSON-quoted; objects are JSON. */
+function toText(record: Fields): string {
+  const { time, level, msg, ...rest } = record;
+  const parts = [String(time ?? ""), String(level ?? "info"), String(msg ?? "")];
+  for (const [key, value] of Object.entries(rest)) {
+    if (value === undefined) continue;
+    // Numbers, booleans and objects as compact JSON (no spaces); strings bare unless they need quotes.
+    if (typeof value !== "string") parts.push(`${key}=${JSON.stringify(value)}`);
+    else parts.push(`${key}=${/[\s"=]/.test(value) || value === "" ? JSON.stringify(value) : value}`);
+  }
+  return parts.join(" ");
 }
