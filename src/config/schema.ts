@@ -1,9 +1,10 @@
 // The config schema: one table of keys per section. The loader, the README reference and the JSON Schema read it.
-import type { BalanceAlgorithm, HealthCheckConfig, LogLevel, ServerConfig } from "./types.ts";
+import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ServerConfig } from "./types.ts";
 import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
+export const LOG_FORMATS = ["json", "text"] as const satisfies readonly LogFormat[];
 
 /** Add a new algorithm here and to BalanceAlgorithm in types.ts; the check below keeps the two equal. */
 export const BALANCE_ALGORITHMS = [
@@ -18,6 +19,8 @@ export const GLOBAL = {
   shutdown_grace: duration({ min: 0, default: "30s", description: "How long open sessions may run on after SIGTERM before they are closed." }),
   log_level: oneOf(LOG_LEVELS, { default: "info", description: "Least severe log level written." }),
   access_log: boolean({ default: true, description: "Write one JSON line per finished session on stdout." }),
+  log_format: oneOf(LOG_FORMATS, { default: "json", description: "Log lines as JSON objects, or as `time level msg key=value` text." }),
+  watch: boolean({ default: false, description: "Reload by itself when the config file changes (as on SIGHUP)." }),
 } satisfies Fields;
 
 export const METRICS = {

@@ -2,6 +2,7 @@
 // Everything here is plain data (structured-clone safe) so it can be posted to Workers.
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
+export type LogFormat = "json" | "text";
 
 /** A parsed host:port. `host` is an IP literal or a name, without brackets for IPv6. */
 export interface Address {
@@ -16,7 +17,10 @@ export interface GlobalConfig {
   maxConnections: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   accessLog: boolean;
+  /** Reload when the config file changes. */
+  watch: boolean;
 }
 
 export interface MetricsConfig {

@@ -55,6 +55,8 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       shutdownGraceMs: g.shutdown_grace,
       logLevel: g.log_level,
       accessLog: g.access_log,
+      watch: g.watch,
+      logFormat: g.log_format,
     },
     metrics: { listen: metricsListen },
     admin,
