@@ -11,7 +11,7 @@ import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
 import type { Config } from "./config/types.ts";
 import { Logger } from "./telemetry/log.ts";
-import { versionText } from "./version.ts";
+import { VERSION, versionText } from "./version.ts";
 
 /** Spawns a data-plane Worker; the URL form is what `bun build --compile` embeds. */
 const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).href);
@@ -67,6 +67,21 @@ async function main(argv: string[]): Promise<number> {
     case "version":
       console.log(versionText());
       return 0;
+    // Loaded on demand, so the proxy's start-up never pays for the wizard and its prompt library.
+    case "init": {
+      const { runInit, realInitDeps } = await import("./cli/init/command.ts");
+      const { runService } = await import("./cli/service/command.ts");
+      return await runInit(args.rest, realInitDeps((config) => runService(["install", "--config", config, "--now"])));
+    }
+    case "service": {
+      const { runService } = await import("./cli/service/command.ts");
+      return await runService(args.rest);
+    }
+    case "schema": {
+      const { configJsonSchema } = await import("./config/json-schema.ts");
+      console.log(JSON.stringify(configJsonSchema(VERSION), null, 2));
+      return 0;
+    }
     case "check": {
       const config = loadOrExplain(args);
       if (typeof config === "number") return config;
