@@ -2,8 +2,10 @@
 // reloads on SIGHUP or (with `watch = true`) when the file changes.
 import type { Config } from "../config/types.ts";
 import { watchConfig } from "../control/config-watch.ts";
+import { sdNotify } from "../control/sd-notify.ts";
 import { Supervisor, type ReadyInfo } from "../control/supervisor.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { rootWarning } from "./service/root-warning.ts";
 
 export async function runProxy(
   config: Config,
@@ -16,7 +18,9 @@ export async function runProxy(
   const reload = (why: string) => {
     if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
     logger.info("reload requested", { trigger: why });
-    void supervisor.reload().then(() => {
+    // systemd shows "reloading" until READY=1 comes back, whether the new file was taken or not.
+    notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
+    void supervisor.reload().finally(() => notify(logger, "READY=1")).then(() => {
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
     });
@@ -41,10 +45,15 @@ export async function runProxy(
   process.on("SIGINT", () => onStop("SIGINT"));
   process.on("SIGHUP", () => reload("SIGHUP"));
 
+  const asRoot = config.source.startsWith("<") ? null : rootWarning();
+  if (asRoot) logger.warn(asRoot);
+
   try {
     const info = await supervisor.start();
     ready = true;
     logger.info("ready", { config: config.source, pid: process.pid, ...info });
+    // Type=notify: `systemctl start` returns only now, when every listener accepts in every Worker.
+    notify(logger, `READY=1\nSTATUS=serving ${info.listeners.map((l) => l.address).join(", ")}\nMAINPID=${process.pid}`);
     onReady?.(info);
   } catch (err) {
     logger.error("could not start", { error: (err as Error).message });
@@ -55,9 +64,21 @@ export async function runProxy(
   logger.flush();
 
   await stopRequested;
+  notify(logger, "STOPPING=1\nSTATUS=draining sessions");
   watcher?.close();
   await supervisor.shutdown();
   logger.info("stopped");
   logger.flush();
   return 0;
+}
+
+/** sd_notify when started by systemd (NOTIFY_SOCKET set); a failure is logged, never fatal. */
+function notify(logger: Logger, state: string): void {
+  const failure = sdNotify(state);
+  if (failure) logger.warn("cannot notify systemd", { error: failure });
+}
+
+/** CLOCK_MONOTONIC in microseconds, which RELOADING=1 carries (sd_notify(3)). */
+function monotonicUsec(): bigint {
+  return process.hrtime.bigint() / 1000n;
 }
