@@ -124,11 +124,11 @@ describe("usage errors exit 2 with a message", () => {
     expect(r.stderr).toContain('unexpected argument "extra"');
   });
 
-  test("`aegis init` says the wizard is not in this build and points at the demo", async () => {
+  test("`aegis init` without a terminal asks nothing: exit 2 and the flags to use instead", async () => {
     const r = await aegis(["init"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("`aegis init` (the setup wizard) is not in this build yet");
-    expect(r.stderr).toContain("aegis demo");
+    expect(r.stderr).toContain("aegis: init asks its questions on a terminal");
+    expect(r.stderr).toContain("aegis init --listen 0.0.0.0:6380 --server 10.0.0.5:6379");
   });
 });
 

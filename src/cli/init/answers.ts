@@ -1,0 +1,27 @@
+// What `aegis init` asks for, whether from the wizard or from flags; render.ts turns it into aegis.toml.
+import type { HealthChoice } from "./health-presets.ts";
+
+export interface InitAnswers {
+  /** host:port to accept client connections on, as the user wrote it. */
+  listen: string;
+  /** host:port of each upstream server, in order. */
+  servers: string[];
+  balance: string;
+  health: HealthChoice;
+  /** send/expect of a custom check (health = "custom"). */
+  custom?: { send?: string; expect?: string };
+  /** host:port of the metrics endpoint, or null to turn it off. */
+  metrics: string | null;
+  /** Install (and start) the systemd unit after writing the file. */
+  service: boolean;
+  /** Where the file goes. */
+  output: string;
+}
+
+export const DEFAULT_LISTEN = "0.0.0.0:6380";
+export const DEFAULT_METRICS = "127.0.0.1:8082";
+export const DEFAULT_OUTPUT = "aegis.toml";
+/** Where the service unit expects the config (scripts/install.sh creates /etc/aegis). */
+export const SERVICE_OUTPUT = "/etc/aegis/aegis.toml";
+/** A bound on the server loop of the wizard. */
+export const MAX_SERVERS = 64;

@@ -1,0 +1,154 @@
+// `aegis init`: the wizard on a terminal, flags without one; writes a checked aegis.toml and never overwrites unasked.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import * as p from "@clack/prompts";
+import { parseAddress } from "../../config/address.ts";
+import { VERSION } from "../../version.ts";
+import { UsageError } from "../args.ts";
+import type { InitAnswers } from "./answers.ts";
+import { portProblem, reach } from "./checks.ts";
+import { answersFromFlags, parseInitFlags } from "./flags.ts";
+import { renderConfig } from "./render.ts";
+import { askAnswers, Cancelled, confirmWrite, type WizardEnv, type WizardIO } from "./wizard.ts";
+
+/** Exit codes: written, nothing written (declined), usage error, cancelled (as a shell reports SIGINT). */
+export const EXIT = { written: 0, declined: 1, usage: 2, cancelled: 130 } as const;
+
+export interface InitDeps extends WizardEnv, WizardIO {
+  /** A person at a terminal: stdin is a TTY and CI is not set. */
+  interactive: boolean;
+  cwd: string;
+  /** Lines for stdout and stderr outside the wizard (flags mode, errors). */
+  out(text: string): void;
+  err(text: string): void;
+  /** Runs `aegis service install --config <path> --now`; returns its exit code. */
+  installService(configPath: string): Promise<number>;
+  now: Date;
+  /** Turn SIGINT outside a prompt (during a check) into exit 130; only for the real process. */
+  trapSigint: boolean;
+}
+
+export function realInitDeps(installService: (configPath: string) => Promise<number>): InitDeps {
+  return {
+    input: process.stdin,
+    output: process.stdout,
+    interactive: process.stdin.isTTY === true && !p.isCI(),
+    cwd: process.cwd(),
+    out: (text) => console.log(text),
+    err: (text) => console.error(text),
+    portProblem,
+    reach,
+    offerService: process.platform === "linux",
+    installService,
+    now: new Date(),
+    trapSigint: true,
+  };
+}
+
+const USAGE_HINT = "Run `aegis help init` for the options.";
+
+export async function runInit(argv: readonly string[], deps: InitDeps): Promise<number> {
+  let flags;
+  try {
+    flags = parseInitFlags(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    deps.err(`aegis: ${err.message}\n${USAGE_HINT}`);
+    return EXIT.usage;
+  }
+
+  if (flags.yes) {
+    const answers = answersFromFlags(flags);
+    if (Array.isArray(answers)) {
+      deps.err(`aegis: init --yes writes without asking, so it needs ${answers.join(" and ")}.\n${USAGE_HINT}`);
+      return EXIT.usage;
+    }
+    return await writeFromFlags(answers, flags.force, deps);
+  }
+  if (!deps.interactive) {
+    deps.err(`aegis: init asks its questions on a terminal, and ${p.isCI() ? "CI is set" : "stdin is not a terminal"}.
+Give the answers as flags instead, for example:
+  aegis init --listen 0.0.0.0:6380 --server 10.0.0.5:6379 --server 10.0.0.6:6379 --balance least_conn --yes --output aegis.toml
+${USAGE_HINT}`);
+    return EXIT.usage;
+  }
+  return await interactive(flags, deps);
+}
+
+async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitDeps): Promise<number> {
+  const io: WizardIO = { input: deps.input, output: deps.output };
+  let written = false;
+  const onSigint = () => {
+    // Only outside prompts (prompts read Ctrl-C as a key and cancel themselves).
+    deps.output.write(written ? "\nInterrupted.\n" : "\nCancelled: nothing written.\n");
+    process.exit(EXIT.cancelled);
+  };
+  if (deps.trapSigint) process.on("SIGINT", onSigint);
+  try {
+    const answers = await askAnswers(io, deps, flags);
+    const path = resolve(deps.cwd, answers.output);
+    const rendered = renderConfig(answers, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
+    const exists = existsSync(path);
+    if (!(await confirmWrite(io, answers, rendered.text, exists))) {
+      p.outro(exists ? `Nothing written: ${answers.output} is unchanged.` : "Nothing written.", io);
+      return EXIT.declined;
+    }
+    write(path, rendered.text, exists);
+    written = true;
+    p.log.success(`Wrote ${answers.output} (checked: aegis check accepts it).`, io);
+    if (!rendered.healthWritten) p.log.warn("The health check is in the file commented out: this build does not accept it.", io);
+    if (answers.service) await serviceStep(io, deps, path);
+    p.outro(nextSteps(answers, path).join("\n"), io);
+    return EXIT.written;
+  } catch (err) {
+    if (!(err instanceof Cancelled)) throw err;
+    p.cancel("Cancelled: nothing written.", io);
+    return EXIT.cancelled;
+  } finally {
+    if (deps.trapSigint) process.off("SIGINT", onSigint);
+  }
+}
+
+async function serviceStep(io: WizardIO, deps: InitDeps, path: string): Promise<void> {
+  p.log.step(`Installing the systemd service: aegis service install --config ${path} --now`, io);
+  const code = await deps.installService(path);
+  if (code !== 0) p.log.warn(`The service was not installed (exit ${code}, see above). The config is written; run the command again once that is fixed.`, io);
+}
+
+async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): Promise<number> {
+  const path = resolve(deps.cwd, a.output);
+  const exists = existsSync(path);
+  if (exists && !force) {
+    deps.err(`aegis: ${a.output} already exists: nothing written. Pass --force to overwrite it, or --output another path.`);
+    return EXIT.declined;
+  }
+  const busy = deps.portProblem(parseAddress(a.listen, "", "bind"));
+  if (busy) deps.err(`aegis: warning: ${busy.message}`);
+  const rendered = renderConfig(a, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
+  write(path, rendered.text, exists);
+  deps.out(`wrote ${a.output} (aegis check accepts it)`);
+  if (!rendered.healthWritten) deps.err("aegis: note: this build does not accept health checks: the check is in the file commented out");
+  if (a.service) {
+    const code = await deps.installService(path);
+    if (code !== 0) return code;
+  }
+  deps.out(nextSteps(a, path).join("\n"));
+  return EXIT.written;
+}
+
+/** Creates the directory if needed; "wx" refuses to replace a file that appeared since the question. */
+function write(path: string, text: string, overwrite: boolean): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text, { mode: 0o644, flag: overwrite ? "w" : "wx" });
+}
+
+function nextSteps(a: InitAnswers, path: string): string[] {
+  const steps = [
+    "Next steps:",
+    `  aegis check --config ${a.output}    check it again after editing`,
+    `  aegis --config ${a.output}          run aegis in this terminal (Ctrl-C stops it)`,
+  ];
+  if (a.service) steps.push("  systemctl status aegis            the service's state; journalctl -u aegis -f for its logs");
+  else steps.push(`  sudo aegis service install --config ${path} --now   run it as a systemd service`);
+  return steps;
+}

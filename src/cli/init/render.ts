@@ -1,0 +1,113 @@
+// Answers to a commented aegis.toml: every setting explained by its schema description, defaults shown commented out.
+import type { Fields } from "../../config/fields.ts";
+import { parseConfig } from "../../config/load.ts";
+import { tomlValue } from "../../config/reference.ts";
+import { GLOBAL, LISTENER, METRICS, UPSTREAM } from "../../config/schema.ts";
+import type { Config } from "../../config/types.ts";
+import { ALGORITHM_EXPLANATIONS } from "./algorithms.ts";
+import type { InitAnswers } from "./answers.ts";
+import { HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts } from "./health-presets.ts";
+
+export interface RenderOptions {
+  version: string;
+  /** YYYY-MM-DD, for the header. */
+  date: string;
+  /** The upstream's health keys in this build's schema (null: none); tests pass others. */
+  health?: Fields | null;
+}
+
+export interface Rendered {
+  text: string;
+  config: Config;
+  /** False when the chosen health check was written commented out (the schema does not take it). */
+  healthWritten: boolean;
+}
+
+/** A TOML basic string: JSON's escapes (\", \\, \n, \r, \t, \uXXXX) are all valid TOML. */
+const str = (s: string) => JSON.stringify(s);
+
+/** The name of the listener and the upstream: the protocol when a preset says it, else "app". */
+export function serviceName(a: InitAnswers): string {
+  return a.health === "none" || a.health === "custom" ? "app" : HEALTH_PRESETS[a.health].serviceName;
+}
+
+/**
+ * Renders the file and checks it with the real config loader. A health check the schema does not
+ * accept is written commented out with a note. Throws if the result does not load (a bug).
+ */
+export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
+  const fields = o.health === undefined ? healthFields() : o.health;
+  const keys = healthKeys(a.health, a.custom);
+  const real = keys !== null && schemaAccepts(keys, fields);
+  const text = render(a, o, real ? fields : null);
+  try {
+    return { text, config: parseConfig(text, a.output), healthWritten: real || keys === null };
+  } catch (err) {
+    if (!real) throw err;
+    // The schema has the keys but refuses these values: keep the file loadable, the check visible.
+    const fallback = render(a, o, null);
+    return { text: fallback, config: parseConfig(fallback, a.output), healthWritten: false };
+  }
+}
+
+function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string {
+  const name = serviceName(a);
+  const out: string[] = [
+    `# aegis.toml, written by \`aegis init\` (aegis ${o.version}, ${o.date}).`,
+    `# Check it with \`aegis check --config ${a.output}\`; run it with \`aegis --config ${a.output}\`.`,
+    `# A commented-out "# key = value" line shows that key's default: remove the "#" to change it.`,
+    `# Every key is in the README's config reference; \`aegis schema\` prints a JSON Schema for editors.`,
+    "",
+    "[global]",
+    ...keysOf(GLOBAL, {}),
+    "",
+    "[metrics]",
+    ...keysOf(METRICS, a.metrics === null ? { enabled: "false" } : { listen: str(a.metrics) }),
+    "",
+    "[[listener]]",
+    ...keysOf(LISTENER, { name: str(name), bind: str(a.listen), upstream: str(name) }),
+    "",
+    "[[upstream]]",
+    ...keysOf(UPSTREAM, {
+      name: str(name),
+      balance: `${str(a.balance)}${ALGORITHM_EXPLANATIONS[a.balance] ? `  # ${ALGORITHM_EXPLANATIONS[a.balance]}` : ""}`,
+      servers: `[\n${a.servers.map((s) => `  ${str(s)},`).join("\n")}\n]`,
+    }),
+    ...healthBlock(a, health),
+  ];
+  return `${out.join("\n")}\n`;
+}
+
+/**
+ * Each key of a section in schema order, with its description as a comment: the given value, or
+ * the default commented out. Nested tables are left to their own block; keys with neither a value
+ * nor a plain default are left out.
+ */
+function keysOf(fields: Fields, values: Record<string, string>): string[] {
+  const lines: string[] = [];
+  for (const [key, field] of Object.entries(fields)) {
+    const value = values[key];
+    if (value !== undefined) lines.push(`# ${field.description}`, `${key} = ${value}`);
+    else if (field.type !== "table" && field.default !== undefined) lines.push(`# ${field.description}`, `# ${key} = ${tomlValue(field.default)}`);
+  }
+  return lines;
+}
+
+function healthBlock(a: InitAnswers, health: Fields | null): string[] {
+  const keys = healthKeys(a.health, a.custom);
+  if (keys === null || a.health === "none") return [];
+  const comment = a.health === "custom" ? "A custom check: what is sent after connecting and what the reply must contain."
+    : HEALTH_PRESETS[a.health].comment;
+  const values = Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, str(v)]));
+  if (health) {
+    return ["", `# Active health checks. ${comment}`, "[upstream.health]", ...keysOf(health, values)];
+  }
+  return [
+    "",
+    `# Active health checks. ${comment}`,
+    "# This build's config does not accept these health-check keys yet, so the check is kept here",
+    "# commented out; uncomment it with a version of aegis whose `aegis schema` lists them.",
+    "# [upstream.health]",
+    ...Object.entries(values).map(([k, v]) => `# ${k} = ${v}`),
+  ];
+}
