@@ -27,7 +27,10 @@ export interface Balancer {
   onOpen(server: number): void;
   /** A connection to `server` ended. */
   onClose(server: number): void;
-  /** A connect to `server` took `ms` (latency-aware algorithms learn from it). */
+  /**
+   * A latency sample for `server`, in ms: a connect's duration, or the time from a session's first
+   * client bytes to the server's first reply. Latency-aware algorithms learn from it.
+   */
   onConnectLatency(server: number, ms: number, now: number): void;
   /** A new snapshot of the same servers in the same order (health or admin state changed). */
   update(servers: readonly ServerView[]): void;

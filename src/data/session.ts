@@ -49,6 +49,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   bytesOut = 0;
   readonly #startMono = performance.now();
   #connectStart = 0;
+  /** When the client's first bytes went to the server: 0 before, -1 once the first reply is timed. */
+  #replyClock = 0;
   connectMs = -1;
   lastActive: number;
   /** Read on demand (each read is a getpeername call), or at accept when the access log needs the port. */
@@ -156,6 +158,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.bytesIn += data.length;
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
     if (socket && this.toServer.empty) {
+      if (this.#replyClock === 0) this.#replyClock = performance.now();
       const written = socket.write(data);
       if (written === data.length || written < 0) return;
       if (!this.toServer.push(data, written)) return this.#overload();
@@ -174,6 +177,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   fromServer(data: Buffer): void {
     this.lastActive = this.plane.now;
     const conn = this.conn!;
+    if (this.#replyClock !== -1) this.#firstReply(conn.server);
     if (this.clientClosed) return void conn.socket?.terminate(); // nobody to deliver to; close finishes
     if (conn.toClient.empty) {
       const written = this.client.write(data);
@@ -190,7 +194,10 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   onUpstreamDrain(): void {
     const socket = this.conn?.socket;
     if (!socket || this.state !== RELAYING || this.serverClosed) return;
-    if (!this.toServer.empty && this.toServer.writeTo(socket) < 0) return;
+    if (!this.toServer.empty) {
+      if (this.#replyClock === 0) this.#replyClock = performance.now();
+      if (this.toServer.writeTo(socket) < 0) return;
+    }
     if (!this.toServer.empty) return;
     if (this.clientEof) this.#shutServer();
     else this.client.resume();
@@ -208,6 +215,16 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     }
     if (this.serverEof) this.#shutClient();
     else conn.socket?.resume();
+  }
+
+  /**
+   * The server's first bytes: if the client spoke first, the wait is the server's response time,
+   * which latency-aware balancing learns from (a slow server still accepts connections fast).
+   * Once per session; a server that speaks first (a greeting) gives no sample.
+   */
+  #firstReply(server: number): void {
+    if (this.#replyClock > 0) this.upstream.balancer.onConnectLatency(server, performance.now() - this.#replyClock, this.plane.now);
+    this.#replyClock = -1;
   }
 
   #countOut(bytes: number): void {
