@@ -1,0 +1,445 @@
+// `aegis init` in-process: every branch of the wizard driven through clack's input/output streams,
+// the flags, the rendered file (loaded by the real config loader) and the refusal without a terminal.
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "../src/config/errors.ts";
+import { loadConfigFile, parseConfig } from "../src/config/load.ts";
+import { BALANCE_ALGORITHMS } from "../src/config/schema.ts";
+import { ALGORITHM_EXPLANATIONS, offeredAlgorithms } from "../src/cli/init/algorithms.ts";
+import type { InitAnswers } from "../src/cli/init/answers.ts";
+import { runInit, type InitDeps } from "../src/cli/init/command.ts";
+import type { PortProblem } from "../src/cli/init/checks.ts";
+import { answersFromFlags, parseInitFlags } from "../src/cli/init/flags.ts";
+import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields } from "../src/cli/init/health-presets.ts";
+import { renderConfig } from "../src/cli/init/render.ts";
+import type { Address } from "../src/config/types.ts";
+import { SOURCE_COMMAND, tempDir } from "./helpers/aegis.ts";
+import { run } from "./helpers/build.ts";
+import { KEY, streamTerminal } from "./helpers/terminal.ts";
+
+type Term = ReturnType<typeof streamTerminal>;
+
+interface Harness {
+  term: Term;
+  dir: string;
+  installs: string[];
+  /** Waits for `prompt`, then types `keys` (text is followed by Enter unless it is a key already). */
+  answer(prompt: string, keys?: string): Promise<void>;
+}
+
+interface DriveOptions {
+  argv?: string[];
+  dir?: string;
+  busy?: (a: Address) => PortProblem | null;
+  unreachable?: string[];
+  interactive?: boolean;
+}
+
+/** Runs runInit on streams while `script` plays the user; everything bounded by `timeoutMs`. */
+async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}, timeoutMs = 10_000) {
+  const term = streamTerminal();
+  const dir = o.dir ?? tempDir("aegis-init-");
+  const installs: string[] = [];
+  const errors: string[] = [];
+  const deps: InitDeps = {
+    input: term.input,
+    output: term.output,
+    interactive: o.interactive ?? true,
+    cwd: dir,
+    out: (t) => term.screen.feed(`${t}\n`),
+    err: (t) => errors.push(t),
+    portProblem: o.busy ?? (() => null),
+    reach: async (a) => (o.unreachable?.includes(`${a.host}:${a.port}`) ? "connection refused" : null),
+    offerService: true,
+    installService: async (path) => (installs.push(path), 0),
+    now: new Date("2026-01-02T03:04:05Z"),
+    trapSigint: false,
+  };
+  const h: Harness = {
+    term,
+    dir,
+    installs,
+    async answer(prompt, keys = "") {
+      await term.screen.waitFor(prompt, 5_000);
+      term.send(keys.startsWith("\x1b") || keys === KEY.ctrlC ? keys : `${keys}\r`);
+    },
+  };
+  const running = runInit(o.argv ?? [], deps);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`wizard still running after ${timeoutMs} ms:\n${term.screen.text().slice(-1500)}`)), timeoutMs)));
+  try {
+    const [code] = await Promise.race([Promise.all([running, script(h)]), deadline]);
+    return { code, screen: term.screen.text(), dir, installs, errors };
+  } finally {
+    clearTimeout(timer);
+    term.input.end();
+  }
+}
+
+const LISTEN = "Which address should aegis accept";
+const FIRST = "Address of the first server";
+const NEXT = (n: number) => `Server ${n}?`;
+const REACH = "Check now that the servers accept connections?";
+const BALANCE = "How should a server be picked";
+const HEALTH = "Health checks: how should aegis tell";
+const METRICS = "Address for Prometheus metrics";
+const SERVICE = "Install aegis as a systemd service";
+const OUTPUT = "Where should the config file go?";
+
+/** Moves a select's cursor from `from` to `to` in `options` and confirms. */
+function selectKeys(options: readonly string[], from: string, to: string): string {
+  const steps = options.indexOf(to) - options.indexOf(from);
+  return (steps >= 0 ? KEY.down : KEY.up).repeat(Math.abs(steps)) + KEY.enter;
+}
+
+/** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
+async function answerAll(h: Harness, o: { listen?: string; servers?: string[]; balance?: string; health?: string; metrics?: string; service?: boolean; output?: string } = {}) {
+  await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
+  const servers = o.servers ?? ["127.0.0.1:6379", "127.0.0.1:6380"];
+  await h.answer(FIRST, servers[0]);
+  for (let i = 1; i < servers.length; i++) await h.answer(NEXT(i + 1), servers[i]);
+  await h.answer(NEXT(servers.length + 1), "");
+  await h.answer(REACH, KEY.enter);
+  await h.answer(BALANCE, selectKeys(BALANCE_ALGORITHMS, "round_robin", o.balance ?? "round_robin"));
+  await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", o.health ?? "tcp"));
+  await h.answer(METRICS, o.metrics ?? "");
+  await h.answer(SERVICE, o.service ? KEY.up + KEY.enter : KEY.enter);
+  await h.answer(OUTPUT, o.output ?? "");
+}
+
+describe("the wizard, in-process", () => {
+  test("a full run with the defaults writes a commented file the real loader accepts", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const path = join(r.dir, "aegis.toml");
+    const config = loadConfigFile(path);
+    expect(config.listeners[0]).toMatchObject({ name: "app", bind: { host: "127.0.0.1", port: 16380 }, upstream: "app" });
+    expect(config.upstreams[0]!.servers.map((s) => s.name)).toEqual(["127.0.0.1:6379", "127.0.0.1:6380"]);
+    expect(config.upstreams[0]!.balance).toBe("round_robin");
+    expect(config.metrics.listen).toEqual({ host: "127.0.0.1", port: 8082 });
+    // TCP connect is the default health check: an empty health table.
+    expect(config.upstreams[0]!.health).toMatchObject({ sendHex: null, expect: null });
+    const text = readFileSync(path, "utf8");
+    expect(text).toContain("# Address to accept client connections on");
+    expect(text).toContain('# idle_timeout = "10m"');
+    // Summary and preview come before the question.
+    expect(r.screen.indexOf("Summary")).toBeLessThan(r.screen.indexOf("Write aegis.toml?"));
+    expect(r.screen).toContain('bind = "127.0.0.1:16380"');
+    expect(r.screen).toContain("Next steps:");
+    expect(r.installs).toEqual([]);
+  });
+
+  test("listen: a syntax error and a busy port are refused at the prompt; a low port only warns", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "localhost");
+      await h.term.screen.waitFor("is missing a port");
+      h.term.send(`${KEY.backspace.repeat(9)}127.0.0.1:7000\r`);
+      await h.term.screen.waitFor("127.0.0.1:7000 is already in use");
+      h.term.send(`${KEY.backspace.repeat(14)}0.0.0.0:80\r`);
+      await h.term.screen.waitFor("ports below 1024 need root");
+      await h.answer(FIRST, KEY.ctrlC);
+    }, {
+      busy: (a) => a.port === 7000 ? { kind: "busy", message: "127.0.0.1:7000 is already in use: another program listens there" }
+        : a.port === 80 ? { kind: "denied", message: "ports below 1024 need root or CAP_NET_BIND_SERVICE" } : null,
+    });
+    expect(r.code).toBe(130);
+  });
+
+  test("servers: several, with syntax, duplicate and at-least-one checks; unreachable ones are reported with the spinner", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(FIRST, "");
+      await h.term.screen.waitFor("at least one server is needed");
+      h.term.send("10.0.0.5:99999\r");
+      await h.term.screen.waitFor("is not a valid port");
+      h.term.send(`${KEY.backspace.repeat(5)}6379\r`);
+      await h.answer(NEXT(2), "10.0.0.5:6379");
+      await h.term.screen.waitFor("10.0.0.5:6379 is already in the list");
+      h.term.send(`${KEY.backspace}8\r`);
+      await h.answer(NEXT(3), "db.internal:6379");
+      await h.answer(NEXT(4), "");
+      await h.answer(REACH, KEY.enter);
+      await h.term.screen.waitFor("2 of 3 servers accept connections");
+      await h.term.screen.waitFor("10.0.0.5:6378: connection refused");
+      await h.answer(BALANCE, KEY.ctrlC);
+    }, { unreachable: ["10.0.0.5:6378"] });
+    expect(r.code).toBe(130);
+    expect(r.screen).toContain("Connecting to db.internal:6379 (3 of 3)");
+    expect(r.screen).not.toContain("Listen on"); // cancelled before the summary
+  }, 15_000);
+
+  test("every algorithm the schema accepts is offered with its one-line explanation, and the choice is written", async () => {
+    const chosen = BALANCE_ALGORITHMS.at(-1)!;
+    const r = await drive(async (h) => {
+      await answerAll(h, { balance: chosen });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    for (const a of offeredAlgorithms()) expect(r.screen).toContain(`${a.value.padEnd(12)} ${a.explanation}`);
+    expect(loadConfigFile(join(r.dir, "aegis.toml")).upstreams[0]!.balance).toBe(chosen);
+  });
+
+  test.each(["redis", "postgresql", "mysql", "http", "none"] as const)("health preset %s is written in a form the loader accepts", async (preset) => {
+    const r = await drive(async (h) => {
+      await answerAll(h, { health: preset });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const u = loadConfigFile(join(r.dir, "aegis.toml")).upstreams[0]!;
+    if (preset === "none") return expect(u.health).toBeNull();
+    expect(u.name).toBe(HEALTH_PRESETS[preset].serviceName);
+    const keys = HEALTH_PRESETS[preset].keys;
+    if (keys.send) expect(Buffer.from(u.health!.sendHex!, "hex").toString()).toBe(keys.send);
+    if (keys.send_hex) expect(u.health!.sendHex).toBe(keys.send_hex);
+    if (keys.expect) expect(u.health!.expect).toEqual({ kind: "bytes", hex: Buffer.from(keys.expect).toString("hex") });
+    if (keys.expect_regex) expect(u.health!.expect).toEqual({ kind: "regex", source: keys.expect_regex });
+  });
+
+  test("a custom check takes send and expect text, escapes as in TOML", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(FIRST, "10.0.0.5:11211");
+      await h.answer(NEXT(2), "");
+      await h.answer(REACH, KEY.right + KEY.enter);
+      await h.answer(BALANCE, KEY.enter);
+      await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", "custom"));
+      await h.answer("Text to send", "version\\r\\n");
+      await h.answer("Text the reply must contain", "VERSION ");
+      await h.answer(METRICS, "off");
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "memcached.toml");
+      await h.answer("Write memcached.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const config = loadConfigFile(join(r.dir, "memcached.toml"));
+    expect(Buffer.from(config.upstreams[0]!.health!.sendHex!, "hex").toString()).toBe("version\r\n");
+    expect(config.upstreams[0]!.health!.expect).toEqual({ kind: "bytes", hex: Buffer.from("VERSION ").toString("hex") });
+    expect(config.metrics.listen).toBeNull();
+    expect(r.screen).not.toContain("Connecting to");
+  });
+
+  test("metrics: the proxy's own address is refused", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "127.0.0.1:16380");
+      await h.answer(FIRST, "10.0.0.5:6379");
+      await h.answer(NEXT(2), "");
+      await h.answer(REACH, KEY.right + KEY.enter);
+      await h.answer(BALANCE, KEY.enter);
+      await h.answer(HEALTH, KEY.enter);
+      await h.answer(METRICS, "127.0.0.1:16380");
+      await h.term.screen.waitFor("that is the proxy's own listen address");
+      h.term.send(KEY.ctrlC);
+    });
+    expect(r.code).toBe(130);
+  });
+
+  test("choosing the service suggests /etc/aegis/aegis.toml and installs after writing", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h, { service: true, output: "svc/aegis.toml" });
+      await h.answer("Write svc/aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    expect(r.screen).toContain("/etc/aegis/aegis.toml"); // the suggested place
+    expect(r.installs).toEqual([join(r.dir, "svc/aegis.toml")]);
+    expect(r.screen).toContain("systemctl status aegis");
+  });
+
+  test("an existing file is never overwritten without asking: No keeps it (exit 1), Yes replaces it", async () => {
+    const dir = tempDir("aegis-init-");
+    const path = join(dir, "aegis.toml");
+    writeFileSync(path, "# mine\n");
+    const kept = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("aegis.toml already exists. Overwrite it?", KEY.enter); // default: No
+    }, { dir });
+    expect(kept.code).toBe(1);
+    expect(kept.screen).toContain("Nothing written: aegis.toml is unchanged.");
+    expect(readFileSync(path, "utf8")).toBe("# mine\n");
+
+    const replaced = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("aegis.toml already exists. Overwrite it?", KEY.left + KEY.enter);
+    }, { dir });
+    expect(replaced.code).toBe(0);
+    expect(() => loadConfigFile(path)).not.toThrow();
+  });
+
+  test("declining the write writes nothing (exit 1)", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("Write aegis.toml?", KEY.right + KEY.enter);
+    });
+    expect(r.code).toBe(1);
+    expect(existsSync(join(r.dir, "aegis.toml"))).toBe(false);
+  });
+
+  // Ctrl-C at each prompt in turn: exit 130 and nothing on disk.
+  const prompts = [LISTEN, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
+  test.each(prompts.map((p, i) => [i, p] as const))("Ctrl-C at prompt %d (%s): exit 130, nothing written", async (index) => {
+    const r = await drive(async (h) => {
+      const answers: [string, string][] = [
+        [LISTEN, ""], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
+        [HEALTH, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
+      ];
+      for (const [prompt, keys] of answers.slice(0, index)) await h.answer(prompt, keys);
+      await h.answer(prompts[index]!, KEY.ctrlC);
+    });
+    expect(r.code).toBe(130);
+    expect(r.screen).toContain("Cancelled: nothing written.");
+    expect(existsSync(join(r.dir, "aegis.toml"))).toBe(false);
+  });
+
+  test("flags prefill the answers: Enter accepts each", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(FIRST, "");
+      await h.answer(NEXT(2), "");
+      await h.answer(NEXT(3), "");
+      await h.answer(REACH, KEY.right + KEY.enter);
+      await h.answer(BALANCE, KEY.enter);
+      await h.answer(HEALTH, KEY.enter);
+      await h.answer(METRICS, "");
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("Write pre.toml?", KEY.enter);
+    }, { argv: ["--listen", "127.0.0.1:16399", "--server", "10.1.1.1:5432", "--server", "10.1.1.2:5432", "--balance", "least_conn", "--health", "postgresql", "--metrics", "off", "-o", "pre.toml"] });
+    expect(r.code).toBe(0);
+    const config = loadConfigFile(join(r.dir, "pre.toml"));
+    expect(config.listeners[0]!.bind.port).toBe(16399);
+    expect(config.upstreams[0]).toMatchObject({ name: "postgres", balance: "least_conn" });
+    expect(config.upstreams[0]!.servers.map((s) => s.name)).toEqual(["10.1.1.1:5432", "10.1.1.2:5432"]);
+    expect(config.metrics.listen).toBeNull();
+  });
+
+  test("without a terminal it refuses at once (exit 2) and names the flags", async () => {
+    const r = await drive(async () => {}, { interactive: false });
+    expect(r.code).toBe(2);
+    expect(r.errors.join("\n")).toContain("aegis init --listen 0.0.0.0:6380 --server 10.0.0.5:6379");
+    expect(r.screen).toBe("");
+  });
+});
+
+describe("flags", () => {
+  const problem = (argv: string[]) => {
+    try {
+      parseInitFlags(argv);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return null;
+  };
+
+  test("the issue's example parses into complete answers", () => {
+    const flags = parseInitFlags(["--listen", "0.0.0.0:6380", "--server", "10.0.0.5:6379", "--server", "10.0.0.6:6379", "--balance", "least_conn", "--yes", "--output", "aegis.toml"]);
+    expect(answersFromFlags(flags)).toEqual({
+      listen: "0.0.0.0:6380", servers: ["10.0.0.5:6379", "10.0.0.6:6379"], balance: "least_conn", health: "none",
+      metrics: "127.0.0.1:8082", service: false, output: "aegis.toml",
+    });
+    expect(parseInitFlags(["--server=a:1,b:2", "-y", "--output=x"]).servers).toEqual(["a:1", "b:2"]);
+  });
+
+  test("each mistake is named", () => {
+    expect(problem(["--frob"])).toBe("init: unknown option --frob");
+    expect(problem(["extra"])).toBe(`init: unexpected argument "extra"`);
+    expect(problem(["--listen"])).toBe("--listen needs a value");
+    expect(problem(["--listen", "nope"])).toContain(`--listen "nope" is missing a port`);
+    expect(problem(["--server", "1.2.3.4:0"])).toContain("is not a valid port for a server");
+    expect(problem(["--server", "a:1", "--server", "a:1"])).toBe(`--server "a:1" is given twice`);
+    expect(problem(["--balance", "fastest"])).toBe(`--balance "fastest" is not an algorithm of this aegis; choose one of: ${BALANCE_ALGORITHMS.join(", ")}`);
+    expect(problem(["--health", "mongo"])).toContain(`--health "mongo" is not a preset`);
+    expect(problem(["--metrics", ":99999"])).toContain("is not a valid port");
+    expect(problem(["--yes=no"])).toBe("--yes takes no value");
+    expect(answersFromFlags(parseInitFlags(["--yes"]))).toEqual(["--listen HOST:PORT", "--server HOST:PORT (once per server)"]);
+  });
+
+  test("only algorithms the schema accepts at run time pass --balance", () => {
+    expect(() => parseInitFlags(["--balance", "least_conn"], ["round_robin"])).toThrow("choose one of: round_robin");
+  });
+});
+
+describe("the rendered file", () => {
+  const base: InitAnswers = { listen: "0.0.0.0:6380", servers: ["10.0.0.5:6379"], balance: "round_robin", health: "redis", metrics: null, service: false, output: "aegis.toml" };
+  const opts = { version: "9.9.9", date: "2026-01-02" };
+
+  test("every algorithm in the schema has an explanation of one line", () => {
+    for (const a of BALANCE_ALGORITHMS) {
+      expect(ALGORITHM_EXPLANATIONS[a], a).toBeString();
+      expect(ALGORITHM_EXPLANATIONS[a]!.length, a).toBeLessThan(80);
+    }
+  });
+
+  test("the presets use keys of the schema's health table", () => {
+    const fields = healthFields();
+    expect(fields).not.toBeNull();
+    for (const preset of Object.values(HEALTH_PRESETS)) for (const key of Object.keys(preset.keys)) expect(Object.keys(fields!)).toContain(key);
+  });
+
+  test("without a health table in the schema the check is written commented out, and the file still loads", () => {
+    const r = renderConfig(base, { ...opts, health: null });
+    expect(r.healthWritten).toBe(false);
+    expect(r.text).toContain("# [upstream.health]");
+    expect(r.text).toContain(`# send = "PING\\r\\n"`);
+    expect(r.text).not.toMatch(/^\[upstream\.health\]/m);
+    expect(r.config.upstreams[0]!.health ?? null).toBeNull();
+  });
+
+  test("a value the schema refuses falls back to the commented form rather than an invalid file", () => {
+    // This build's loader refuses the file with the health table (say, a check it cannot run).
+    const refuseHealth = (text: string, source: string) => {
+      if (text.includes("\n[upstream.health]")) throw new ConfigError([`${source}: upstream[0].health: not here`]);
+      return parseConfig(text, source);
+    };
+    const r = renderConfig(base, { ...opts, load: refuseHealth });
+    expect(r.healthWritten).toBe(false);
+    expect(() => parseConfig(r.text, "x")).not.toThrow();
+  });
+
+  test("the header names the version and date, and how to check and run the file", () => {
+    const r = renderConfig(base, opts);
+    expect(r.text.split("\n")[0]).toBe("# aegis.toml, written by `aegis init` (aegis 9.9.9, 2026-01-02).");
+    expect(r.text).toContain("aegis check --config aegis.toml");
+    expect(r.text).toContain("enabled = false");
+  });
+});
+
+describe("through the command line (from source)", () => {
+  test("init --yes writes the file; a second run refuses to overwrite without --force; --force does", async () => {
+    const dir = tempDir("aegis-init-");
+    const args = ["init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5:6379", "--server", "10.0.0.6:6379", "--balance", "least_conn", "--yes", "--output", "aegis.toml"];
+    const first = await run([...SOURCE_COMMAND, ...args], { cwd: dir });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain("wrote aegis.toml");
+    const check = await run([...SOURCE_COMMAND, "check", "--config", "aegis.toml"], { cwd: dir });
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/app: least_conn/);
+
+    writeFileSync(join(dir, "aegis.toml"), "# mine\n");
+    const again = await run([...SOURCE_COMMAND, ...args], { cwd: dir });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("aegis.toml already exists: nothing written. Pass --force");
+    expect(readFileSync(join(dir, "aegis.toml"), "utf8")).toBe("# mine\n");
+    const forced = await run([...SOURCE_COMMAND, ...args, "--force"], { cwd: dir });
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(dir, "aegis.toml"), "utf8")).toContain(`balance = "least_conn"`);
+  });
+
+  test("bad flags exit 2 with the problem and a pointer to the help", async () => {
+    const r = await run([...SOURCE_COMMAND, "init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5", "--yes"], { cwd: tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`aegis: --server "10.0.0.5" is missing a port`);
+    expect(r.stderr).toContain("aegis help init");
+  });
+
+  test("CI=true refuses like a missing terminal; `init --help` shows the options", async () => {
+    const r = await run([...SOURCE_COMMAND, "init"], { cwd: tempDir(), env: { CI: "true" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("CI is set");
+    const help = await run([...SOURCE_COMMAND, "init", "--help"]);
+    expect(help.code).toBe(0);
+    for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service"]) expect(help.stdout).toContain(flag);
+  });
+});
