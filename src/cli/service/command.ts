@@ -12,6 +12,8 @@ export interface ServiceDeps {
   cwd: string;
   /** This executable when it is the compiled aegis, else null (running from source). */
   binary: string | null;
+  /** The directory systemd reads units from: only a unit written there is managed with systemctl. */
+  systemUnitDir: string;
   out(text: string): void;
   err(text: string): void;
 }
@@ -22,6 +24,7 @@ export function realServiceDeps(): ServiceDeps {
     cwd: process.cwd(),
     // A compiled binary runs its code from Bun's embedded file system.
     binary: Bun.main.startsWith("/$bunfs/") ? process.execPath : null,
+    systemUnitDir: DEFAULT_UNIT_DIR,
     out: (text) => console.log(text),
     err: (text) => console.error(text),
   };
@@ -33,7 +36,8 @@ interface ServiceOptions {
   user: string;
   userGiven: boolean;
   dryRun: boolean;
-  unitDir: string;
+  /** null: the system's unit directory. */
+  unitDir: string | null;
   binary: string | null;
   now: boolean;
 }
@@ -49,7 +53,7 @@ export function parseServiceArgs(argv: readonly string[]): ServiceOptions {
   if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`service: unknown action "${action}" (install, uninstall or status)`);
   const o: ServiceOptions = {
     action: action as ServiceOptions["action"], config: DEFAULT_CONFIG, user: DEFAULT_USER, userGiven: false,
-    dryRun: false, unitDir: DEFAULT_UNIT_DIR, binary: null, now: false,
+    dryRun: false, unitDir: null, binary: null, now: false,
   };
   for (let i = 1; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -88,9 +92,21 @@ export async function runService(argv: readonly string[], deps: ServiceDeps = re
   return status(o, deps);
 }
 
+/** Where the unit goes: --unit-dir, else the directory systemd reads. */
+function unitDir(o: ServiceOptions, deps: ServiceDeps): string {
+  return resolve(deps.cwd, o.unitDir ?? deps.systemUnitDir);
+}
+
 /** systemd only reads units from its own directories: with --unit-dir elsewhere, systemctl is left alone. */
-function managed(o: ServiceOptions, system: System): boolean {
-  return resolve(o.unitDir) === DEFAULT_UNIT_DIR && system.systemdRunning() && system.hasCommand("systemctl");
+function managed(o: ServiceOptions, deps: ServiceDeps): boolean {
+  return unitDir(o, deps) === resolve(deps.systemUnitDir) && deps.system.systemdRunning() && deps.system.hasCommand("systemctl");
+}
+
+/** Why systemctl is not used, for the messages. */
+function unmanagedReason(o: ServiceOptions, deps: ServiceDeps): string {
+  if (unitDir(o, deps) !== resolve(deps.systemUnitDir)) return `${unitDir(o, deps)} is not where systemd looks for units`;
+  if (!deps.system.hasCommand("systemctl")) return "systemctl is not installed";
+  return "systemd is not running on this machine (no /run/systemd/system: a container, or another init)";
 }
 
 function install(o: ServiceOptions, deps: ServiceDeps): number {
@@ -139,9 +155,10 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
     deps.out(`created the system user ${o.user} (no home, no login shell)`);
   }
 
-  const path = join(o.unitDir, UNIT_NAME);
+  const dir = unitDir(o, deps);
+  const path = join(dir, UNIT_NAME);
   try {
-    mkdirSync(o.unitDir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     writeFileSync(path, unit, { mode: 0o644 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -150,10 +167,8 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
   }
   deps.out(`wrote ${path}`);
 
-  if (!managed(o, system)) {
-    const why = resolve(o.unitDir) !== DEFAULT_UNIT_DIR ? `${o.unitDir} is not where systemd looks for units`
-      : !system.hasCommand("systemctl") ? "systemctl is not installed" : "systemd is not running on this machine";
-    deps.out(`not started: ${why}.`);
+  if (!managed(o, deps)) {
+    deps.out(`not started: ${unmanagedReason(o, deps)}.`);
     return 0;
   }
   for (const step of [["daemon-reload"], ...(o.now ? [["enable", "--now", UNIT_NAME]] : [])]) {
@@ -190,12 +205,12 @@ export function sandboxWarnings(binary: string, config: string, user: string): s
 }
 
 function uninstall(o: ServiceOptions, deps: ServiceDeps): number {
-  const path = join(o.unitDir, UNIT_NAME);
+  const path = join(unitDir(o, deps), UNIT_NAME);
   if (!existsSync(path)) {
     deps.out(`aegis is not installed as a service (no ${path}); nothing to do.`);
     return 0;
   }
-  const manage = managed(o, deps.system);
+  const manage = managed(o, deps);
   if (o.dryRun) {
     deps.out([...(manage ? [`systemctl disable --now ${UNIT_NAME}`] : []), `rm ${path}`, ...(manage ? ["systemctl daemon-reload"] : [])].join("\n"));
     return 0;
@@ -218,12 +233,10 @@ The config and the service user are left in place; remove them with: rm -r /etc/
 }
 
 function status(o: ServiceOptions, deps: ServiceDeps): number {
-  const path = join(o.unitDir, UNIT_NAME);
+  const path = join(unitDir(o, deps), UNIT_NAME);
   const installed = existsSync(path);
-  if (managed(o, deps.system)) return deps.system.runInteractive(["systemctl", "status", UNIT_NAME, "--no-pager"]);
-  const why = resolve(o.unitDir) !== DEFAULT_UNIT_DIR ? `${o.unitDir} is not a directory systemd reads`
-    : !deps.system.hasCommand("systemctl") ? "systemctl is not installed"
-    : "systemd is not running on this machine (no /run/systemd/system; a container, or another init)";
+  if (managed(o, deps)) return deps.system.runInteractive(["systemctl", "status", UNIT_NAME, "--no-pager"]);
+  const why = unmanagedReason(o, deps);
   deps.out(`unit file: ${installed ? path : `not installed (no ${path}; aegis service install writes it)`}
 state: unknown: ${why}, so there is no service state to show.${installed ? "" : "\nWithout systemd, run aegis in the foreground: aegis --config /etc/aegis/aegis.toml"}`);
   // LSB: 4 = "program or service status is unknown".
