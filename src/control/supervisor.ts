@@ -56,7 +56,7 @@ export class Supervisor {
   #newHealth(config: Config): HealthMonitor {
     const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
-      publish: (upstream, available) => { if (monitor === this.health) this.#post({ type: "servers", upstream, available }); },
+      publish: (upstream, available, weights) => { if (monitor === this.health) this.#post({ type: "servers", upstream, available, weights }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.connections),
     });
     return monitor;
@@ -136,7 +136,8 @@ export class Supervisor {
         }
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
-      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots };
+      const weights = this.config.upstreams.map((_, u) => this.health.weights(u));
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights };
       worker.postMessage(start);
     });
   }
@@ -212,13 +213,14 @@ export class Supervisor {
     const health = this.#newHealth(next);
     health.carryOver(this.health);
     const snapshots = next.upstreams.map((_, u) => health.snapshot(u));
+    const weights = next.upstreams.map((_, u) => health.weights(u));
     const live = this.#slots.filter((s) => s.worker !== null);
     const [first, ...rest] = live;
     if (!first) return { ok: false, error: "no Worker is running" };
-    const answer = await this.#askReload(first, { type: "reload", config: next, slots, ports: plan.ports, snapshots });
+    const answer = await this.#askReload(first, { type: "reload", config: next, slots, ports: plan.ports, snapshots, weights });
     if (answer.type !== "reloaded") return { ok: false, error: answer.type === "reload_failed" ? answer.error : "no answer" };
     const ports = answer.addresses.map((a) => a.port);
-    const answers = await Promise.all(rest.map((s) => this.#askReload(s, { type: "reload", config: next, slots, ports, snapshots })));
+    const answers = await Promise.all(rest.map((s) => this.#askReload(s, { type: "reload", config: next, slots, ports, snapshots, weights })));
     const failed = answers.find((a) => a.type !== "reloaded");
     // Worker 0 has switched; a later failure (rare: binds were probed) is reported, not rolled back.
     if (failed) this.logger.error("a Worker could not reload", { error: failed.type === "reload_failed" ? failed.error : "no answer" });

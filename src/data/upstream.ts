@@ -38,9 +38,9 @@ export class UpstreamRuntime implements PoolHost {
       : null;
   }
 
-  /** Swap in which servers take new connections; sessions already placed are untouched. */
-  applySnapshot(available: readonly boolean[]): void {
-    this.views = this.views.map((v, i) => ({ ...v, available: available[i] ?? v.available }));
+  /** Swap in which servers take new connections, and their weights; sessions already placed are untouched. */
+  applySnapshot(available: readonly boolean[], weights?: readonly number[]): void {
+    this.views = this.views.map((v, i) => ({ ...v, available: available[i] ?? v.available, weight: weights?.[i] ?? v.weight }));
     this.balancer.update(this.views);
   }
 

@@ -21,11 +21,25 @@ interface ServerHealth {
   changes: number;
   checkSeconds: Histogram;
   timer: ReturnType<typeof setTimeout> | null;
+  /** An operator's weight (admin API) in place of the configured one; null when none is set. */
+  weight: number | null;
+}
+
+/** One change of a server, as the status page and /metrics.json list it. */
+export interface ServerChange {
+  /** Wall-clock milliseconds. */
+  time: number;
+  upstream: string;
+  server: string;
+  what: "state" | "weight";
+  from: string;
+  to: string;
+  reason: string;
 }
 
 export interface HealthEvents {
-  /** A new snapshot for one upstream. */
-  publish(upstream: number, snapshot: Snapshot): void;
+  /** A new snapshot for one upstream, with every server's effective weight. */
+  publish(upstream: number, snapshot: Snapshot, weights: number[]): void;
   /** The upstream's established-connection total for a server (successes, for passive checks). */
   successes(upstream: number, server: number): number;
 }
@@ -33,12 +47,13 @@ export interface HealthEvents {
 export class HealthMonitor {
   readonly #servers: ServerHealth[][];
   readonly #probes: (Probe | null)[];
+  readonly #listeners = new Set<(change: ServerChange) => void>();
   #stopped = false;
 
   constructor(readonly config: Config, readonly logger: Logger, readonly events: HealthEvents) {
     this.#servers = config.upstreams.map((u, ui) => u.servers.map((_, si) => ({
       upstream: ui, server: si, state: "up", admin: "ready", active: START_HEALTHY, ejection: freshEjection(),
-      changes: 0, checkSeconds: new Histogram(), timer: null,
+      changes: 0, checkSeconds: new Histogram(), timer: null, weight: null,
     })));
     this.#probes = config.upstreams.map((u) => (u.health ? compileProbe(u.health) : null));
   }
@@ -57,8 +72,10 @@ export class HealthMonitor {
     for (const s of this.#servers.flat()) if (s.timer) clearTimeout(s.timer);
   }
 
-  /** After a reload: servers that stay (same upstream and server name) keep their state and history. */
+  /** After a reload: servers that stay (same upstream and server name) keep their state and history,
+   *  and whoever follows changes keeps following. */
   carryOver(previous: HealthMonitor): void {
+    for (const listener of previous.#listeners) this.#listeners.add(listener);
     const before = new Map<string, ServerHealth>();
     previous.#servers.forEach((servers, ui) => servers.forEach((s, si) => {
       before.set(`${previous.config.upstreams[ui]!.name}\n${previous.config.upstreams[ui]!.servers[si]!.name}`, s);
@@ -67,6 +84,9 @@ export class HealthMonitor {
       const old = before.get(`${this.config.upstreams[ui]!.name}\n${this.config.upstreams[ui]!.servers[si]!.name}`);
       if (!old) return;
       Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, checkSeconds: old.checkSeconds });
+      // An operator's weight stays unless the file now says something new for that server.
+      const configured = (m: HealthMonitor, h: ServerHealth) => m.config.upstreams[h.upstream]!.servers[h.server]!.weight;
+      if (old.weight !== null && configured(previous, old) === configured(this, s)) s.weight = old.weight;
       // The old monitor's timer dies with it: end the ejection from here.
       if (old.ejection.ejectedUntil !== 0) setTimeout(() => this.#readmit(s), Math.max(0, old.ejection.ejectedUntil - performance.now()));
     }));
@@ -74,6 +94,18 @@ export class HealthMonitor {
 
   snapshot(upstream: number): Snapshot {
     return (this.#servers[upstream] ?? []).map((s) => takesNewConnections(s.state));
+  }
+
+  /** Each server's weight: the operator's if set, else the configured one. */
+  weights(upstream: number): number[] {
+    const u = this.config.upstreams[upstream];
+    return (this.#servers[upstream] ?? []).map((s, si) => s.weight ?? u!.servers[si]!.weight);
+  }
+
+  /** Call `listener` on every state or weight change; returns the unsubscribe function. */
+  onChange(listener: (change: ServerChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Every server's state, for metrics and status. */
@@ -98,6 +130,24 @@ export class HealthMonitor {
     if (!s) return;
     s.admin = admin;
     this.#update(s, `set to ${admin} by ${who}`);
+  }
+
+  /** An operator's weight (admin API) for new connections; logged and published like a state change. */
+  setWeight(upstream: number, server: number, weight: number, who: string): void {
+    const s = this.#servers[upstream]?.[server];
+    const u = this.config.upstreams[upstream];
+    if (!s || !u) return;
+    const from = this.weights(upstream)[server]!;
+    s.weight = weight === u.servers[server]!.weight ? null : weight;
+    if (from === weight) return;
+    const reason = `set by ${who}`;
+    this.logger.info("server weight", { upstream: u.name, server: u.servers[server]!.name, from, to: weight, reason });
+    this.#emit({ time: Date.now(), upstream: u.name, server: u.servers[server]!.name, what: "weight", from: String(from), to: String(weight), reason });
+    this.events.publish(upstream, this.snapshot(upstream), this.weights(upstream));
+  }
+
+  #emit(change: ServerChange): void {
+    for (const listener of this.#listeners) listener(change);
   }
 
   /** Idempotent: the timer and an active check may both end the same ejection. */
@@ -141,8 +191,10 @@ export class HealthMonitor {
     this.logger.log(next === "up" ? "info" : "warn", "server state", {
       upstream: u.name, server: u.servers[s.server]!.name, from: s.state, to: next, reason,
     });
+    const from = s.state;
     s.state = next;
     s.changes++;
-    this.events.publish(s.upstream, this.snapshot(s.upstream));
+    this.#emit({ time: Date.now(), upstream: u.name, server: u.servers[s.server]!.name, what: "state", from, to: next, reason });
+    this.events.publish(s.upstream, this.snapshot(s.upstream), this.weights(s.upstream));
   }
 }
