@@ -12,7 +12,10 @@ export function assertPortsFree(listeners: readonly ListenerConfig[]): void {
       Bun.listen({ hostname: l.bind.host, port: l.bind.port, socket: { data() {} } }).stop(true);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === "EADDRINUSE" ? "address already in use (another aegis or another program serves it)" : (err as Error).message;
+      const why = code === "EADDRINUSE" ? "address already in use (another aegis or another program serves it)"
+        // Bun's own text ("Failed to listen at ...") does not say why.
+        : code === "EACCES" ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE, which the unit of `aegis service install` grants)"
+        : (err as Error).message;
       throw new Error(`listener ${l.name}: cannot listen on ${formatAddress(l.bind)}: ${why}`);
     }
   }
