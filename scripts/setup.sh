@@ -126,7 +126,10 @@ link_bun_for_npm_scripts() {
 # Each entry is "command:debian-package": the package is installed only when the command is
 # missing. ADD PACKAGES THE TESTS NEED HERE.
 TEST_PACKAGES=(
-  "python3:python3"   # test/fixtures/*.py (scripted peers)
+  "python3:python3"   # test/fixtures/*.py (scripted peers), the NOTIFY_SOCKET stand-in
+  "script:bsdutils"   # test/init-pty.test.ts: aegis init on a real pseudo-terminal
+  "systemd-analyze:systemd"   # test/service.test.ts: verify and security of the generated unit
+  "sha256sum:coreutils"       # test/service-scripts.test.ts: release checksums
 )
 
 ensure_test_packages() {
