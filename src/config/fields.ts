@@ -5,10 +5,13 @@ import { parseDuration, formatDuration } from "./duration.ts";
 import { parseAddress, type AddressUse } from "./address.ts";
 import { didYouMean } from "./suggest.ts";
 import { readSection, isTable, describe } from "./section.ts";
+import { parseRate, RATE_PATTERN } from "./rate.ts";
+import type { RateLimit } from "../admission/token-bucket.ts";
+import { formatCidr, parseCidr } from "../admission/cidr.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
-export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string";
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs";
 
 /**
  * One key of a section. Besides `convert`, everything here is plain data so the README
@@ -199,6 +202,45 @@ export function table<F extends Fields, T>(
       const values = readSection(value, items, path, problems);
       if (!values) throw new ConfigError(problems);
       return build(values, path);
+    },
+  };
+}
+
+/** A rate such as "50/10s" (see rate.ts). */
+export function rate(o: Common): Field<RateLimit> {
+  return {
+    type: "rate", pattern: RATE_PATTERN, ...o,
+    convert(value, path) {
+      if (typeof value !== "string") throw expected(path, `a rate such as "50/10s"`, value);
+      return parseRate(value, path);
+    },
+  };
+}
+
+/**
+ * A list of CIDR blocks or bare addresses, IPv4 or IPv6, each checked (items named by index) and
+ * returned in canonical form: ["10.0.0.0/8", "::1"] becomes ["10.0.0.0/8", "::1/128"].
+ */
+export function cidrs(o: Common): Field<string[]> {
+  return {
+    type: "cidrs", ...o,
+    convert(value, path) {
+      if (!Array.isArray(value)) throw expected(path, `an array of addresses or CIDRs such as ["10.0.0.0/8", "::1"]`, value);
+      const problems: string[] = [];
+      const out = value.flatMap((item: unknown, i) => {
+        if (typeof item !== "string") {
+          problems.push(`${path}[${i}]: expected an address or CIDR string, got ${describe(item)}`);
+          return [];
+        }
+        const cidr = parseCidr(item);
+        if (typeof cidr === "string") {
+          problems.push(`${path}[${i}]: ${JSON.stringify(item)} ${cidr}`);
+          return [];
+        }
+        return [formatCidr(cidr)];
+      });
+      if (problems.length > 0) throw new ConfigError(problems);
+      return out;
     },
   };
 }

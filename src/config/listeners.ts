@@ -1,5 +1,6 @@
 // Reads the [[listener]] items: schema checks, the upstream reference, duplicate names and binds.
-import type { Address } from "./types.ts";
+import type { Address, ListenerAdmissionConfig } from "./types.ts";
+import type { Values } from "./fields.ts";
 import { addressKey, formatAddress, parseAddress } from "./address.ts";
 import { readSection, firstSeen, stringAt } from "./section.ts";
 import { didYouMean } from "./suggest.ts";
@@ -32,7 +33,7 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
       problems.push(`${path}.bind: "${formatAddress(bind)}" is already bound by listener[${firstBind}]`);
     }
     if (!l) return undefined;
-    return { explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout };
+    return { explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, ...admissionOf(l) };
   });
 }
 
@@ -44,4 +45,16 @@ function quietAddress(value: string | undefined): Address | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The listener's admission keys, present only when one is set, so a listener without them reads as before. */
+function admissionOf(l: Values<typeof LISTENER>): { admission?: ListenerAdmissionConfig } {
+  const admission: ListenerAdmissionConfig = {
+    allow: l.allow ?? [],
+    deny: l.deny ?? [],
+    maxConnectionsPerIp: l.max_connections_per_ip,
+    connectionRatePerIp: l.connection_rate_per_ip ?? null,
+  };
+  const used = admission.allow.length > 0 || admission.deny.length > 0 || admission.maxConnectionsPerIp > 0 || admission.connectionRatePerIp;
+  return used ? { admission } : {};
 }

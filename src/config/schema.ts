@@ -1,6 +1,6 @@
 // The config schema: one table of keys per section. The loader, the README reference and the JSON Schema read it.
 import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ServerConfig } from "./types.ts";
-import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, type Fields } from "./fields.ts";
+import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
@@ -48,12 +48,36 @@ export const LISTENER = {
   bind: address({ use: "bind", required: true, description: "Address to accept client connections on; port 0 lets the kernel pick." }),
   upstream: name({ required: true, description: "Name of the [[upstream]] that receives the connections." }),
   idle_timeout: duration({ min: 0, default: "10m", description: "Close a session after this long without traffic either way; \"0s\" disables it." }),
+  allow: optional(cidrs({
+    defaultText: "[] (every address not denied)",
+    description: `Client addresses or CIDRs admitted, IPv4 or IPv6, e.g. ["10.0.0.0/8", "::1"]; others are refused at accept. IPv4-mapped IPv6 clients match IPv4 entries.`,
+  })),
+  deny: optional(cidrs({
+    defaultText: "[]",
+    description: "Client addresses or CIDRs refused at accept; deny wins over allow.",
+  })),
+  max_connections_per_ip: integer({
+    min: 0, max: 10_000_000, default: 0,
+    description: "Open connections one client address may have, all Workers together (an IPv6 client counts by its /64); 0 means no cap.",
+  }),
+  connection_rate_per_ip: optional(rate({
+    defaultText: "no rate limit",
+    description: `New connections one client address may open: "50/10s" is a bucket of 50 that refills over 10 s (a burst of 50, then one per 200 ms).`,
+  })),
 } satisfies Fields;
 
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),
   weight: integer({ min: 1, max: 1000, default: 1, description: "Relative share of new connections." }),
   backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server can." }),
+  max_connections: integer({
+    min: 0, max: 10_000_000, default: 0,
+    description: "Hard cap on sessions to this server, all Workers together; when every server is full, new sessions wait in the upstream's queue. 0 means no cap.",
+  }),
+  soft_limit: integer({
+    min: 0, max: 10_000_000, default: 0,
+    description: "From this many sessions on, the balancer prefers other servers (below max_connections); 0 means none.",
+  }),
 } satisfies Fields;
 
 const HEX = /^([0-9a-fA-F]{2})+$/;
@@ -98,6 +122,11 @@ function buildHealth(v: { interval: number; timeout: number; rise: number; fall:
   return { intervalMs: v.interval, timeoutMs: v.timeout, rise: v.rise, fall: v.fall, sendHex: sendHex || null, expect };
 }
 
+/** A server's limits, present only when set, so a config without them reads as before. */
+function serverLimits(v: { max_connections: number; soft_limit: number }): Pick<ServerConfig, "maxConnections" | "softLimit"> {
+  return { ...(v.max_connections > 0 ? { maxConnections: v.max_connections } : {}), ...(v.soft_limit > 0 ? { softLimit: v.soft_limit } : {}) };
+}
+
 export const UPSTREAM = {
   name: name({ required: true, description: "Unique name that listeners refer to." }),
   balance: oneOf(BALANCE_ALGORITHMS, { default: "round_robin", description: "How a server is picked for each new connection." }),
@@ -112,6 +141,13 @@ export const UPSTREAM = {
   })),
   fail_threshold: integer({ min: 0, max: 1000, default: 5, description: "Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off." }),
   eject_for: duration({ min: 1, default: "10s", description: "How long an ejected server is skipped; doubles for each ejection in a row, up to 5 minutes." }),
+  // 100 absorbs a burst (a place frees within milliseconds when sessions are short) while bounding
+  // the clients held, and what they sent, when servers stay full; like HAProxy's maxqueue, not unlimited.
+  queue: integer({
+    min: 0, max: 1_000_000, default: 100,
+    description: "Sessions that may wait, all Workers together, when every eligible server is at its max_connections; past it they are refused (queue_full). 0 refuses at once. Unused without max_connections.",
+  }),
+  queue_timeout: duration({ min: 1, default: "5s", description: "A session waiting in the queue longer than this is refused (queue_timeout)." }),
   servers: list(SERVER, {
     required: true,
     shorthand: "address",
@@ -119,7 +155,7 @@ export const UPSTREAM = {
     noun: "server",
     description: `Servers, each "host:port" or { address = "host:port", weight = 2, backup = true }.`,
     // The label is the address as written, so logs and metrics match the file.
-    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup }),
+    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v) }),
   }),
 } satisfies Fields;
 

@@ -39,6 +39,19 @@ export interface ListenerConfig {
   /** Name of an entry in `upstreams`; validated to exist. */
   upstream: string;
   idleTimeoutMs: number;
+  /** Who may connect and how much one client address may take; absent when the listener sets none of it. */
+  admission?: ListenerAdmissionConfig;
+}
+
+export interface ListenerAdmissionConfig {
+  /** CIDR blocks in canonical text ("10.0.0.0/8", "::1/128"); an empty allow list admits everyone not denied. */
+  allow: string[];
+  /** Denied blocks; deny wins over allow. */
+  deny: string[];
+  /** Open connections one client address may have (an IPv6 client is its /64); 0 = no cap. */
+  maxConnectionsPerIp: number;
+  /** New connections one client address may open: a token bucket; null = no rate limit. */
+  connectionRatePerIp: { count: number; periodMs: number } | null;
 }
 
 export interface ServerConfig {
@@ -48,6 +61,10 @@ export interface ServerConfig {
   weight: number;
   /** Takes connections only when no primary (non-backup) server of its upstream is eligible. */
   backup: boolean;
+  /** Hard cap on sessions to this server, all Workers together; absent = none. */
+  maxConnections?: number;
+  /** From this many sessions on, balancers treat the server as busy; absent = none. */
+  softLimit?: number;
 }
 
 export type BalanceAlgorithm =
@@ -83,6 +100,8 @@ export interface UpstreamConfig {
   /** First ejection length; it doubles for each ejection in a row. */
   ejectForMs: number;
   servers: ServerConfig[];
+  /** Sessions waiting when every eligible server is at max_connections; absent when no server has a hard cap. */
+  queue?: { size: number; timeoutMs: number };
 }
 
 export interface Config {

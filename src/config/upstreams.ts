@@ -21,11 +21,16 @@ export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConf
     u.servers.forEach((s, j) => {
       const dup = firstSeen(servers, addressKey(s.address), j);
       if (dup !== undefined) problems.push(`${path}.servers[${j}]: "${s.name}" is listed twice (also servers[${dup}])`);
+      if (s.softLimit !== undefined && s.maxConnections !== undefined && s.softLimit >= s.maxConnections) {
+        problems.push(`${path}.servers[${j}].soft_limit: ${s.softLimit} is not below max_connections (${s.maxConnections}), so it would never apply`);
+      }
     });
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
       pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health: u.health ?? null,
       failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: u.servers,
+      // The queue only matters when a server can be full.
+      ...(u.servers.some((s) => s.maxConnections) ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
     };
   });
 }
