@@ -8,6 +8,7 @@
 // admission, is an Int32 updated with Atomics (check and increment in one step).
 
 import { CONNECT_HIST_CELLS, SESSION_HIST_CELLS } from "./histogram-cells.ts";
+import { SharedAdmission, admissionBytes } from "../admission/shared-region.ts";
 
 /** Per-listener cells. */
 export const L = {
@@ -18,12 +19,26 @@ export const L = {
   rejectedShutdown: 4,
   bytesReceived: 5,
   bytesSent: 6,
+  rejectedAcl: 7,
+  rejectedPerIpLimit: 8,
+  rejectedPerIpRate: 9,
+  rejectedPerIpTableFull: 10,
+  rejectedQueueFull: 11,
+  rejectedQueueTimeout: 12,
+  /** Gauge: sessions waiting in an upstream queue (admission). */
+  queued: 13,
 } as const;
-export const LISTENER_CELLS = 7;
+export const LISTENER_CELLS = 14;
 export const REJECT_REASONS = [
   ["max_connections", L.rejectedMaxConnections],
   ["no_server", L.rejectedNoServer],
   ["shutdown", L.rejectedShutdown],
+  ["acl", L.rejectedAcl],
+  ["per_ip_limit", L.rejectedPerIpLimit],
+  ["per_ip_rate", L.rejectedPerIpRate],
+  ["per_ip_table_full", L.rejectedPerIpTableFull],
+  ["queue_full", L.rejectedQueueFull],
+  ["queue_timeout", L.rejectedQueueTimeout],
 ] as const;
 
 /** Per-server cells (one set per upstream server). */
@@ -69,6 +84,11 @@ export class CounterLayout {
   }
 
   get byteLength(): number {
+    return this.admissionOffset + admissionBytes(this.slots.serverCapacity, this.workers);
+  }
+
+  /** Where the shared admission state (src/admission/shared-region.ts) starts, after every Worker's counters. */
+  get admissionOffset(): number {
     return HEADER_BYTES + this.stride * this.workers * 8;
   }
 
@@ -138,8 +158,14 @@ export function release(cell: Int32Array): void {
 /** Main-thread reader: sums one cell over every Worker's region. */
 export class CounterReader {
   readonly #all: Float64Array;
-  constructor(sab: SharedArrayBuffer, readonly layout: CounterLayout) {
+  #admission: SharedAdmission | null = null;
+  constructor(readonly sab: SharedArrayBuffer, readonly layout: CounterLayout) {
     this.#all = new Float64Array(sab, HEADER_BYTES, layout.stride * layout.workers);
+  }
+
+  /** The admission state all Workers share (per-IP table, server places, queues). */
+  get admission(): SharedAdmission {
+    return (this.#admission ??= new SharedAdmission(this.sab, this.layout.admissionOffset, this.layout.slots.serverCapacity, this.layout.workers));
   }
 
   sum(cell: number): number {

@@ -1,0 +1,177 @@
+// The admission state every Worker shares, in one region of the counters' SharedArrayBuffer.
+//
+// Everything here is exact process-wide because it is updated only with Atomics (a compare-and-swap
+// checks and takes in one step); nothing takes a lock. The region is sized once, at start-up, from
+// the counter slot capacities, so reloads never move a cell a running session will give back.
+import { IpTable, ipTableBytes } from "./ip-table.ts";
+
+/** Distinct upstream names that can own a queue over the life of the process. */
+export const UPSTREAM_CELLS = 256;
+/** Client addresses the per-IP table can track at once (before its refusal policy applies). */
+export const IP_TABLE_SLOTS = 1 << 18;
+
+const LINE = 64; // bytes: cells written by many Workers each get their own cache line
+const LINE_INTS = LINE / 4;
+
+/** Header words. */
+const WAKE = 0; // bumped, then notified, when a limited server's slot frees while someone queues
+const QUEUED = 1; // sessions queued, all upstreams together: zero means nobody needs a wake-up
+export const IP_SEED = 2; // hash seed of the per-IP table, chosen once by the first Worker
+
+const align = (n: number) => Math.ceil(n / LINE) * LINE;
+
+function sizes(serverCapacity: number, workers: number) {
+  const header = LINE;
+  const servers = serverCapacity * LINE;
+  const names = align(UPSTREAM_CELLS * 8);
+  const queues = UPSTREAM_CELLS * LINE;
+  const held = align(workers * (serverCapacity + UPSTREAM_CELLS) * 4);
+  return { header, servers, names, queues, held, ip: ipTableBytes(IP_TABLE_SLOTS) };
+}
+
+/** Bytes the region needs; CounterLayout reserves them after the Workers' counters. */
+export function admissionBytes(serverCapacity: number, workers: number): number {
+  return Object.values(sizes(serverCapacity, workers)).reduce((a, b) => a + b, 0);
+}
+
+export class SharedAdmission {
+  readonly #header: Int32Array;
+  /** Per server slot (line-strided): sessions that hold it, connecting or relaying. */
+  readonly #servers: Int32Array;
+  /** Per upstream cell: a 64-bit hash of the upstream's name, 0 while unclaimed. */
+  readonly #names: BigInt64Array;
+  /** Per upstream cell (line-strided): sessions waiting in that upstream's queue, all Workers. */
+  readonly #queues: Int32Array;
+  /** What each Worker holds (server slots, then queue places), so a dead Worker's share can be given back. */
+  readonly #held: Int32Array;
+  readonly #heldStride: number;
+  readonly ipTable: IpTable;
+
+  constructor(sab: SharedArrayBuffer, offset: number, readonly serverCapacity: number, readonly workers: number) {
+    const s = sizes(serverCapacity, workers);
+    let at = offset;
+    this.#header = new Int32Array(sab, at, s.header / 4);
+    this.#servers = new Int32Array(sab, (at += s.header), s.servers / 4);
+    this.#names = new BigInt64Array(sab, (at += s.servers), UPSTREAM_CELLS);
+    this.#queues = new Int32Array(sab, (at += s.names), s.queues / 4);
+    this.#heldStride = serverCapacity + UPSTREAM_CELLS;
+    this.#held = new Int32Array(sab, (at += s.queues), workers * this.#heldStride);
+    this.ipTable = new IpTable(sab, (at += s.held), IP_TABLE_SLOTS, this.#header, IP_SEED);
+  }
+
+  // ---- server slots: hard and soft limits ---------------------------------------------------
+
+  /** Sessions holding server `slot`, all Workers together. */
+  serverLoad(slot: number): number {
+    return Atomics.load(this.#servers, slot * LINE_INTS);
+  }
+
+  /** Take one place on server `slot` unless `max` (0 = no cap) are taken; Worker `worker` then holds it. */
+  takeServer(slot: number, max: number, worker: number): boolean {
+    const i = slot * LINE_INTS;
+    if (max > 0) {
+      for (let current = Atomics.load(this.#servers, i); ; ) {
+        if (current >= max) return false;
+        const seen = Atomics.compareExchange(this.#servers, i, current, current + 1);
+        if (seen === current) break;
+        current = seen;
+      }
+    } else {
+      Atomics.add(this.#servers, i, 1);
+    }
+    this.#held[worker * this.#heldStride + slot]! += 1;
+    return true;
+  }
+
+  giveServer(slot: number, worker: number): void {
+    Atomics.sub(this.#servers, slot * LINE_INTS, 1);
+    this.#held[worker * this.#heldStride + slot]! -= 1;
+  }
+
+  // ---- queues ---------------------------------------------------------------------------------
+
+  /**
+   * The queue cell of upstream `name`: the same in every Worker and across reloads, claimed by the
+   * first Worker to ask. -1 when all cells are taken (the queue is then bounded per Worker only).
+   */
+  queueCell(name: string): number {
+    const key = nameHash(name);
+    for (let probe = 0; probe < UPSTREAM_CELLS; probe++) {
+      const cell = Number(key & BigInt(UPSTREAM_CELLS - 1)) ^ probe;
+      const seen = Atomics.compareExchange(this.#names, cell, 0n, key);
+      if (seen === 0n || seen === key) return cell;
+    }
+    return -1;
+  }
+
+  queued(cell: number): number {
+    return Atomics.load(this.#queues, cell * LINE_INTS);
+  }
+
+  /** Take a place in the queue of `cell` unless `max` are taken. */
+  enqueue(cell: number, max: number, worker: number): boolean {
+    const i = cell * LINE_INTS;
+    for (let current = Atomics.load(this.#queues, i); ; ) {
+      if (current >= max) return false;
+      const seen = Atomics.compareExchange(this.#queues, i, current, current + 1);
+      if (seen === current) break;
+      current = seen;
+    }
+    Atomics.add(this.#header, QUEUED, 1);
+    this.#held[worker * this.#heldStride + this.serverCapacity + cell]! += 1;
+    return true;
+  }
+
+  dequeue(cell: number, worker: number): void {
+    Atomics.sub(this.#queues, cell * LINE_INTS, 1);
+    Atomics.sub(this.#header, QUEUED, 1);
+    this.#held[worker * this.#heldStride + this.serverCapacity + cell]! -= 1;
+  }
+
+  /** Sessions queued anywhere, for any upstream. */
+  queuedAnywhere(): number {
+    return Atomics.load(this.#header, QUEUED);
+  }
+
+  /** Wake every Worker waiting in `waitForSlot`. */
+  wake(): void {
+    Atomics.add(this.#header, WAKE, 1);
+    Atomics.notify(this.#header, WAKE);
+  }
+
+  /** Resolves when `wake` is called or after `timeoutMs` (never blocks the thread). */
+  waitForSlot(timeoutMs: number): Promise<unknown> {
+    const result = Atomics.waitAsync(this.#header, WAKE, Atomics.load(this.#header, WAKE), timeoutMs);
+    return result.async ? result.value : Promise.resolve(result.value);
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------
+
+  /**
+   * Worker `worker` died with its sessions: give back the server places and queue places it held.
+   * Its per-IP counts cannot be told apart from other Workers' and stay (see ip-table.ts).
+   */
+  forgetWorker(worker: number): void {
+    const base = worker * this.#heldStride;
+    for (let slot = 0; slot < this.serverCapacity; slot++) {
+      const n = this.#held[base + slot]!;
+      if (n !== 0) Atomics.sub(this.#servers, slot * LINE_INTS, n);
+      this.#held[base + slot] = 0;
+    }
+    for (let cell = 0; cell < UPSTREAM_CELLS; cell++) {
+      const n = this.#held[base + this.serverCapacity + cell]!;
+      if (n !== 0) {
+        Atomics.sub(this.#queues, cell * LINE_INTS, n);
+        Atomics.sub(this.#header, QUEUED, n);
+      }
+      this.#held[base + this.serverCapacity + cell] = 0;
+    }
+  }
+}
+
+/** FNV-1a, 64-bit, never 0 (0 marks a free cell). Run once per upstream, not per connection. */
+function nameHash(name: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(name)) h = BigInt.asUintN(64, (h ^ BigInt(byte)) * 0x100000001b3n);
+  return BigInt.asIntN(64, h) || 1n;
+}
