@@ -427,6 +427,14 @@ describe("through the command line (from source)", () => {
     expect(readFileSync(join(dir, "aegis.toml"), "utf8")).toContain(`balance = "least_conn"`);
   });
 
+  test("a file that cannot be written is explained, not thrown (exit 1)", async () => {
+    const dir = tempDir("aegis-init-");
+    writeFileSync(join(dir, "not-a-dir"), "");
+    const r = await run([...SOURCE_COMMAND, "init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5:6379", "--yes", "--output", "not-a-dir/aegis.toml"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`aegis: cannot write ${dir}/not-a-dir/aegis.toml`);
+  });
+
   test("bad flags exit 2 with the problem and a pointer to the help", async () => {
     const r = await run([...SOURCE_COMMAND, "init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5", "--yes"], { cwd: tempDir() });
     expect(r.code).toBe(2);

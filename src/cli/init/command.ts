@@ -93,7 +93,12 @@ async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitD
       p.outro(exists ? `Nothing written: ${answers.output} is unchanged.` : "Nothing written.", io);
       return EXIT.declined;
     }
-    write(path, rendered.text, exists);
+    const failed = write(path, rendered.text, exists);
+    if (failed) {
+      p.log.error(failed, io);
+      p.outro("Nothing written.", io);
+      return EXIT.declined;
+    }
     written = true;
     p.log.success(`Wrote ${answers.output} (checked: aegis check accepts it).`, io);
     if (!rendered.healthWritten) p.log.warn("The health check is in the file commented out: this build does not accept it.", io);
@@ -125,7 +130,11 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   const busy = deps.portProblem(parseAddress(a.listen, "", "bind"));
   if (busy) deps.err(`aegis: warning: ${busy.message}`);
   const rendered = renderConfig(a, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
-  write(path, rendered.text, exists);
+  const failed = write(path, rendered.text, exists);
+  if (failed) {
+    deps.err(`aegis: ${failed}`);
+    return EXIT.declined;
+  }
   deps.out(`wrote ${a.output} (aegis check accepts it)`);
   if (!rendered.healthWritten) deps.err("aegis: note: this build does not accept health checks: the check is in the file commented out");
   if (a.service) {
@@ -136,10 +145,22 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   return EXIT.written;
 }
 
-/** Creates the directory if needed; "wx" refuses to replace a file that appeared since the question. */
-function write(path: string, text: string, overwrite: boolean): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text, { mode: 0o644, flag: overwrite ? "w" : "wx" });
+/**
+ * Creates the directory if needed; "wx" refuses to replace a file that appeared since the question.
+ * Returns why it could not write, or null.
+ */
+function write(path: string, text: string, overwrite: boolean): string | null {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text, { mode: 0o644, flag: overwrite ? "w" : "wx" });
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied (run it with sudo, or choose a path of yours)"
+      : code === "EEXIST" ? "the file appeared meanwhile; run aegis init again"
+      : (err as Error).message;
+    return `cannot write ${path}: ${why}`;
+  }
 }
 
 function nextSteps(a: InitAnswers, path: string): string[] {
