@@ -195,6 +195,14 @@ describe("install, status, uninstall through the binary (into --unit-dir)", () =
   }, 30_000);
 });
 
+test("`aegis help service` and `aegis help schema` describe them", async () => {
+  const service = await run([binary, "help", "service"]);
+  expect(service.code).toBe(0);
+  for (const word of ["install", "uninstall", "status", "--dry-run", "--user", "--unit-dir", "Type=notify"]) expect(service.stdout).toContain(word);
+  const schema = await run([binary, "schema", "--help"]);
+  expect(schema.stdout).toContain("Usage: aegis schema");
+});
+
 describe("decisions on a fake system", () => {
   function fake(o: { root: boolean; systemd: boolean; users?: string[] }) {
     const commands: string[][] = [];

@@ -138,7 +138,7 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
     return problems.length > 0 ? 1 : 0;
   }
   if (problems.length > 0) {
-    deps.err(`aegis: service not installed:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    deps.err(`aegis: service not installed:\n${problems.map((p) => `  ${p.replace(/\n/g, "\n    ")}`).join("\n")}`);
     return 2;
   }
 
