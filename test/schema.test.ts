@@ -74,6 +74,15 @@ describe("aegis schema", () => {
     expect((nodeAt("upstream.balance")!.enum as string[])).toEqual([...BALANCE_ALGORITHMS]);
   });
 
+  test("every key has a type (a new kind of field needs a case in src/config/json-schema.ts)", () => {
+    for (const section of SCHEMA) {
+      for (const path of keyPaths(section.fields, `${section.key}.`)) {
+        const node = nodeAt(path)!;
+        expect(node.type !== undefined || node.anyOf !== undefined, `${path} has no type in the JSON Schema`).toBe(true);
+      }
+    }
+  });
+
   test("the command prints the same schema as JSON", async () => {
     const r = await run([...SOURCE_COMMAND, "schema"]);
     expect(r.code).toBe(0);
@@ -115,6 +124,7 @@ describe("aegis schema", () => {
       [ok.replace(`servers = ["127.0.0.1:6379"]`, "servers = []"), "fewer than 1 items"],
       [ok.replace(`bind = "127.0.0.1:8081"`, `bind = "no-port"`), "does not match"],
       [`[global]\nworkers = 1\n`, "missing required listener"],
+      [ok.replace(`upstream = "r"\n`, `upstream = "r"\nallow = "10.0.0.0/8"\n`), "expected array"],
     ];
     for (const [text, problem] of cases) expect(problemsOf(text).join("\n"), problem).toContain(problem);
   });

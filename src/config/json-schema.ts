@@ -81,6 +81,11 @@ function typeSchema(f: Field<unknown>): JsonSchema {
       return { type: "string", enum: [...(f.values ?? [])] };
     case "string":
       return { type: "string" };
+    case "rate":
+      return { type: "string", ...(f.pattern ? { pattern: f.pattern.source } : {}) };
+    case "cidrs":
+      // Each an IPv4 or IPv6 address or CIDR block; the loader checks them.
+      return { type: "array", items: { type: "string" } };
     case "table":
       return objectSchema(f.items ?? {});
     case "list": {
@@ -94,7 +99,7 @@ function typeSchema(f: Field<unknown>): JsonSchema {
       };
     }
     default:
-      // A kind of key this generator does not know yet: described, not constrained.
-      return {};
+      // A kind of key this generator does not know yet: described, not constrained (a test says so).
+      return f.pattern ? { type: "string", pattern: f.pattern.source } : {};
   }
 }
