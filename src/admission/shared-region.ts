@@ -25,7 +25,7 @@ function sizes(serverCapacity: number, workers: number) {
   const servers = serverCapacity * LINE;
   const names = align(UPSTREAM_CELLS * 8);
   const queues = UPSTREAM_CELLS * LINE;
-  const held = align(workers * (serverCapacity + UPSTREAM_CELLS) * 4);
+  const held = align(workers * (serverCapacity + 2 * UPSTREAM_CELLS) * 4);
   return { header, servers, names, queues, held, ip: ipTableBytes(IP_TABLE_SLOTS) };
 }
 
@@ -40,9 +40,12 @@ export class SharedAdmission {
   readonly #servers: Int32Array;
   /** Per upstream cell: a 64-bit hash of the upstream's name, 0 while unclaimed. */
   readonly #names: BigInt64Array;
-  /** Per upstream cell (line-strided): sessions waiting in that upstream's queue, all Workers. */
+  /** Per upstream cell (line-strided): [0] sessions waiting in that upstream's queue, all Workers; [1] last ticket given. */
   readonly #queues: Int32Array;
-  /** What each Worker holds (server slots, then queue places), so a dead Worker's share can be given back. */
+  /**
+   * Per Worker: what it holds (server places, then queue places), so a dead Worker's share can be
+   * given back; then, per upstream cell, the ticket of its queue's head (0: none), for FIFO across Workers.
+   */
   readonly #held: Int32Array;
   readonly #heldStride: number;
   readonly ipTable: IpTable;
@@ -54,7 +57,7 @@ export class SharedAdmission {
     this.#servers = new Int32Array(sab, (at += s.header), s.servers / 4);
     this.#names = new BigInt64Array(sab, (at += s.servers), UPSTREAM_CELLS);
     this.#queues = new Int32Array(sab, (at += s.names), s.queues / 4);
-    this.#heldStride = serverCapacity + UPSTREAM_CELLS;
+    this.#heldStride = serverCapacity + 2 * UPSTREAM_CELLS;
     this.#held = new Int32Array(sab, (at += s.queues), workers * this.#heldStride);
     this.ipTable = new IpTable(sab, (at += s.held), IP_TABLE_SLOTS, this.#header, IP_SEED);
   }
@@ -108,18 +111,38 @@ export class SharedAdmission {
     return Atomics.load(this.#queues, cell * LINE_INTS);
   }
 
-  /** Take a place in the queue of `cell` unless `max` are taken. */
-  enqueue(cell: number, max: number, worker: number): boolean {
+  /**
+   * Take a place in the queue of `cell` unless `max` are taken. Returns the place's ticket: tickets
+   * rise in arrival order, all Workers together (0: the queue is full).
+   */
+  enqueue(cell: number, max: number, worker: number): number {
     const i = cell * LINE_INTS;
     for (let current = Atomics.load(this.#queues, i); ; ) {
-      if (current >= max) return false;
+      if (current >= max) return 0;
       const seen = Atomics.compareExchange(this.#queues, i, current, current + 1);
       if (seen === current) break;
       current = seen;
     }
     Atomics.add(this.#header, QUEUED, 1);
     this.#held[worker * this.#heldStride + this.serverCapacity + cell]! += 1;
-    return true;
+    let ticket = 0;
+    while (ticket === 0) ticket = (Atomics.add(this.#queues, i + 1, 1) + 1) | 0; // 0 means "none"; it wraps past 2^31
+    return ticket;
+  }
+
+  /** Worker `worker`'s queue for `cell` now starts with `ticket` (0: it is empty). */
+  publishHead(cell: number, worker: number, ticket: number): void {
+    Atomics.store(this.#held, worker * this.#heldStride + this.serverCapacity + UPSTREAM_CELLS + cell, ticket);
+  }
+
+  /** The oldest ticket at the head of any Worker's queue for `cell`, or 0 when all are empty. */
+  oldestHead(cell: number): number {
+    let oldest = 0;
+    for (let w = 0; w < this.workers; w++) {
+      const ticket = Atomics.load(this.#held, w * this.#heldStride + this.serverCapacity + UPSTREAM_CELLS + cell);
+      if (ticket !== 0 && (oldest === 0 || ((ticket - oldest) | 0) < 0)) oldest = ticket; // wrap-safe order
+    }
+    return oldest;
   }
 
   dequeue(cell: number, worker: number): void {
@@ -165,6 +188,7 @@ export class SharedAdmission {
         Atomics.sub(this.#header, QUEUED, n);
       }
       this.#held[base + this.serverCapacity + cell] = 0;
+      Atomics.store(this.#held, base + this.serverCapacity + UPSTREAM_CELLS + cell, 0);
     }
   }
 }

@@ -81,10 +81,9 @@ export class UpstreamGate {
 
   /** `s` leaves the queue without a server (gone, timed out). Safe to call when it is not queued. */
   leave(s: GateClient): void {
-    if (!s.queued) return;
-    s.queued = false;
-    s.plane.cells[s.listener.base + L.queued]! -= 1;
-    this.queue.leave(s);
+    if (!this.#dequeue(s)) return;
+    // Other Workers may have been waiting for this one's head: let them look again.
+    if (this.limits.shared.queuedAnywhere() > this.queue.length) this.limits.shared.wake();
   }
 
   /** The queue timeout of `s` passed. */
@@ -101,14 +100,25 @@ export class UpstreamGate {
     if (this.limits.shared.queuedAnywhere() > this.queue.length) this.limits.shared.wake();
   }
 
-  /** Serve queued sessions in arrival order while places are free. Returns how many still wait. */
+  /**
+   * Serve queued sessions in arrival order while places are free and this Worker's head is the
+   * oldest in the process (else another Worker's head is served first). Returns how many still wait.
+   */
   pump(): number {
-    for (let s = this.queue.head(); s; s = this.queue.head()) {
+    for (let s = this.queue.head(); s && this.queue.headIsOldest(); s = this.queue.head()) {
       const server = this.pick(s, true);
       if (server === ALL_FULL) break;
-      this.leave(s);
+      this.#dequeue(s);
       s.connectTo(server); // replaces the queue timeout with the connect timeout
     }
     return this.queue.length;
+  }
+
+  #dequeue(s: GateClient): boolean {
+    if (!s.queued) return false;
+    s.queued = false;
+    s.plane.cells[s.listener.base + L.queued]! -= 1;
+    this.queue.leave(s);
+    return true;
   }
 }

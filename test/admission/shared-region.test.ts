@@ -33,16 +33,31 @@ test("queue cells are found by upstream name, the same for every Worker and ever
   expect(shared.queueCell("db")).toBe(cells[1]!);
 });
 
-test("a queue is bounded for all Workers together", () => {
+test("a queue is bounded for all Workers together, and its tickets order arrivals across Workers", () => {
   const { shared } = region();
   const cell = shared.queueCell("app");
-  expect(shared.enqueue(cell, 2, 0)).toBe(true);
-  expect(shared.enqueue(cell, 2, 1)).toBe(true);
-  expect(shared.enqueue(cell, 2, 2)).toBe(false);
+  const first = shared.enqueue(cell, 3, 0);
+  const second = shared.enqueue(cell, 3, 1);
+  expect(second).toBe(first + 1);
+  expect(shared.enqueue(cell, 2, 2)).toBe(0); // full
   expect(shared.queued(cell)).toBe(2);
   expect(shared.queuedAnywhere()).toBe(2);
-  shared.dequeue(cell, 1);
+  expect(shared.oldestHead(cell)).toBe(0);
+  shared.publishHead(cell, 1, second);
+  shared.publishHead(cell, 0, first);
+  expect(shared.oldestHead(cell)).toBe(first);
+  shared.dequeue(cell, 0);
+  shared.publishHead(cell, 0, 0);
+  expect(shared.oldestHead(cell)).toBe(second);
   expect(shared.queuedAnywhere()).toBe(1);
+});
+
+test("ticket order survives the counter wrapping past 2^31", () => {
+  const { shared } = region();
+  const cell = shared.queueCell("app");
+  shared.publishHead(cell, 0, 0x7fffffff);
+  shared.publishHead(cell, 1, -0x80000000); // the next ticket after the wrap
+  expect(shared.oldestHead(cell)).toBe(0x7fffffff);
 });
 
 test("forgetWorker gives back exactly what a dead Worker held", () => {
@@ -52,8 +67,10 @@ test("forgetWorker gives back exactly what a dead Worker held", () => {
   shared.takeServer(7, 10, 3);
   shared.takeServer(7, 10, 4);
   shared.enqueue(cell, 10, 3);
+  shared.publishHead(cell, 3, 77);
   shared.enqueue(cell, 10, 4);
   shared.forgetWorker(3);
+  expect(shared.oldestHead(cell)).toBe(0);
   expect(shared.serverLoad(7)).toBe(1);
   expect(shared.queued(cell)).toBe(1);
   expect(shared.queuedAnywhere()).toBe(1);

@@ -182,6 +182,48 @@ describe("queue", () => {
     expect(w.plane.cells[L.queued]).toBe(0);
   });
 
+  test("first come first served across Workers: a freed place skips the local queue for an older head elsewhere", async () => {
+    const sab = region();
+    const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 5000 });
+    const a = worker(sab, 0, config);
+    const b = worker(sab, 1, config);
+    const holder = new FakeSession(a.plane, a.gate);
+    holder.connect();
+    const older = new FakeSession(b.plane, b.gate);
+    older.connect();
+    const younger = new FakeSession(a.plane, a.gate);
+    younger.connect();
+    holder.end(); // in Worker a, whose own waiter arrived later
+    expect(younger.server).toBe(null);
+    const freed = performance.now();
+    while (older.server === null && performance.now() - freed < 1000) await Bun.sleep(1);
+    expect(older.server).toBe(0);
+    // When its session ends, the place goes on to the younger one.
+    older.end();
+    while (younger.server === null && performance.now() - freed < 1000) await Bun.sleep(1);
+    expect(younger.server).toBe(0);
+  });
+
+  test("a waiter that gives up unblocks the Workers that deferred to it", async () => {
+    const sab = region();
+    const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 300 });
+    const a = worker(sab, 0, config);
+    const b = worker(sab, 1, config);
+    const holder = new FakeSession(a.plane, a.gate);
+    holder.connect();
+    const gone = new FakeSession(b.plane, b.gate);
+    gone.connect();
+    const next = new FakeSession(a.plane, a.gate);
+    next.connect();
+    a.shared.giveServer(0, 0); // a place frees, but b's head is older: a defers
+    expect(a.gate.pump()).toBe(1);
+    const left = performance.now();
+    gone.end(); // its client went away
+    while (next.server === null && performance.now() - left < 1000) await Bun.sleep(1);
+    expect(next.server).toBe(0);
+    expect(performance.now() - left).toBeLessThan(90); // woken, not found by the 100 ms poll
+  });
+
   test("a place freed in one Worker wakes the queue of another (Atomics.waitAsync, no messages)", async () => {
     const sab = region();
     const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 5000 });
