@@ -11,6 +11,9 @@ import { Session } from "./session.ts";
 import { TimerWheel } from "./timer-wheel.ts";
 import { UpstreamRuntime, type UpstreamEnv } from "./upstream.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
+import { Admission } from "../admission/admission.ts";
+import { IP_UNTRACKED } from "../admission/ip-table.ts";
+import { refusalCell, refusalReason } from "../admission/refusals.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -43,6 +46,8 @@ export class DataPlane implements Plane {
   readonly sessions = new Set<Session>();
   #layout: CounterLayout;
   readonly #admission: Int32Array;
+  /** ACLs, per-IP limits, server limits and queues (src/admission). */
+  readonly #gates: Admission;
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
   #onDrained: (() => void) | null = null;
@@ -55,6 +60,7 @@ export class DataPlane implements Plane {
     this.#layout = new CounterLayout(options.slots, options.config.global.workers);
     this.cells = workerCells(options.sab, this.#layout, options.worker);
     this.#admission = admissionCell(options.sab);
+    this.#gates = new Admission(options.sab, () => this.#layout, options.worker);
   }
 
   serverBase(upstream: number, server: number): number {
@@ -164,13 +170,20 @@ export class DataPlane implements Plane {
     socket.data = null;
     const base = listener.base;
     if (this.#draining) return this.#reject(listener, socket, L.rejectedShutdown, "shutdown");
+    // ACL, then per-IP cap and rate: before any upstream work, and before a global place is taken.
+    const gate = this.#gates.listener(listener.config, base);
+    const ip = gate === null ? IP_UNTRACKED : gate.admit(socket.remoteAddress);
+    if (ip < IP_UNTRACKED) return this.#reject(listener, socket, refusalCell(ip), refusalReason(ip));
     if (!tryAdmit(this.#admission, this.config.global.maxConnections)) {
+      this.#gates.releaseIp(ip);
       return this.#reject(listener, socket, L.rejectedMaxConnections, "max_connections");
     }
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
     const session = new Session(this, listener.ref(), listener.upstream, socket, listener.config.idleTimeoutMs);
+    session.ipSlot = ip;
+    session.gate = this.#gates.upstream(listener.upstream);
     if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
@@ -193,6 +206,7 @@ export class DataPlane implements Plane {
     this.cells[session.listener.base + L.active]! -= 1;
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     release(this.#admission);
+    this.#gates.releaseIp(session.ipSlot);
     if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();
   }
@@ -245,5 +259,6 @@ function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
     duration_ms: Math.round(durationMs * 100) / 100,
     attempts: s.attempts,
     end: s.endReason ?? "client_closed",
+    ...(s.rejectReason ? { reason: s.rejectReason } : {}),
   };
 }

@@ -8,9 +8,11 @@ import type { UpstreamConn, UpstreamOwner } from "./upstream-conn.ts";
 import type { UpstreamRuntime } from "./upstream.ts";
 import type { Plane } from "./plane-types.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
+import { ALL_FULL, type GateClient, type UpstreamGate } from "../admission/upstream-gate.ts";
+import { IP_UNTRACKED } from "../admission/ip-table.ts";
 
 export type EndReason =
-  | "client_closed" | "server_closed" | "idle_timeout" | "connect_failed" | "shutdown" | "overload";
+  | "client_closed" | "server_closed" | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected";
 
 /**
  * While connecting, the client is paused only once this much is queued. A read is at most
@@ -22,9 +24,7 @@ const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
 
-const NEVER_BUSY = (): boolean => false;
-
-export class Session implements TimerEntry, UpstreamOwner, PickContext {
+export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClient {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -43,7 +43,16 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   serverClosed = false;
   endReason: EndReason | null = null;
   exclude: readonly number[] = NO_EXCLUSIONS;
-  readonly busy = NEVER_BUSY;
+  /** Server limits and the queue of this session's upstream; set by the plane before `connect`. */
+  gate!: UpstreamGate;
+  /** The per-IP table slot this session counts in, given back when it ends (IP_UNTRACKED: none). */
+  ipSlot = IP_UNTRACKED;
+  /** The server whose place (against its max_connections and soft_limit) this session holds, or -1. */
+  held = -1;
+  /** True while the session waits in its upstream's queue. */
+  queued = false;
+  /** Why admission turned the session away after accept (queue_full, queue_timeout). */
+  rejectReason: string | null = null;
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
@@ -88,11 +97,23 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
 
   // ---- connecting -------------------------------------------------------------------------
 
-  /** Pick a server and start a connect, or take a pooled socket. */
+  /** True when `server` is at its soft limit: the balancer prefers others. */
+  busy(server: number): boolean {
+    return this.gate.busy(server);
+  }
+
+  /** Pick a server (holding a place on it) and connect, or wait in the upstream's queue. */
   connect(): void {
+    const server = this.gate.pick(this);
+    if (server === ALL_FULL) return this.gate.wait(this);
+    this.connectTo(server);
+  }
+
+  /** Start a connect to `server`, whose place this session holds, or take a pooled socket; -1: none eligible. */
+  connectTo(server: number): void {
     const up = this.upstream;
-    const server = up.balancer.pick(this);
     if (server < 0) return this.#fail();
+    this.held = server;
     this.attempts++;
     const pooled = up.takePooled(server);
     if (pooled) {
@@ -125,6 +146,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.plane.logger.debug("connect failed", { upstream: this.upstream.config.name, server: this.upstream.serverName(conn.server) });
     conn.discard();
     this.conn = null;
+    this.#giveBack();
     if (this.attempts > this.upstream.config.retries) return this.#fail();
     this.exclude = [...this.exclude, conn.server];
     this.connect();
@@ -135,6 +157,22 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.endReason = "connect_failed";
     this.plane.cells[this.#cellBase + L.rejectedNoServer]! += 1;
     this.client.end(); // close runs synchronously and finishes the session
+  }
+
+  /** Admission turned the session away after accept (the queue is full or took too long): close and count it. */
+  refuse(cell: number, reason: string): void {
+    this.endReason = "rejected";
+    this.rejectReason = reason;
+    this.plane.cells[this.#cellBase + cell]! += 1;
+    this.client.end(); // close runs synchronously and finishes the session
+  }
+
+  /** Give back the place held on a server (the next queued session may take it). */
+  #giveBack(): void {
+    const server = this.held;
+    if (server < 0) return;
+    this.held = -1;
+    this.gate.release(server);
   }
 
   #adopt(conn: UpstreamConn): void {
@@ -284,6 +322,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     this.serverClosed = true;
     this.endReason ??= "server_closed";
     this.upstream.countClose(this.conn!.server);
+    this.#giveBack();
     this.toServer.clear();
     // A reset while the client is still there is the server's doing (not ours passing a client's reset on).
     if (error && !this.clientClosed) this.plane.reportServerFailure(this.upstream.index, this.conn!.server);
@@ -298,6 +337,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
   onDeadline(now: number): void {
     if (this.state === CONNECTING) {
       if (this.conn) this.#retry(this.conn);
+      else if (this.queued) this.gate.timedOut(this);
       return;
     }
     if (this.state !== RELAYING || this.idleTimeoutMs <= 0) return;
@@ -330,6 +370,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext {
     if (this.state === RELAYING && !this.serverClosed) return;
     this.state = DONE;
     this.plane.wheel.cancel(this);
+    this.#giveBack();
+    this.gate.leave(this);
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();

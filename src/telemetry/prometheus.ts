@@ -27,12 +27,19 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_connections_active", "gauge", "Client connections currently open.", perListener(L.active));
   family(out, "aegis_connections_rejected_total", "counter", "Client connections refused or closed without reaching a server, by reason.",
     config.listeners.flatMap((l, i) => REJECT_REASONS.map(([reason, field]): Sample => [{ listener: l.name, reason }, reader.listener(i, field)])));
+  family(out, "aegis_connections_queued", "gauge", "Client connections waiting in an upstream queue (every eligible server at max_connections).", perListener(L.queued));
   family(out, "aegis_bytes_received_total", "counter", "Bytes read from clients.", perListener(L.bytesReceived));
   family(out, "aegis_bytes_sent_total", "counter", "Bytes written to clients.", perListener(L.bytesSent));
   family(out, "aegis_upstream_connections_total", "counter", "Connections established to each server.", perServer(S.connections));
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
+  if (config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp))) {
+    const ipTable = reader.admission.ipTable;
+    family(out, "aegis_per_ip_entries", "gauge", "Client addresses the per-IP table holds live state for (open connections or a rate bucket not yet full), all listeners.",
+      [[{}, ipTable.live((performance.timeOrigin + performance.now()) * 1000)]]);
+    family(out, "aegis_per_ip_capacity", "gauge", "Client addresses the per-IP table can hold; well before it is full, new addresses may be refused (per_ip_table_full).", [[{}, ipTable.slots]]);
+  }
   if (extra.length) family(out, "aegis_workers", "gauge", "Worker threads running.", extra);
   return out.join("\n") + "\n";
 }
