@@ -2,7 +2,7 @@
 import type { Fields } from "../../config/fields.ts";
 import { parseConfig } from "../../config/load.ts";
 import { tomlValue } from "../../config/reference.ts";
-import { GLOBAL, LISTENER, METRICS, UPSTREAM } from "../../config/schema.ts";
+import { SCHEMA, sectionHeader } from "../../config/schema.ts";
 import type { Config } from "../../config/types.ts";
 import { ALGORITHM_EXPLANATIONS } from "./algorithms.ts";
 import type { InitAnswers } from "./answers.ts";
@@ -55,29 +55,32 @@ export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
 
 function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string {
   const name = serviceName(a);
+  // What the answers set, by section; every other key appears commented out with its default.
+  const values: Record<string, Record<string, string>> = {
+    metrics: a.metrics === null ? { enabled: "false" } : { listen: str(a.metrics) },
+    listener: { name: str(name), bind: str(a.listen), upstream: str(name) },
+    upstream: {
+      name: str(name),
+      balance: `${str(a.balance)}${ALGORITHM_EXPLANATIONS[a.balance] ? `  # ${ALGORITHM_EXPLANATIONS[a.balance]}` : ""}`,
+      servers: `[\n${a.servers.map((s) => `  ${str(s)},`).join("\n")}\n]`,
+    },
+  };
   const out: string[] = [
     `# aegis.toml, written by \`aegis init\` (aegis ${o.version}, ${o.date}).`,
     `# Check it with \`aegis check --config ${a.output}\`; run it with \`aegis --config ${a.output}\`.`,
     `# A commented-out "# key = value" line shows that key's default: remove the "#" to change it.`,
     `# Every key is in the README's config reference; \`aegis schema\` prints a JSON Schema for editors.`,
-    "",
-    "[global]",
-    ...keysOf(GLOBAL, {}),
-    "",
-    "[metrics]",
-    ...keysOf(METRICS, a.metrics === null ? { enabled: "false" } : { listen: str(a.metrics) }),
-    "",
-    "[[listener]]",
-    ...keysOf(LISTENER, { name: str(name), bind: str(a.listen), upstream: str(name) }),
-    "",
-    "[[upstream]]",
-    ...keysOf(UPSTREAM, {
-      name: str(name),
-      balance: `${str(a.balance)}${ALGORITHM_EXPLANATIONS[a.balance] ? `  # ${ALGORITHM_EXPLANATIONS[a.balance]}` : ""}`,
-      servers: `[\n${a.servers.map((s) => `  ${str(s)},`).join("\n")}\n]`,
-    }),
-    ...healthBlock(a, health),
   ];
+  for (const section of SCHEMA) {
+    const given = values[section.key];
+    if (section.key === "global" || given) {
+      out.push("", sectionHeader(section), ...keysOf(section.fields, given ?? {}));
+      if (section.key === "upstream") out.push(...healthBlock(a, health));
+    } else {
+      // A section the wizard does not ask about (it may need values no default gives): named only.
+      out.push("", `# ${sectionHeader(section)}: ${section.description} Not set up by aegis init; see the README's config reference.`);
+    }
+  }
   return `${out.join("\n")}\n`;
 }
 
