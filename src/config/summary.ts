@@ -1,7 +1,8 @@
 // The human summary `aegis check` prints after a config validates, like `nginx -t`.
-import type { Config, UpstreamConfig } from "./types.ts";
+import type { Config, ListenerConfig, ServerConfig, UpstreamConfig } from "./types.ts";
 import { formatAddress } from "./address.ts";
 import { formatDuration } from "./duration.ts";
+import { formatRate } from "./rate.ts";
 
 /** A multi-line, aligned description of what the config will do; no trailing newline. */
 export function summarizeConfig(c: Config): string {
@@ -22,6 +23,7 @@ export function summarizeConfig(c: Config): string {
       formatAddress(l.bind),
       `-> ${l.upstream}`,
       l.idleTimeoutMs === 0 ? "no idle timeout" : `idle timeout ${formatDuration(l.idleTimeoutMs)}`,
+      ...admission(l),
     ])),
     `upstreams (${c.upstreams.length})`,
     ...c.upstreams.flatMap(upstream),
@@ -31,10 +33,29 @@ export function summarizeConfig(c: Config): string {
 
 function upstream(u: UpstreamConfig): string[] {
   const pool = u.pool === 0 ? "pool off" : `pool ${u.pool} (max idle ${formatDuration(u.poolMaxIdleMs)})`;
+  const queue = u.queue ? `, queue ${u.queue.size} (timeout ${formatDuration(u.queue.timeoutMs)})` : "";
   return [
-    `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}`,
-    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`])),
+    `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}`,
+    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s)])),
   ];
+}
+
+/** "allow 2, deny 1, 20 per IP, 50/10s per IP": a listener's admission settings, when it has any. */
+function admission(l: ListenerConfig): string[] {
+  const a = l.admission;
+  if (!a) return [];
+  const parts = [
+    a.allow.length > 0 ? `allow ${a.allow.length}` : "",
+    a.deny.length > 0 ? `deny ${a.deny.length}` : "",
+    a.maxConnectionsPerIp > 0 ? `${a.maxConnectionsPerIp} per IP` : "",
+    a.connectionRatePerIp ? `${formatRate(a.connectionRatePerIp)} per IP` : "",
+  ];
+  return [parts.filter(Boolean).join(", ")];
+}
+
+function limits(s: ServerConfig): string[] {
+  const parts = [s.maxConnections ? `max ${s.maxConnections}` : "", s.softLimit ? `soft ${s.softLimit}` : ""].filter(Boolean);
+  return parts.length > 0 ? [parts.join(", ")] : [];
 }
 
 /** Left-aligned columns, two spaces apart; the last column is not padded. */

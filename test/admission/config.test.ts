@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { parseRate } from "../../src/config/rate.ts";
+import { summarizeConfig } from "../../src/config/summary.ts";
 import { problemsOf as withFile } from "../config/helpers.ts";
 
 /** Problems without the "aegis.toml: " every one starts with. */
@@ -89,4 +90,13 @@ describe("server and upstream keys", () => {
     expect(problemsOf(config("", "", `[{ address = "127.0.0.1:6379", max_conections = 10 }]`))[0]).toContain(`unknown key "max_conections" (did you mean "max_connections"?)`);
     expect(problemsOf(config(`queue = 5`))[0]).toBe(`listener[0]: unknown key "queue" (it belongs in [[upstream]])`);
   });
+});
+
+test("`aegis check` shows the admission settings where they are set", () => {
+  const c = parseConfig(config(`allow = ["10.0.0.0/8", "::1"]\nmax_connections_per_ip = 20\nconnection_rate_per_ip = "50/10s"`, `queue = 10`,
+    `[{ address = "127.0.0.1:6379", max_connections = 100, soft_limit = 80 }, "127.0.0.1:6380"]`), "/etc/aegis/aegis.toml");
+  const text = summarizeConfig(c);
+  expect(text).toContain("-> redis  idle timeout 10m  allow 2, 20 per IP, 50/10s per IP");
+  expect(text).toContain("retries 2, pool off, queue 10 (timeout 5s)");
+  expect(text).toContain("127.0.0.1:6379  weight 1  max 100, soft 80\n    127.0.0.1:6380  weight 1");
 });
