@@ -1,0 +1,144 @@
+// The admin API under /api/ on the metrics listener: bearer-token auth, JSON in and out, and one
+// log line per change request saying who asked (the client address) and what came of it.
+import type { AdminState } from "../health/server-state.ts";
+import { checkBearer } from "./auth.ts";
+import { readJsonObject } from "./body.ts";
+import { failure, json, methodNotAllowed } from "./http.ts";
+import type { StatusSource } from "./source.ts";
+import { findServer, findUpstream } from "./targets.ts";
+import { upstreamView, upstreamViews } from "./views.ts";
+
+const ADMIN_STATES: readonly AdminState[] = ["ready", "draining", "disabled"];
+const MIN_WEIGHT = 1;
+const MAX_WEIGHT = 1000;
+
+export const ENDPOINTS = [
+  "GET  /api/upstreams",
+  "GET  /api/upstreams/{upstream}",
+  "GET  /api/upstreams/{upstream}/servers/{server}",
+  "POST /api/upstreams/{upstream}/servers/{server}/state   {\"state\": \"draining\" | \"disabled\" | \"ready\"}",
+  "POST /api/upstreams/{upstream}/servers/{server}/weight  {\"weight\": 1..1000}",
+  "POST /api/reload",
+];
+
+/** What a handler answers, plus what the audit line should say about it. */
+interface Outcome {
+  response: Response;
+  audit?: Record<string, unknown>;
+}
+
+interface Call {
+  source: StatusSource;
+  request: Request;
+  /** The client's address: who asked, for logs and for the reason of a state change. */
+  client: string;
+}
+
+export async function handleApi(source: StatusSource, request: Request, path: string, client: string): Promise<Response> {
+  const token = source.config.admin?.token;
+  if (!token) {
+    return failure(404, "the admin API is off: add an [admin] section with token (or token_file) to the config, then reload or restart");
+  }
+  const auth = checkBearer(request.headers.get("authorization"), token);
+  if (auth !== "ok") {
+    source.logger.warn("admin request refused", { client, method: request.method, path, reason: auth === "wrong" ? "wrong token" : `${auth} Authorization header` });
+    const message = auth === "wrong" ? "wrong token" : "send the token as: Authorization: Bearer <token>";
+    return failure(401, message, {}, { "www-authenticate": auth === "wrong" ? `Bearer realm="aegis", error="invalid_token"` : `Bearer realm="aegis"` });
+  }
+  const call: Call = { source, request, client };
+  const outcome = await route(call, path);
+  if (request.method !== "GET") {
+    const status = outcome.response.status;
+    source.logger.log(status < 400 ? "info" : "warn", "admin request", { client, method: request.method, path, status, ...outcome.audit });
+  }
+  return outcome.response;
+}
+
+async function route(call: Call, path: string): Promise<Outcome> {
+  let parts: string[];
+  try {
+    parts = path.slice("/api".length).split("/").slice(1).map(decodeURIComponent);
+  } catch {
+    return { response: failure(400, "the path is not valid percent-encoding") };
+  }
+  if (parts.at(-1) === "") parts.pop(); // a trailing slash
+  const method = call.request.method;
+  const [first, name, third, server, action] = parts;
+  const only = (allowed: string, run: () => Outcome | Promise<Outcome>) => (method === allowed ? run() : { response: methodNotAllowed(method, [allowed]) });
+
+  if (parts.length === 0) return only("GET", () => ({ response: json({ endpoints: ENDPOINTS }) }));
+  if (first === "reload" && parts.length === 1) return only("POST", () => reload(call));
+  if (first === "upstreams") {
+    if (parts.length === 1) return only("GET", () => ({ response: json({ upstreams: upstreamViews(call.source) }) }));
+    if (parts.length === 2) return only("GET", () => withUpstream(call, name!, (ui) => ({ response: json(upstreamView(call.source, ui)) })));
+    if (third === "servers" && parts.length === 4) {
+      return only("GET", () => withServer(call, name!, server!, (ui, si) => ({ response: json(upstreamView(call.source, ui).servers[si]) })));
+    }
+    if (third === "servers" && parts.length === 5 && action === "state") return only("POST", () => withServer(call, name!, server!, (ui, si) => setState(call, ui, si)));
+    if (third === "servers" && parts.length === 5 && action === "weight") return only("POST", () => withServer(call, name!, server!, (ui, si) => setWeight(call, ui, si)));
+  }
+  return { response: failure(404, `no such endpoint: ${method} ${path}`, { endpoints: ENDPOINTS }) };
+}
+
+function withUpstream(call: Call, name: string, run: (ui: number) => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+  const u = findUpstream(call.source.config, name);
+  return u.ok ? run(u.index) : { response: u.response, audit: { upstream: name } };
+}
+
+function withServer(call: Call, name: string, server: string, run: (ui: number, si: number) => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+  return withUpstream(call, name, (ui) => {
+    const s = findServer(call.source.config, ui, server);
+    return s.ok ? run(ui, s.index) : { response: s.response, audit: { upstream: name, server } };
+  });
+}
+
+async function setState(call: Call, ui: number, si: number): Promise<Outcome> {
+  const { source } = call;
+  const target = { upstream: source.config.upstreams[ui]!.name, server: source.config.upstreams[ui]!.servers[si]!.name };
+  const body = await readJsonObject(call.request, `{"state": "draining"}`);
+  if (!body.ok) return { response: body.response, audit: target };
+  const state = body.value.state;
+  if (typeof state !== "string" || !(ADMIN_STATES as readonly string[]).includes(state)) {
+    const got = state === undefined ? "no \"state\" key" : JSON.stringify(state);
+    return { response: failure(400, `"state" must be one of ${ADMIN_STATES.map((s) => `"${s}"`).join(", ")}; got ${got}`), audit: target };
+  }
+  const before = upstreamView(source, ui).servers[si]!;
+  source.health.setAdmin(ui, si, state as AdminState, `admin API (${call.client})`);
+  const after = upstreamView(source, ui).servers[si]!;
+  return {
+    response: json({ upstream: target.upstream, server: after, previous: { admin: before.admin, state: before.state } }),
+    audit: { ...target, action: "set state", from: before.admin, to: after.admin, state: after.state },
+  };
+}
+
+async function setWeight(call: Call, ui: number, si: number): Promise<Outcome> {
+  const { source } = call;
+  const target = { upstream: source.config.upstreams[ui]!.name, server: source.config.upstreams[ui]!.servers[si]!.name };
+  const body = await readJsonObject(call.request, `{"weight": 5}`);
+  if (!body.ok) return { response: body.response, audit: target };
+  const weight = body.value.weight;
+  if (typeof weight !== "number" || !Number.isInteger(weight) || weight < MIN_WEIGHT || weight > MAX_WEIGHT) {
+    const got = weight === undefined ? "no \"weight\" key" : `${JSON.stringify(weight)}${typeof weight === "string" ? " (a string: remove the quotes)" : ""}`;
+    return { response: failure(400, `"weight" must be an integer from ${MIN_WEIGHT} to ${MAX_WEIGHT}; got ${got}`), audit: target };
+  }
+  const before = upstreamView(source, ui).servers[si]!;
+  source.health.setWeight(ui, si, weight, `admin API (${call.client})`);
+  const after = upstreamView(source, ui).servers[si]!;
+  return {
+    response: json({ upstream: target.upstream, server: after, previous: { weight: before.weight } }),
+    audit: { ...target, action: "set weight", from: before.weight, to: after.weight },
+  };
+}
+
+async function reload(call: Call): Promise<Outcome> {
+  const { source } = call;
+  if (!source.reload) return { response: failure(503, "reload not available"), audit: { action: "reload" } };
+  source.logger.info("reload requested", { trigger: `admin API (${call.client})` });
+  const result = await source.reload();
+  if (!result.ok) {
+    return { response: json({ ok: false, error: result.error }, 422), audit: { action: "reload", error: result.error } };
+  }
+  // As for SIGHUP: the new file may change the log level.
+  source.logger.setLevel(source.config.global.logLevel);
+  return { response: json(result), audit: { action: "reload", changes: result.changes } };
+}

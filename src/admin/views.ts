@@ -1,0 +1,143 @@
+// The JSON views of the running proxy: listeners, upstreams and servers with the numbers /metrics
+// exposes, read from the same counters, so the two never disagree.
+import { formatAddress } from "../config/address.ts";
+import type { ServerChange } from "../health/monitor.ts";
+import { L, REJECT_REASONS, S } from "../telemetry/counters.ts";
+import { VERSION } from "../version.ts";
+import type { StatusSource } from "./source.ts";
+
+export interface ServerView {
+  index: number;
+  name: string;
+  address: string;
+  backup: boolean;
+  /** What new connections are balanced by: the operator's weight if set, else the configured one. */
+  weight: number;
+  configured_weight: number;
+  /** up, down, ejected, draining or disabled. */
+  state: string;
+  /** The operator's wish: ready, draining or disabled. */
+  admin: string;
+  connections_active: number;
+  connections_total: number;
+  connect_errors_total: number;
+  pool_idle: number;
+  health: {
+    /** Whether the upstream has active checks; without them only passive checks judge it. */
+    active_checks: boolean;
+    healthy: boolean;
+    /** Check results in a row that disagree with `healthy`. */
+    streak: number;
+    ejected: boolean;
+    ejected_for_seconds: number;
+    state_changes_total: number;
+  };
+}
+
+export interface UpstreamView {
+  name: string;
+  balance: string;
+  servers_up: number;
+  connections_active: number;
+  connections_total: number;
+  servers: ServerView[];
+}
+
+export interface ListenerView {
+  name: string;
+  bind: string;
+  upstream: string;
+  connections_active: number;
+  connections_total: number;
+  rejected_total: Record<string, number>;
+  bytes_received_total: number;
+  bytes_sent_total: number;
+}
+
+export function listenerViews(source: StatusSource): ListenerView[] {
+  const { config, reader } = source;
+  return config.listeners.map((l, i) => ({
+    name: l.name,
+    bind: formatAddress(l.bind),
+    upstream: l.upstream,
+    connections_active: reader.listener(i, L.active),
+    connections_total: reader.listener(i, L.connections),
+    rejected_total: Object.fromEntries(REJECT_REASONS.map(([reason, field]) => [reason, reader.listener(i, field)])),
+    bytes_received_total: reader.listener(i, L.bytesReceived),
+    bytes_sent_total: reader.listener(i, L.bytesSent),
+  }));
+}
+
+export function upstreamView(source: StatusSource, ui: number): UpstreamView {
+  const { config, reader, health } = source;
+  const u = config.upstreams[ui]!;
+  const states = health.states()[ui] ?? [];
+  const weights = health.weights(ui);
+  const now = performance.now();
+  const servers = u.servers.map((s, si): ServerView => {
+    const h = states[si];
+    const ejectedFor = h && h.ejection.ejectedUntil !== 0 ? Math.max(0, h.ejection.ejectedUntil - now) / 1000 : 0;
+    return {
+      index: si,
+      name: s.name,
+      address: formatAddress(s.address),
+      backup: s.backup,
+      weight: weights[si] ?? s.weight,
+      configured_weight: s.weight,
+      state: h?.state ?? "up",
+      admin: h?.admin ?? "ready",
+      connections_active: reader.server(ui, si, S.active),
+      connections_total: reader.server(ui, si, S.connections),
+      connect_errors_total: reader.server(ui, si, S.connectErrors),
+      pool_idle: reader.server(ui, si, S.poolIdle),
+      health: {
+        active_checks: u.health !== null,
+        healthy: h?.active.healthy ?? true,
+        streak: h?.active.streak ?? 0,
+        ejected: ejectedFor > 0,
+        ejected_for_seconds: Math.round(ejectedFor * 10) / 10,
+        state_changes_total: h?.changes ?? 0,
+      },
+    };
+  });
+  return {
+    name: u.name,
+    balance: u.balance,
+    servers_up: servers.filter((s) => s.state === "up").length,
+    connections_active: servers.reduce((n, s) => n + s.connections_active, 0),
+    connections_total: servers.reduce((n, s) => n + s.connections_total, 0),
+    servers,
+  };
+}
+
+export function upstreamViews(source: StatusSource): UpstreamView[] {
+  return source.config.upstreams.map((_, ui) => upstreamView(source, ui));
+}
+
+export function processView(source: StatusSource) {
+  const uptime = process.uptime();
+  return {
+    version: VERSION,
+    bun: Bun.version,
+    pid: process.pid,
+    config: source.config.source,
+    started_at: new Date(Date.now() - uptime * 1000).toISOString(),
+    uptime_seconds: Math.round(uptime * 10) / 10,
+    workers: { configured: source.config.global.workers, running: source.workersRunning() },
+  };
+}
+
+export function changeView(c: ServerChange) {
+  return { time: new Date(c.time).toISOString(), upstream: c.upstream, server: c.server, what: c.what, from: c.from, to: c.to, reason: c.reason };
+}
+
+/** Everything /metrics.json serves: what the status page draws from, once a second. */
+export function metricsView(source: StatusSource, changes: readonly ServerChange[]) {
+  return {
+    time: new Date().toISOString(),
+    process: processView(source),
+    listeners: listenerViews(source),
+    upstreams: upstreamViews(source),
+    changes: changes.map(changeView),
+  };
+}

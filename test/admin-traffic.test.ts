@@ -1,0 +1,105 @@
+// Admin state and weight changes seen from real clients: a draining or disabled server keeps the
+// sessions it has (bytes still flow both ways) and gets no new ones; ready restores it; a weight
+// change shifts the spread exactly (one Worker, smooth weighted round robin).
+import { afterEach, describe, expect, test } from "bun:test";
+import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
+import { startEcho, type Backend } from "./helpers/backends.ts";
+import { connect, type Client } from "./helpers/client.ts";
+
+const TOKEN = "traffic-token-0123456789abcdef";
+let aegis: Aegis | null = null;
+const backends: Backend[] = [];
+const clients: Client[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.socket.terminate();
+  await aegis?.stop("SIGKILL");
+  aegis = null;
+  for (const b of backends.splice(0)) b.stop();
+});
+
+async function start(names: string[], workers = 2): Promise<Aegis> {
+  for (const n of names) backends.push(startEcho({ greeting: `${n}\n` }));
+  aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers, logLevel: "info", global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
+  return aegis;
+}
+
+async function post(a: Aegis, path: string, body: unknown): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${a.metricsPort}/api/upstreams/app/servers/${path}`, {
+    method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body),
+  });
+  expect(r.status).toBe(200);
+  // The snapshot reaches the Workers by postMessage right after the answer is sent.
+  await Bun.sleep(50);
+}
+
+/** Opens a session and returns it with the name of the server that greeted it. */
+async function session(port: number): Promise<{ client: Client; server: string }> {
+  const client = await connect(port);
+  clients.push(client);
+  const text = await client.waitFor((t) => t.includes("\n"));
+  return { client, server: text.trim() };
+}
+
+async function greetings(port: number, n: number): Promise<Record<string, number>> {
+  const seen: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { client, server } = await session(port);
+    seen[server] = (seen[server] ?? 0) + 1;
+    client.socket.end();
+  }
+  return seen;
+}
+
+/** Bytes still flow both ways on an established session. */
+async function echoes(s: { client: Client; server: string }, payload: string): Promise<void> {
+  s.client.write(payload);
+  await s.client.waitFor((t) => t.endsWith(payload));
+}
+
+describe("admin state from a client's point of view", () => {
+  for (const state of ["draining", "disabled"] as const) {
+    test(`${state}: the session in flight goes on, new sessions go elsewhere; ready brings it back`, async () => {
+      const a = await start(["a", "b"]);
+      const inFlight: { client: Client; server: string }[] = [];
+      while (!inFlight.some((s) => s.server === "a")) inFlight.push(await session(a.port));
+      const onA = inFlight.find((s) => s.server === "a")!;
+
+      await post(a, "0/state", { state });
+      await echoes(onA, "still here 1\n");
+      expect(await greetings(a.port, 12)).toEqual({ b: 12 });
+      await echoes(onA, "x".repeat(200_000));
+      const m = await a.metrics();
+      expect(m.get(`aegis_server_state{upstream="app",server="${backends[0]!.address}",state="${state}"}`)).toBe(1);
+      expect(m.get(`aegis_upstream_connections_active{upstream="app",server="${backends[0]!.address}"}`)).toBe(1);
+
+      await post(a, "0/state", { state: "ready" });
+      const after = await greetings(a.port, 12);
+      expect(after.a).toBeGreaterThan(0);
+      expect(after.b).toBeGreaterThan(0);
+      await echoes(onA, "and after\n");
+    });
+  }
+});
+
+describe("weight", () => {
+  test("changing a weight shifts the spread of new connections exactly", async () => {
+    const a = await start(["a", "b"], 1);
+    expect(await greetings(a.port, 20)).toEqual({ a: 10, b: 10 });
+    await post(a, "0/weight", { weight: 3 });
+    expect(await greetings(a.port, 40)).toEqual({ a: 30, b: 10 });
+    await post(a, `${encodeURIComponent(backends[1]!.address)}/weight`, { weight: 4 });
+    expect(await greetings(a.port, 70)).toEqual({ a: 30, b: 40 });
+    await post(a, "0/weight", { weight: 1 });
+    await post(a, "1/weight", { weight: 1 });
+    expect(await greetings(a.port, 20)).toEqual({ a: 10, b: 10 });
+  });
+
+  test("a weight set through the API outlasts a reload of an unchanged file", async () => {
+    const a = await start(["a", "b"], 1);
+    await post(a, "0/weight", { weight: 4 });
+    // The reload message carries the weights, as the start message of a restarted Worker does.
+    const r = await fetch(`http://127.0.0.1:${a.metricsPort}/api/reload`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(r.status).toBe(200);
+    expect(await greetings(a.port, 50)).toEqual({ a: 40, b: 10 });
+  });
+});
