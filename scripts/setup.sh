@@ -130,6 +130,7 @@ TEST_PACKAGES=(
   "script:bsdutils"   # test/init-pty.test.ts: aegis init on a real pseudo-terminal
   "systemd-analyze:systemd"   # test/service.test.ts: verify and security of the generated unit
   "sha256sum:coreutils"       # test/service-scripts.test.ts: release checksums
+  "chromium:chromium" # test/status-page.test.ts: the status page in a real headless browser (playwright-core drives it)
 )
 
 ensure_test_packages() {
