@@ -13,6 +13,8 @@ import { AEGIS_POOL, COLUMN_TITLES, prepare, type ColumnId, type Launch, type Po
 import { aegisCounterProblems, scanProxyLog } from "./lib/checks.ts";
 import { indent, renderTable, resultsMarkdown, setCell, writeResults, METRICS, type Results } from "./lib/report.ts";
 import { idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
+import { balanceMarkdown, runBalance, type BalanceResult } from "./lib/balance.ts";
+import { runScrapeCost, scrapeMarkdown, type ScrapeResult } from "./lib/scrape.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const t0 = performance.now();
@@ -83,13 +85,97 @@ process.exit(exitCode);
 async function main(o: Options): Promise<void> {
   const cores = availableParallelism();
   const machine = describeMachine(o.columns.some(isAegis) ? o.aegisPath : null, repoRoot);
-  say(`columns: ${o.columns.join(", ")}; ${o.quick ? "quick" : "full"} run, ${o.rounds} round(s); work dir ${workDir}`);
+  say(`columns: ${o.columns.join(", ")}; sections: ${o.sections.join(", ")}; ${o.quick ? "quick" : "full"} run, ${o.rounds} round(s); work dir ${workDir}`);
 
   const backend = await startBackends();
-  const raw = { rounds: [] as Record<string, unknown>[], idleMemory: {} as Record<string, IdleMemoryResult | null> };
+  const raw = {
+    rounds: [] as Record<string, unknown>[],
+    idleMemory: {} as Record<string, IdleMemoryResult | null>,
+    balance: null as unknown,
+    scrape: null as ScrapeResult | null,
+  };
   const results: Results = new Map();
   const contenders = new Map<ColumnId, Contender>();
+  const throughput = workloads(o, problem);
+  if (o.sections.includes("main")) await mainTable(o, backend, cores, results, contenders, raw, throughput);
 
+  // The scrape-cost row, on the plain aegis of the main table (or one started for it).
+  let scrape: ScrapeResult | null = null;
+  if (o.sections.includes("scrape")) {
+    if (!o.columns.includes("aegis")) say("scrape-cost row skipped: it needs the aegis column (--only)");
+    else {
+      let c = contenders.get("aegis") ?? null;
+      if (!c) {
+        c = await startContender("aegis", backend, cores, o, results, 1);
+        if (c) contenders.set("aegis", c);
+      }
+      if (c && (await ensureAlive(c, "before the scrape-cost workload"))) {
+        const cc = c;
+        scrape = await runScrapeCost(
+          { o, logDir: join(workDir, "aegis"), problem, say, checkInterrupted, alive: () => isRunning(cc.proc) },
+          c.listen.redis,
+          c.metricsPort,
+        );
+        raw.scrape = scrape;
+      }
+    }
+  }
+
+  for (const c of contenders.values()) await checkLogsAndCounters(c, backend);
+  for (const c of contenders.values()) await stop(c.proc);
+
+  // The latency-aware balancing row: its own backends and proxies, after the others have stopped.
+  let balance: BalanceResult | null = null;
+  if (o.sections.includes("balance")) {
+    const withAegis = o.columns.includes("aegis");
+    const withHaproxy = o.columns.includes("haproxy");
+    if (!withAegis && !withHaproxy) say("balancing row skipped: it needs the aegis or the haproxy column (--only)");
+    else {
+      balance = await runBalance({ o, workDir, cores, problem, ignore: (m) => ignored.push(m), say, checkInterrupted }, withAegis, withHaproxy);
+      raw.balance = { ...balance, best: Object.fromEntries(balance.best), failed: Object.fromEntries(balance.failed) };
+    }
+  }
+
+  checkInterrupted();
+  machine.push(["load average at end (this run's own load included)", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
+  const table = o.sections.includes("main") ? renderTable(results, o.columns) : "";
+  const extras = [balance ? balanceMarkdown(balance, o.rounds) : "", scrape ? scrapeMarkdown(scrape) : ""].filter(Boolean);
+  writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
+  const body = resultsMarkdown({
+    args: Bun.argv.slice(2),
+    quick: o.quick,
+    rounds: o.rounds,
+    seconds: (performance.now() - t0) / 1000,
+    table,
+    extras,
+    problems,
+    ignored,
+    machine,
+    backend,
+    aegisPool: AEGIS_POOL,
+    commands: throughput.map((w) => [w.name, w.command({ redis: 0, iperf: 0 }).join(" ").replace(/-p 0\b/, "-p PORT")]),
+    idleConnections: o.idleConnections,
+    startupTrials: o.startupTrials,
+  });
+  if (table) console.log(`\n${table}\n`);
+  for (const e of extras) console.log(`\n${e}`);
+  if (problems.length) console.log(`Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
+  if (o.out) {
+    writeResults(o.out, body);
+    say(`wrote ${relative(process.cwd(), o.out) || o.out}`);
+  } else if (o.sections.length < 3) say("not written: a run without every section writes only with --out FILE");
+}
+
+/** Phases 1 and 2: the main table. */
+async function mainTable(
+  o: Options,
+  backend: Ports,
+  cores: number,
+  results: Results,
+  contenders: Map<ColumnId, Contender>,
+  raw: { rounds: Record<string, unknown>[]; idleMemory: Record<string, IdleMemoryResult | null> },
+  throughput: ReturnType<typeof workloads>,
+): Promise<void> {
   // Phase 1, one proxy at a time on a fresh process: startup time, then idle memory.
   // Only one proxy runs at a time here: Pss splits shared pages (aegis's executable, say)
   // between every process mapping them, so a second aegis would halve the first's.
@@ -118,7 +204,6 @@ async function main(o: Options): Promise<void> {
 
   // Phase 2: throughput workloads, columns interleaved within each round so that slow
   // drift of a noisy machine does not favour whoever runs first. Best round wins.
-  const throughput = workloads(o, problem);
   const best = new Map<string, Record<string, number>>();
   for (let round = 0; round < o.rounds; round++) {
     const order = rotate(o.columns, round);
@@ -151,35 +236,6 @@ async function main(o: Options): Promise<void> {
         if (!results.get(id)?.has(metric)) setCell(results, id, metric, r?.[field] ?? "error");
       }
     }
-  }
-
-  for (const c of contenders.values()) await checkLogsAndCounters(c, backend);
-  for (const c of contenders.values()) await stop(c.proc);
-
-  checkInterrupted();
-  machine.push(["load average at end (this run's own load included)", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
-  const table = renderTable(results, o.columns);
-  writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
-  const body = resultsMarkdown({
-    args: Bun.argv.slice(2),
-    quick: o.quick,
-    rounds: o.rounds,
-    seconds: (performance.now() - t0) / 1000,
-    table,
-    problems,
-    ignored,
-    machine,
-    backend,
-    aegisPool: AEGIS_POOL,
-    commands: throughput.map((w) => [w.name, w.command({ redis: 0, iperf: 0 }).join(" ").replace(/-p 0\b/, "-p PORT")]),
-    idleConnections: o.idleConnections,
-    startupTrials: o.startupTrials,
-  });
-  console.log(`\n${table}\n`);
-  if (problems.length) console.log(`Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
-  if (o.out) {
-    writeResults(o.out, body);
-    say(`wrote ${relative(process.cwd(), o.out) || o.out}`);
   }
 }
 
@@ -236,13 +292,14 @@ async function startContender(
   cores: number,
   o: Options,
   results: Results,
+  trials = o.startupTrials,
 ): Promise<Contender | null> {
   const listen = { redis: freePort(), iperf: freePort() };
   const metricsPort = freePort();
   const launch = prepare(id, join(workDir, id.replace("+", "-")), listen, backend, { aegisPath: o.aegisPath, cores, metricsPort });
   const times: number[] = [];
   let proc: Proc | null = null;
-  for (let trial = 0; trial < o.startupTrials; trial++) {
+  for (let trial = 0; trial < trials; trial++) {
     if (proc) {
       await stop(proc);
       await sleep(200);

@@ -3,8 +3,13 @@
 import { resolve } from "node:path";
 import { ALL_COLUMNS, type ColumnId } from "./proxies.ts";
 
+/** Parts of a run: the main table, the latency-aware balancing row, the scrape-cost row. */
+export type Section = "main" | "balance" | "scrape";
+export const ALL_SECTIONS: Section[] = ["main", "balance", "scrape"];
+
 export interface Options {
   quick: boolean;
+  sections: Section[];
   columns: ColumnId[];
   aegisPath: string;
   /** Rounds of the throughput workloads; each column keeps its best round. */
@@ -18,20 +23,38 @@ export interface Options {
   pipeline: number;
   iperfSeconds: number;
   idleConnections: number;
+  /** Connection-per-GET requests per column in the balancing row. */
+  balanceRequests: number;
+  /** How much later the slow one of the three balancing backends answers. */
+  slowMs: number;
+  /** Without/with pairs in the scrape-cost row; each side keeps its best. */
+  scrapeRounds: number;
+  scrapeIntervalMs: number;
   out: string | null;
   keep: boolean;
 }
 
-export const USAGE = `usage: bench/compare [--quick] [--only LIST] [--aegis PATH] [--rounds N]
+export const USAGE = `usage: bench/compare [--quick] [--only LIST] [--sections LIST | --extra-only]
+                     [--aegis PATH] [--rounds N] [--slow-ms N]
                      [--out FILE | --no-write] [--keep]
 
 Runs the same workloads direct to the backends and through aegis, aegis with a
 connection pool, HAProxy and nginx stream, then prints one markdown table and
 writes it to bench/RESULTS.md (text after "<!-- notes -->" there is kept).
+Then two more tables: latency-aware balancing (three backends, one slow) and
+the cost of scraping aegis's /metrics every 100 ms.
 
-  --quick        smaller counts, 2 s iperf3, one round, one spawn (about 1 minute)
+  --quick        smaller counts, 2 s iperf3, one round, one spawn (about 2 minutes)
   --only LIST    comma-separated subset of: ${ALL_COLUMNS.join(",")}
-                 ("direct" and "no-proxy" mean none, "aegis-pool" means aegis+pool)
+                 ("direct" and "no-proxy" mean none, "aegis-pool" means aegis+pool);
+                 the balancing row runs its aegis columns with aegis, its HAProxy
+                 ones with haproxy; the scrape row needs aegis
+  --sections LIST  comma-separated subset of: ${ALL_SECTIONS.join(",")} (default: all)
+                 main = the table above, balance = one slow backend of three,
+                 scrape = /metrics every 100 ms under load. Without every section,
+                 nothing is written unless --out is given (RESULTS.md stays whole)
+  --extra-only   the same as --sections balance,scrape
+  --slow-ms N    how much later the slow backend answers (default 5)
   --aegis PATH   the aegis executable (default: dist/aegis in the repository)
   --rounds N     throughput rounds; each column keeps its best (default 2, quick 1)
   --out FILE     write the results there instead of bench/RESULTS.md
@@ -54,6 +77,7 @@ const ALIASES: Record<string, ColumnId> = {
 export function parseArgs(argv: string[], repoRoot: string): Options {
   const o: Options = {
     quick: false,
+    sections: [...ALL_SECTIONS],
     columns: [...ALL_COLUMNS],
     aegisPath: resolve(repoRoot, "dist/aegis"),
     rounds: 0,
@@ -65,9 +89,14 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     pipeline: 16,
     iperfSeconds: 5,
     idleConnections: 4000,
+    balanceRequests: 20_000,
+    slowMs: 5,
+    scrapeRounds: 3,
+    scrapeIntervalMs: 100,
     out: resolve(repoRoot, "bench/RESULTS.md"),
     keep: false,
   };
+  let outGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -83,6 +112,18 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
       case "--only":
         o.columns = parseColumns(value());
         break;
+      case "--sections":
+        o.sections = parseSections(value());
+        break;
+      case "--extra-only":
+        o.sections = ["balance", "scrape"];
+        break;
+      case "--slow-ms": {
+        const n = Number(value());
+        if (!Number.isFinite(n) || n < 0 || n > 1000) throw new UsageError("--slow-ms takes 0 to 1000");
+        o.slowMs = n;
+        break;
+      }
       case "--aegis":
         o.aegisPath = resolve(process.cwd(), value());
         break;
@@ -94,9 +135,11 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
       }
       case "--out":
         o.out = resolve(process.cwd(), value());
+        outGiven = true;
         break;
       case "--no-write":
         o.out = null;
+        outGiven = true;
         break;
       case "--keep":
         o.keep = true;
@@ -114,7 +157,11 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     o.pipelineRequests = 500_000;
     o.connRequests = 10_000;
     o.iperfSeconds = 2;
+    o.balanceRequests = 10_000;
+    o.scrapeRounds = 1;
   }
+  // A partial run would leave RESULTS.md with a table missing: print only, unless asked.
+  if (!outGiven && o.sections.length < ALL_SECTIONS.length) o.out = null;
   if (o.rounds === 0) o.rounds = o.quick ? 1 : 2;
   return o;
 }
@@ -128,6 +175,15 @@ function parseColumns(list: string): ColumnId[] {
   }
   if (wanted.size === 0) throw new UsageError("--only: empty list");
   return ALL_COLUMNS.filter((c) => wanted.has(c));
+}
+
+function parseSections(list: string): Section[] {
+  const wanted = new Set<string>(list.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean));
+  for (const s of wanted) {
+    if (!(ALL_SECTIONS as string[]).includes(s)) throw new UsageError(`--sections: unknown section "${s}" (choose from ${ALL_SECTIONS.join(", ")})`);
+  }
+  if (wanted.size === 0) throw new UsageError("--sections: empty list");
+  return ALL_SECTIONS.filter((s) => wanted.has(s));
 }
 
 export class UsageError extends Error {}

@@ -163,7 +163,10 @@ export interface RunDescription {
   quick: boolean;
   rounds: number;
   seconds: number;
+  /** The main table; empty when that section did not run. */
   table: string;
+  /** Further sections (balancing, scrape cost), each a markdown section with its own heading. */
+  extras: string[];
   problems: string[];
   ignored: string[];
   machine: [string, string][];
@@ -190,8 +193,9 @@ Every ratio is the aegis value divided by the other one, so on a ↓ row a ratio
 "Best peer" is the better of HAProxy and nginx on that row. Targets are checked on the plain aegis column (pool = 0);
 "aegis+pool ÷ aegis" shows whether the upstream pool pays (above 1 on ↑ rows, below 1 on ↓ rows).
 
-${d.table}
+${d.table || "_Not run this time (`--sections`)._"}
 
+${d.extras.join("\n")}
 ## Problems seen during the run
 
 ${d.problems.length ? list(d.problems) : "None."}
