@@ -41,8 +41,4 @@ export class ServerLimits {
     this.shared.giveServer(this.slots[server]!, this.worker);
     return this.#hard[server]! > 0;
   }
-
-  hasHardLimit(server: number): boolean {
-    return this.#hard[server]! > 0;
-  }
 }

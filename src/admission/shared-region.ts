@@ -72,16 +72,8 @@ export class SharedAdmission {
   /** Take one place on server `slot` unless `max` (0 = no cap) are taken; Worker `worker` then holds it. */
   takeServer(slot: number, max: number, worker: number): boolean {
     const i = slot * LINE_INTS;
-    if (max > 0) {
-      for (let current = Atomics.load(this.#servers, i); ; ) {
-        if (current >= max) return false;
-        const seen = Atomics.compareExchange(this.#servers, i, current, current + 1);
-        if (seen === current) break;
-        current = seen;
-      }
-    } else {
-      Atomics.add(this.#servers, i, 1);
-    }
+    if (max === 0) Atomics.add(this.#servers, i, 1);
+    else if (!incrementBelow(this.#servers, i, max)) return false;
     this.#held[worker * this.#heldStride + slot]! += 1;
     return true;
   }
@@ -117,12 +109,7 @@ export class SharedAdmission {
    */
   enqueue(cell: number, max: number, worker: number): number {
     const i = cell * LINE_INTS;
-    for (let current = Atomics.load(this.#queues, i); ; ) {
-      if (current >= max) return 0;
-      const seen = Atomics.compareExchange(this.#queues, i, current, current + 1);
-      if (seen === current) break;
-      current = seen;
-    }
+    if (!incrementBelow(this.#queues, i, max)) return 0;
     Atomics.add(this.#header, QUEUED, 1);
     this.#held[worker * this.#heldStride + this.serverCapacity + cell]! += 1;
     let ticket = 0;
@@ -190,6 +177,16 @@ export class SharedAdmission {
       this.#held[base + this.serverCapacity + cell] = 0;
       Atomics.store(this.#held, base + this.serverCapacity + UPSTREAM_CELLS + cell, 0);
     }
+  }
+}
+
+/** Add one to `cells[i]` unless it has reached `max`: the check and the add are one compare-and-swap. */
+function incrementBelow(cells: Int32Array, i: number, max: number): boolean {
+  for (let current = Atomics.load(cells, i); ; ) {
+    if (current >= max) return false;
+    const seen = Atomics.compareExchange(cells, i, current, current + 1);
+    if (seen === current) return true;
+    current = seen;
   }
 }
 
