@@ -80,6 +80,30 @@ class FakeSession implements GateClient, TimerEntry {
 
 const region = () => new SharedArrayBuffer(admissionBytes(256, 4));
 
+type WorkerView = ReturnType<typeof worker>;
+
+/** A new session in Worker `w` that has asked for a place. */
+function session(w: WorkerView): FakeSession {
+  const s = new FakeSession(w.plane, w.gate);
+  s.connect();
+  return s;
+}
+
+/** Two Workers sharing one region, and a session of the first holding the only place. */
+function twoWorkersOneFull() {
+  const sab = region();
+  const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 5000 });
+  const a = worker(sab, 0, config);
+  const b = worker(sab, 1, config);
+  return { a, b, holder: session(a) };
+}
+
+/** Wait (at most a second) for a change another Worker's wake-up makes. */
+async function until(done: () => boolean): Promise<void> {
+  const started = performance.now();
+  while (!done() && performance.now() - started < 1000) await Bun.sleep(1);
+}
+
 describe("server limits", () => {
   test("a full server is passed over for this pick only; all full is ALL_FULL", () => {
     const w = worker(region(), 0, upstreamConfig([server(1), server(2)]));
@@ -183,61 +207,39 @@ describe("queue", () => {
   });
 
   test("first come first served across Workers: a freed place skips the local queue for an older head elsewhere", async () => {
-    const sab = region();
-    const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 5000 });
-    const a = worker(sab, 0, config);
-    const b = worker(sab, 1, config);
-    const holder = new FakeSession(a.plane, a.gate);
-    holder.connect();
-    const older = new FakeSession(b.plane, b.gate);
-    older.connect();
-    const younger = new FakeSession(a.plane, a.gate);
-    younger.connect();
+    const { a, b, holder } = twoWorkersOneFull();
+    const older = session(b);
+    const younger = session(a);
     holder.end(); // in Worker a, whose own waiter arrived later
     expect(younger.server).toBe(null);
-    const freed = performance.now();
-    while (older.server === null && performance.now() - freed < 1000) await Bun.sleep(1);
+    await until(() => older.server !== null);
     expect(older.server).toBe(0);
-    // When its session ends, the place goes on to the younger one.
-    older.end();
-    while (younger.server === null && performance.now() - freed < 1000) await Bun.sleep(1);
+    older.end(); // when its session ends, the place goes on to the younger one
+    await until(() => younger.server !== null);
     expect(younger.server).toBe(0);
   });
 
   test("a waiter that gives up unblocks the Workers that deferred to it", async () => {
-    const sab = region();
-    const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 300 });
-    const a = worker(sab, 0, config);
-    const b = worker(sab, 1, config);
-    const holder = new FakeSession(a.plane, a.gate);
-    holder.connect();
-    const gone = new FakeSession(b.plane, b.gate);
-    gone.connect();
-    const next = new FakeSession(a.plane, a.gate);
-    next.connect();
+    const { a, b } = twoWorkersOneFull();
+    const gone = session(b);
+    const next = session(a);
     a.shared.giveServer(0, 0); // a place frees, but b's head is older: a defers
     expect(a.gate.pump()).toBe(1);
     const left = performance.now();
     gone.end(); // its client went away
-    while (next.server === null && performance.now() - left < 1000) await Bun.sleep(1);
+    await until(() => next.server !== null);
     expect(next.server).toBe(0);
     expect(performance.now() - left).toBeLessThan(90); // woken, not found by the 100 ms poll
   });
 
   test("a place freed in one Worker wakes the queue of another (Atomics.waitAsync, no messages)", async () => {
-    const sab = region();
-    const config = upstreamConfig([server(1)], { size: 5, timeoutMs: 5000 });
-    const a = worker(sab, 0, config);
-    const b = worker(sab, 1, config);
-    const holder = new FakeSession(a.plane, a.gate);
-    holder.connect();
-    const waiter = new FakeSession(b.plane, b.gate);
-    waiter.connect();
+    const { a, b, holder } = twoWorkersOneFull();
+    const waiter = session(b);
     expect(waiter.queued).toBe(true);
     expect(a.gate.queue.waitingAnywhere()).toBe(1);
     const freed = performance.now();
     holder.end();
-    while (waiter.server === null && performance.now() - freed < 1000) await Bun.sleep(1);
+    await until(() => waiter.server !== null);
     expect(waiter.server).toBe(0);
     expect(performance.now() - freed).toBeLessThan(90); // woken, not found by the 100 ms poll
   });
