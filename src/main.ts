@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       const spawn = eagerSpawner();
       const config = loadOrExplain(args);
       if (typeof config === "number") return config;
-      return await runProxy(config, new Logger(config.global.logLevel), spawn);
+      return await runProxy(config, new Logger(config.global.logLevel, {}, config.global.logFormat), spawn);
     }
   }
 }
