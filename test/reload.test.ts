@@ -134,7 +134,9 @@ describe("reload", () => {
     aegis = await startAegis(toml(shape(0)));
     const port = aegis.port;
     const pinned = (n: number) => toml({ ...shape(n), listeners: [{ name: "main", bind: `127.0.0.1:${port}`, upstream: "app" }] });
-    const load = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures/stream-load.ts"), String(port), "40", String(24 * 1024 * 1024), "0.5", "60000"], { stdout: "pipe", stderr: "pipe" });
+    // Streams paced over 60 s at the most, so they outlast the reloads on however slow a machine;
+    // SIGUSR1 then ends each where it is, and every byte sent so far must come back.
+    const load = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures/stream-load.ts"), String(port), "40", String(64 * 1024 * 1024), "0.5", "80000", "60000"], { stdout: "pipe", stderr: "pipe" });
     for (let n = 1; n <= 20; n++) {
       const done = await reloadWith(aegis, pinned(n));
       expect(done.msg).toBe("reloaded");
@@ -142,10 +144,12 @@ describe("reload", () => {
     }
     // The reloads happened while every stream was still running.
     expect(load.exitCode).toBeNull();
+    load.kill("SIGUSR1");
     const out = await new Response(load.stdout).text();
     const result = JSON.parse(out.trim().split("\n").pop()!);
     expect(result.errors).toEqual([]);
     expect(result).toMatchObject({ ok: 40, mismatched: 0, short: 0 });
+    expect(result.minSent).toBeGreaterThan(64 * 1024);
     await eventually(() => servers.every((s) => s.open === 0), 5000, "all upstream sockets closed");
   }, 90_000);
 });
