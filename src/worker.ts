@@ -32,7 +32,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
         // the same turn as the bind, so no connection is accepted before it.
-        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available, message.weights?.[upstream]));
+        message.snapshots.forEach((states, upstream) => plane!.applySnapshot(upstream, states, message.weights?.[upstream]));
         send({ type: "listening", worker: message.worker, addresses });
       } catch (err) {
         send({ type: "failed", worker: message.worker, error: (err as Error).message });
@@ -52,7 +52,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       if (!plane) return;
       try {
         const addresses = plane.reload(message.config, message.slots, message.ports);
-        message.snapshots.forEach((available, upstream) => plane!.applySnapshot(upstream, available, message.weights?.[upstream]));
+        message.snapshots.forEach((states, upstream) => plane!.applySnapshot(upstream, states, message.weights?.[upstream]));
         logger.setLevel(message.config.global.logLevel);
         logger.setFormat(message.config.global.logFormat);
         send({ type: "reloaded", worker: workerIndex, addresses });
@@ -62,7 +62,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     }
     case "servers":
-      plane?.applySnapshot(message.upstream, message.available, message.weights);
+      plane?.applySnapshot(message.upstream, message.states, message.weights);
       return;
     case "close": {
       plane?.closeAll();

@@ -102,7 +102,7 @@ describe("/readyz", () => {
   test("503 while fewer Workers run than configured", () => {
     const source = {
       config: { global: { workers: 4 }, upstreams: [{ name: "app", servers: [{}] }] },
-      health: { snapshot: () => [true] },
+      health: { snapshot: () => ["up"] },
       workersRunning: () => 3,
     } as unknown as StatusSource;
     expect(readiness(source)).toMatchObject({ ready: false, reasons: ["3 of 4 Workers running"] });

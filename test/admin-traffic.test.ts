@@ -17,9 +17,9 @@ afterEach(async () => {
   for (const b of backends.splice(0)) b.stop();
 });
 
-async function start(names: string[], workers = 2): Promise<Aegis> {
+async function start(names: string[], workers = 2, accessLog = false): Promise<Aegis> {
   for (const n of names) backends.push(startEcho({ greeting: `${n}\n` }));
-  aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers, logLevel: "info", global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
+  aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers, logLevel: "info", global: `access_log = ${accessLog}` }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
   return aegis;
 }
 
@@ -59,13 +59,20 @@ async function echoes(s: { client: Client; server: string }, payload: string): P
 describe("admin state from a client's point of view", () => {
   for (const state of ["draining", "disabled"] as const) {
     test(`${state}: the session in flight goes on, new sessions go elsewhere; ready brings it back`, async () => {
-      const a = await start(["a", "b"]);
+      const a = await start(["a", "b"], 2, true);
       const inFlight: { client: Client; server: string }[] = [];
-      while (!inFlight.some((s) => s.server === "a")) inFlight.push(await session(a.port));
-      const onA = inFlight.find((s) => s.server === "a")!;
+      for (let i = 0; i < 40 && inFlight.filter((s) => s.server === "a").length < 2; i++) inFlight.push(await session(a.port));
+      const [onA, alsoOnA] = inFlight.filter((s) => s.server === "a");
+      if (!onA || !alsoOnA) throw new Error("40 sessions and not two of them on server a");
 
       await post(a, "0/state", { state });
       await echoes(onA, "still here 1\n");
+      // The access log says what state the server was in when a session on it ended.
+      const address = backends[0]!.address;
+      const seen = a.logs.length;
+      alsoOnA.client.socket.end();
+      const ended = await a.waitForLog((l) => a.logs.indexOf(l) >= seen && l.msg === "session" && l.server === address, 5000);
+      expect(ended).toMatchObject({ server_state: state, end: "client_closed" });
       expect(await greetings(a.port, 12)).toEqual({ b: 12 });
       await echoes(onA, "x".repeat(200_000));
       const m = await a.metrics();
@@ -77,6 +84,10 @@ describe("admin state from a client's point of view", () => {
       expect(after.a).toBeGreaterThan(0);
       expect(after.b).toBeGreaterThan(0);
       await echoes(onA, "and after\n");
+      const later = a.logs.length;
+      onA.client.socket.end();
+      const back = await a.waitForLog((l) => a.logs.indexOf(l) >= later && l.msg === "session" && l.server === address, 5000);
+      expect(back.server_state).toBe("up");
     });
   }
 });

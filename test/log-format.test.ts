@@ -36,5 +36,5 @@ test("text log lines carry the same fields as JSON", async () => {
   await client.waitFor((t) => t === "hello");
   client.socket.end();
   const line = (await readUntil(/ session .*\n/)).split("\n").find((l) => / info session /.test(l))!;
-  expect(line).toMatch(new RegExp(`info session listener=main client=127\\.0\\.0\\.1:\\d+ upstream=app server=${echo.address.replace(/\./g, "\\.")} bytes_in=5 bytes_out=5 connect_ms=[\\d.]+ duration_ms=[\\d.]+ attempts=1 end=client_closed`));
+  expect(line).toMatch(new RegExp(`info session listener=main client=127\\.0\\.0\\.1:\\d+ upstream=app server=${echo.address.replace(/\./g, "\\.")} server_state=up bytes_in=5 bytes_out=5 connect_ms=[\\d.]+ duration_ms=[\\d.]+ attempts=1 end=client_closed`));
 });

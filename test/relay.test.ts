@@ -23,7 +23,7 @@ describe("relay", () => {
     client.socket.shutdown();
     await client.closed;
     const line = await aegis.waitForLog((l) => l.msg === "session");
-    expect(line).toMatchObject({ listener: "main", upstream: "app", server: echo.address, bytes_in: 12, bytes_out: 12, end: "client_closed" });
+    expect(line).toMatchObject({ listener: "main", upstream: "app", server: echo.address, bytes_in: 12, bytes_out: 12, end: "client_closed", server_state: "up" });
     expect(typeof line.connect_ms).toBe("number");
     expect(line.client).toMatch(/^127\.0\.0\.1:\d+$/);
     const m = await aegis.metrics();

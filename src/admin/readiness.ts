@@ -1,6 +1,7 @@
 // /readyz: ready when every Worker is up and every upstream has at least one server taking connections.
 import type { StatusSource } from "./source.ts";
 import { json } from "./http.ts";
+import { takesNewConnections } from "../health/server-state.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -17,7 +18,7 @@ export function readiness(source: StatusSource): Readiness {
   const configured = config.global.workers;
   if (running !== configured) reasons.push(`${running} of ${configured} Workers running`);
   const upstreams = config.upstreams.map((u, ui) => {
-    const up = health.snapshot(ui).filter(Boolean).length;
+    const up = health.snapshot(ui).filter(takesNewConnections).length;
     if (up === 0) reasons.push(`upstream ${u.name}: no server up (${u.servers.length} configured)`);
     return { name: u.name, servers_up: up, servers: u.servers.length };
   });

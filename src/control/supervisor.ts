@@ -56,7 +56,7 @@ export class Supervisor {
   #newHealth(config: Config): HealthMonitor {
     const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
-      publish: (upstream, available, weights) => { if (monitor === this.health) this.#post({ type: "servers", upstream, available, weights }); },
+      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", upstream, states, weights }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.connections),
     });
     return monitor;

@@ -14,6 +14,7 @@ import { ListenerRuntime } from "./listener-runtime.ts";
 import { Admission } from "../admission/admission.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { refusalCell, refusalReason } from "../admission/refusals.ts";
+import type { ServerState } from "../health/server-state.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -68,8 +69,8 @@ export class DataPlane implements Plane {
   }
 
   /** A health snapshot from the main thread: swapped in whole. */
-  applySnapshot(upstream: number, available: readonly boolean[], weights?: readonly number[]): void {
-    this.upstreams[upstream]?.applySnapshot(available, weights);
+  applySnapshot(upstream: number, states: readonly ServerState[], weights?: readonly number[]): void {
+    this.upstreams[upstream]?.applySnapshot(states, weights);
   }
 
   /**
@@ -253,6 +254,8 @@ function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
     client: `${s.clientAddress}:${s.clientPort}`,
     upstream: s.upstream.config.name,
     server: conn ? s.upstream.serverName(conn.server) : null,
+    // The server's state as the session ends (down, ejected, draining... explain many endings).
+    server_state: conn ? s.upstream.stateOf(conn.server) : null,
     bytes_in: s.bytesIn,
     bytes_out: s.bytesOut,
     connect_ms: s.connectMs < 0 ? null : Math.round(s.connectMs * 100) / 100,

@@ -2,6 +2,7 @@
 import { BALANCERS } from "../balancing/index.ts";
 import type { Balancer, ServerView } from "../balancing/balancer.ts";
 import type { UpstreamConfig } from "../config/types.ts";
+import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import { S } from "../telemetry/counters.ts";
 import { CONNECT_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
 import type { Recycler } from "./recycler.ts";
@@ -26,10 +27,12 @@ export class UpstreamRuntime implements PoolHost {
   readonly pools: ServerPool[] | null;
   readonly #bases: number[];
   readonly #connectHist: number[];
+  #states: readonly ServerState[];
 
   /** Position in the current config; -1 once a reload removed or replaced this upstream. */
   constructor(public index: number, readonly config: UpstreamConfig, readonly env: UpstreamEnv) {
     this.views = config.servers.map((s) => ({ weight: s.weight, available: true, backup: s.backup }));
+    this.#states = config.servers.map(() => "up");
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
     this.#connectHist = config.servers.map((_, s) => env.connectHistBase(index, s));
@@ -38,10 +41,16 @@ export class UpstreamRuntime implements PoolHost {
       : null;
   }
 
-  /** Swap in which servers take new connections, and their weights; sessions already placed are untouched. */
-  applySnapshot(available: readonly boolean[], weights?: readonly number[]): void {
-    this.views = this.views.map((v, i) => ({ ...v, available: available[i] ?? v.available, weight: weights?.[i] ?? v.weight }));
+  /** Swap in the servers' states (only "up" takes new connections) and weights; sessions already placed are untouched. */
+  applySnapshot(states: readonly ServerState[], weights?: readonly number[]): void {
+    this.#states = this.views.map((_, i) => states[i] ?? this.#states[i] ?? "up");
+    this.views = this.views.map((v, i) => ({ ...v, available: takesNewConnections(this.#states[i]!), weight: weights?.[i] ?? v.weight }));
     this.balancer.update(this.views);
+  }
+
+  /** The server's state in the last snapshot, as the access log reports it. */
+  stateOf(server: number): ServerState {
+    return this.#states[server] ?? "up";
   }
 
   get now(): number {

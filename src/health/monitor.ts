@@ -5,11 +5,11 @@ import type { Logger } from "../telemetry/log.ts";
 import { freshEjection, readmit, recordFailure, type EjectionState } from "./ejection.ts";
 import { record, START_HEALTHY, type Hysteresis } from "./hysteresis.ts";
 import { compileProbe, runProbe, type Probe } from "./probe.ts";
-import { takesNewConnections, type AdminState, type ServerState } from "./server-state.ts";
+import type { AdminState, ServerState } from "./server-state.ts";
 import { Histogram } from "../telemetry/histogram.ts";
 
-/** Which servers of one upstream take new connections: what a Worker swaps in whole. */
-export type Snapshot = boolean[];
+/** Each server's state in one upstream: what a Worker swaps in whole (only "up" takes new connections). */
+export type Snapshot = ServerState[];
 
 interface ServerHealth {
   upstream: number;
@@ -93,7 +93,7 @@ export class HealthMonitor {
   }
 
   snapshot(upstream: number): Snapshot {
-    return (this.#servers[upstream] ?? []).map((s) => takesNewConnections(s.state));
+    return (this.#servers[upstream] ?? []).map((s) => s.state);
   }
 
   /** Each server's weight: the operator's if set, else the configured one. */
