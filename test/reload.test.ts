@@ -124,6 +124,30 @@ describe("reload", () => {
     expect(await greeting(aegis.port)).toBe("b");
   });
 
+  test("a reload turns watching on, and another turns it off", async () => {
+    const [a, b, c] = ["a", "b", "c"].map((g) => startEcho({ greeting: `${g}\n` }));
+    backends.push(a!, b!, c!);
+    const shape: Shape = { listeners: [{ name: "main", bind: "127.0.0.1:0", upstream: "app" }], upstreams: [{ name: "app", servers: [a!.address] }] };
+    aegis = await startAegis(toml(shape));
+    const pinned = (server: Backend, global = ""): string =>
+      toml({ ...shape, global, listeners: [{ name: "main", bind: `127.0.0.1:${aegis!.port}`, upstream: "app" }], upstreams: [{ name: "app", servers: [server.address] }] });
+    expect((await reloadWith(aegis, pinned(a!, "watch = true"))).msg).toBe("reloaded");
+    // Watching now: a save alone reloads.
+    let seen = aegis.logs.length;
+    writeFileSync(configPath(aegis), pinned(b!, "watch = true"));
+    await aegis.waitForLog((l) => aegis!.logs.indexOf(l) >= seen && l.msg === "reloaded", 5000);
+    expect(await greeting(aegis.port)).toBe("b");
+    // A save that says watch = false is still seen (it is watched until it is read), and ends watching.
+    seen = aegis.logs.length;
+    writeFileSync(configPath(aegis), pinned(b!));
+    await aegis.waitForLog((l) => aegis!.logs.indexOf(l) >= seen && l.msg === "reloaded", 5000);
+    seen = aegis.logs.length;
+    writeFileSync(configPath(aegis), pinned(c!));
+    await Bun.sleep(800);
+    expect(aegis.logs.slice(seen).some((l) => l.msg === "reloaded")).toBe(false);
+    expect(await greeting(aegis.port)).toBe("b");
+  });
+
   test("20 reloads under streaming load, servers added and removed: no connection and no byte lost", async () => {
     const servers = [1, 2, 3, 4].map(() => startEcho());
     backends.push(...servers);

@@ -73,13 +73,14 @@ afterEach(async () => {
   for (const f of cleanup.splice(0)) await f();
 });
 
-const config = (port: number, server: string) => `
+const TOKEN = "notify-test-token-0123456789";
+const config = (port: number, server: string, metricsPort = 0) => `
 [global]
 workers = 2
 shutdown_grace = "2s"
 
 [metrics]
-enabled = false
+${metricsPort ? `listen = "127.0.0.1:${metricsPort}"\n\n[admin]\ntoken = "${TOKEN}"` : "enabled = false"}
 
 [[listener]]
 name = "main"
@@ -92,14 +93,15 @@ servers = ["${server}"]
 `;
 
 describe("sd_notify from the binary", () => {
-  test("READY=1 arrives once the listener accepts; RELOADING=1 and READY=1 around SIGHUP; STOPPING=1 on SIGTERM", async () => {
+  test("READY=1 arrives once the listener accepts; RELOADING=1 and READY=1 around SIGHUP and an API reload; STOPPING=1 on SIGTERM", async () => {
     const echo: Backend = startEcho();
     cleanup.push(() => echo.stop());
     const port = closedPort();
+    const metricsPort = closedPort();
     const notify = await listenNotify(port);
     cleanup.push(() => notify.stop());
     const env = { ...process.env, NOTIFY_SOCKET: notify.path };
-    const path = writeConfig(config(port, echo.address));
+    const path = writeConfig(config(port, echo.address, metricsPort));
     const proc = Bun.spawn([binary, "--config", path], { cwd: tempDir(), env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     cleanup.push(() => proc.kill("SIGKILL"));
     let logs = "";
@@ -118,11 +120,16 @@ describe("sd_notify from the binary", () => {
     await notify.waitFor((l) => l.includes("RELOADING=1") && l.includes("MONOTONIC_USEC="));
     await eventuallyCount(notify, "READY=1", 2);
 
+    // The admin API's reload is the same reload: systemd hears of it too.
+    const answer = await fetch(`http://127.0.0.1:${metricsPort}/api/reload`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(answer.status).toBe(200);
+    await eventuallyCount(notify, "READY=1", 3);
+
     proc.kill("SIGTERM");
     await notify.waitFor((l) => l.includes("STOPPING=1"));
     expect(await proc.exited).toBe(0);
     const order = notify.lines.filter((l) => l !== "bound").map((l) => /(READY|RELOADING|STOPPING)=1/.exec(l)![1]);
-    expect(order).toEqual(["READY", "RELOADING", "READY", "STOPPING"]);
+    expect(order).toEqual(["READY", "RELOADING", "READY", "RELOADING", "READY", "STOPPING"]);
   }, 30_000);
 
   test("no READY=1 when a listener cannot bind: exit 1 and nothing but silence on the socket", async () => {

@@ -138,7 +138,5 @@ async function reload(call: Call): Promise<Outcome> {
   if (!result.ok) {
     return { response: json({ ok: false, error: result.error }, 422), audit: { action: "reload", error: result.error } };
   }
-  // As for SIGHUP: the new file may change the log level.
-  source.logger.setLevel(source.config.global.logLevel);
   return { response: json(result), audit: { action: "reload", changes: result.changes } };
 }

@@ -15,22 +15,38 @@ export async function runProxy(
 ): Promise<number> {
   const supervisor = new Supervisor(config, logger, spawnWorker);
   let ready = false;
+  let stopping = false;
   const reload = (why: string) => {
     if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
     logger.info("reload requested", { trigger: why });
+    void supervisor.reload();
+  };
+  // `watch = true` watches the file; a reload can turn it on or off.
+  let watcher: { close(): void } | null = null;
+  const watchAsConfigured = () => {
+    const wanted = supervisor.config.global.watch && !supervisor.config.source.startsWith("<") && !stopping;
+    if (wanted && !watcher) watcher = watchConfig(supervisor.config.source, () => reload("file changed"));
+    if (!wanted && watcher) {
+      watcher.close();
+      watcher = null;
+    }
+  };
+  // Every reload (SIGHUP, the admin API, the file watch) goes through these.
+  supervisor.reloadHooks = {
     // systemd shows "reloading" until READY=1 comes back, whether the new file was taken or not.
-    notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
-    void supervisor.reload().finally(() => notify(logger, "READY=1")).then(() => {
+    before: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
+    after: () => {
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
-    });
+      watchAsConfigured();
+      notify(logger, "READY=1");
+    },
   };
 
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM
   // in that window must still drain rather than kill the process by the default action.
   let signalled: (signal: string) => void = () => {};
   const stopRequested = new Promise<string>((resolve) => (signalled = resolve));
-  let stopping = false;
   const onStop = (signal: string) => {
     if (stopping) {
       logger.warn("second signal, exiting now", { signal });
@@ -60,12 +76,12 @@ export async function runProxy(
     logger.flush();
     return 1;
   }
-  const watcher = config.global.watch && !config.source.startsWith("<") ? watchConfig(config.source, () => reload("file changed")) : null;
+  watchAsConfigured();
   logger.flush();
 
   await stopRequested;
   notify(logger, "STOPPING=1\nSTATUS=draining sessions");
-  watcher?.close();
+  watchAsConfigured(); // stopping: closes the watcher
   await supervisor.shutdown();
   logger.info("stopped");
   logger.flush();

@@ -31,6 +31,14 @@ interface Slot {
 
 export type ReloadResult = { ok: true; changes: string[] } | { ok: false; error: string };
 
+/** What the process around the supervisor does on every reload, whoever asked for it. */
+export interface ReloadHooks {
+  /** A reload begins (systemd: RELOADING=1). */
+  before(): void;
+  /** It ended, taken or not; `this.config` is the configuration now running. */
+  after(result: ReloadResult): void;
+}
+
 export class Supervisor {
   layout: CounterLayout;
   readonly sab: SharedArrayBuffer;
@@ -43,6 +51,8 @@ export class Supervisor {
   #metrics: Server<undefined> | null = null;
   #stopping = false;
   health: HealthMonitor;
+  /** Set by the composition root so SIGHUP, the admin API and the file watch reload alike. */
+  reloadHooks: ReloadHooks | null = null;
 
   constructor(public config: Config, readonly logger: Logger, readonly spawn: () => Worker) {
     this.#registry = new SlotRegistry(config);
@@ -178,13 +188,20 @@ export class Supervisor {
     if (this.#reloading) return { ok: false, error: "a reload is already in progress" };
     if (this.#stopping) return { ok: false, error: "shutting down" };
     this.#reloading = true;
+    this.reloadHooks?.before();
+    let result: ReloadResult = { ok: false, error: "reload did not complete" };
     try {
-      const result = await this.#reload();
+      result = await this.#reload();
       if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
       else this.logger.error("reload failed, the running configuration stays", { error: result.error });
       return result;
+    } catch (err) {
+      result = { ok: false, error: (err as Error).message };
+      this.logger.error("reload failed, the running configuration stays", { error: result.error });
+      return result;
     } finally {
       this.#reloading = false;
+      this.reloadHooks?.after(result);
     }
   }
 
