@@ -32,7 +32,7 @@ function loadOrExplain(args: Args): Config | number {
   const path = findConfig(args);
   if (!path) {
     console.error(`aegis: no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}.
-Write one (see \`aegis help\`), pass --config PATH, or try \`aegis demo\` for a working demonstration.`);
+Run \`aegis init\` to write one by answering a few questions, pass --config PATH, or try \`aegis demo\` for a working demonstration.`);
     return 2;
   }
   try {

@@ -97,6 +97,10 @@ describe("/readyz", () => {
     const down = await get(aegis, "/readyz");
     expect(down.status).toBe(503);
     expect(((await down.json()) as { reasons: string[] }).reasons).toEqual(["upstream app: no server up (1 configured)"]);
+    // /healthz says only that the process is alive: still 200 while not ready.
+    const alive = await get(aegis, "/healthz");
+    expect(alive.status).toBe(200);
+    expect((await alive.text()).trim()).toBe("ok");
   });
 
   test("503 while fewer Workers run than configured", () => {

@@ -134,12 +134,13 @@ describe("usage errors exit 2 with a message", () => {
 
 describe("finding the config", () => {
   // With a system-wide /etc/aegis/aegis.toml present, aegis would (rightly) use it.
-  test.skipIf(existsSync("/etc/aegis/aegis.toml"))("no config in an empty directory: exit 2, names the paths looked at, suggests --config and the demo", async () => {
+  test.skipIf(existsSync("/etc/aegis/aegis.toml"))("no config in an empty directory: exit 2, names the paths looked at, suggests init, --config and the demo", async () => {
     for (const args of [[], ["check"]]) {
       const r = await aegis(args, { timeoutMs: 5_000 });
       expect(r.code).toBe(2);
       expect(r.stdout).toBe("");
       expect(r.stderr).toContain("aegis: no config file: looked for ./aegis.toml and /etc/aegis/aegis.toml");
+      expect(r.stderr).toContain("aegis init");
       expect(r.stderr).toContain("--config PATH");
       expect(r.stderr).toContain("aegis demo");
     }

@@ -82,11 +82,16 @@ describe("reload", () => {
     inflight.write("still here");
     await inflight.waitFor((t) => t === "a\nstill here");
 
-    // Remove the side listener again: it stops accepting.
+    // Remove the side listener again: it stops accepting, and the session it holds goes on.
+    const onSide = await connect(extraPort);
+    clients.push(onSide);
+    await onSide.waitFor((t) => t === "b\n");
     const third = await reloadWith(aegis, toml({ ...second, listeners: [second.listeners[0]!] }));
     expect(third.changes).toContain(`listener side on 127.0.0.1:${extraPort} removed: stops accepting, its sessions go on`);
     const refused = await Bun.connect({ hostname: "127.0.0.1", port: extraPort, socket: { data() {} } }).then(() => false, () => true);
     expect(refused).toBe(true);
+    onSide.write("side still relays");
+    await onSide.waitFor((t) => t === "b\nside still relays");
     // Counters continue across reloads (same listener name, same cells).
     const m = await aegis.metrics();
     expect(m.get('aegis_connections_total{listener="main"}')).toBe(5);
