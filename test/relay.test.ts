@@ -1,6 +1,7 @@
 // The relay end to end: bytes both ways, half-close in each direction, resets, and closing promptly.
 import { afterEach, describe, expect, test } from "bun:test";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
+import type { Socket } from "bun";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
 
@@ -13,6 +14,57 @@ afterEach(async () => {
 });
 
 describe("relay", () => {
+  test("a server that stops reading stops the client, not aegis's memory; every byte arrives once it reads again", async () => {
+    // The server reads nothing at first. aegis may hold what the kernel buffers on both of its
+    // sockets plus one queue of at most 1 MiB: far less than the 64 MiB the client tries to send.
+    const TOTAL = 64 * 1024 * 1024;
+    let serverSide: Socket<unknown> | null = null;
+    let received = 0;
+    const receivedHash = new Bun.CryptoHasher("sha256");
+    const sink = startScripted({
+      open(socket) { serverSide = socket; socket.pause(); },
+      data(_socket, data) { received += data.length; receivedHash.update(data); },
+    });
+    backends.push(sink);
+    aegis = await startAegis(simpleConfig([sink.address], { workers: 1 }));
+    const chunk = new Uint8Array(256 * 1024);
+    crypto.getRandomValues(chunk.subarray(0, 65536));
+    for (let i = 65536; i < chunk.length; i++) chunk[i] = chunk[i - 65536]! ^ (i & 0xff);
+    const sentHash = new Bun.CryptoHasher("sha256");
+    let sent = 0;
+    const pump = (socket: Socket<undefined>) => {
+      while (sent < TOTAL) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, TOTAL - sent));
+        const written = socket.write(piece);
+        if (written <= 0) return;
+        sentHash.update(piece.subarray(0, written));
+        sent += written;
+        if (written < piece.length) return;
+      }
+    };
+    const client = await Bun.connect({ hostname: "127.0.0.1", port: aegis.port, socket: { open: pump, drain: pump, data() {} } });
+    try {
+      // Wait until the client is stuck: nothing more accepted for 300 ms.
+      await eventually(() => serverSide !== null, 5000, "the server got the connection");
+      let last = -1;
+      for (let i = 0; i < 50 && sent !== last; i++) {
+        last = sent;
+        await Bun.sleep(300);
+      }
+      expect(sent).toBeLessThan(TOTAL / 2);
+      const m = await aegis.metrics();
+      const readByAegis = m.get('aegis_bytes_received_total{listener="main"}')!;
+      expect(readByAegis).toBeLessThan(24 * 1024 * 1024);
+      expect(m.get('aegis_connections_active{listener="main"}')).toBe(1);
+
+      serverSide!.resume();
+      await eventually(() => received === TOTAL, 20_000, "all 64 MiB reached the server");
+      expect(receivedHash.digest("hex")).toBe(sentHash.digest("hex"));
+    } finally {
+      client.terminate();
+    }
+  }, 40_000);
+
   test("echo round trip, counted in metrics and the access log", async () => {
     const echo = startEcho();
     backends.push(echo);
