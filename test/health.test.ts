@@ -118,6 +118,29 @@ describe("clients do not notice a dying server", () => {
 });
 
 describe("passive checks", () => {
+  test("a server that accepts every connection but resets the sessions is ejected too", async () => {
+    const good = startEcho({ greeting: "good\n" });
+    // Greets, then resets the session as soon as the client speaks.
+    const resetter = startScripted({ open(socket) { socket.write("bad\n"); }, data(socket) { socket.terminate(); } });
+    backends.push(good, resetter);
+    aegis = await startAegis(simpleConfig([resetter.address, good.address], { workers: 1, upstream: 'fail_threshold = 3\neject_for = "10s"' }));
+    const seen: string[] = [];
+    for (let i = 0; i < 30 && !aegis.logs.some((l) => l.msg === "server state" && l.to === "ejected"); i++) {
+      const client = await connect(aegis.port);
+      const name = (await client.waitFor((t) => t.includes("\n"))).trim();
+      seen.push(name);
+      client.write("hello\n");
+      if (name === "good") await client.waitFor((t) => t === "good\nhello\n");
+      else await client.closed;
+      client.socket.end();
+    }
+    const ejected = await aegis.waitForLog((l) => l.msg === "server state" && l.server === resetter.address && l.to === "ejected", 2000);
+    expect(String(ejected.reason)).toContain("3 connection failures in a row");
+    // Round robin alternates, so it took three resets, each after a connection that succeeded.
+    expect(seen.filter((n) => n === "bad").length).toBe(3);
+    for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
+  });
+
   test("consecutive connect failures eject a server; the ejection ends, and doubles when it fails again", async () => {
     const good = startEcho({ greeting: "good\n" });
     backends.push(good);

@@ -67,7 +67,7 @@ export class Supervisor {
     const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
       publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", upstream, states, weights }); },
-      successes: (upstream, server) => this.reader.server(upstream, server, S.connections),
+      successes: (upstream, server) => this.reader.server(upstream, server, S.sessionsOk),
     });
     return monitor;
   }

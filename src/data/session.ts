@@ -321,11 +321,12 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     if (this.serverClosed || this.state !== RELAYING) return;
     this.serverClosed = true;
     this.endReason ??= "server_closed";
-    this.upstream.countClose(this.conn!.server);
+    // A reset while the client is still there is the server's doing (not ours passing a client's reset on).
+    const failed = error !== undefined && !this.clientClosed;
+    this.upstream.countClose(this.conn!.server, failed);
     this.#giveBack();
     this.toServer.clear();
-    // A reset while the client is still there is the server's doing (not ours passing a client's reset on).
-    if (error && !this.clientClosed) this.plane.reportServerFailure(this.upstream.index, this.conn!.server);
+    if (failed) this.plane.reportServerFailure(this.upstream.index, this.conn!.server);
     if (!this.clientClosed) {
       if (error) this.client.terminate(); // pass the reset on: a truncated stream must not look complete
       else if (!this.serverEof) this.onServerEof();

@@ -103,8 +103,11 @@ export class UpstreamRuntime implements PoolHost {
     this.balancer.onOpen(server);
   }
 
-  countClose(server: number): void {
-    this.env.cells[this.#bases[server]! + S.active]! -= 1;
+  /** A relayed connection to `server` ended; `failed`: the server reset it while the client was there. */
+  countClose(server: number, failed: boolean): void {
+    const base = this.#bases[server]!;
+    this.env.cells[base + S.active]! -= 1;
+    if (!failed) this.env.cells[base + S.sessionsOk]! += 1;
     this.balancer.onClose(server);
   }
 

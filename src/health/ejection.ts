@@ -4,11 +4,11 @@
 export const MAX_EJECTION_MS = 5 * 60_000;
 
 export interface EjectionState {
-  /** Failures seen in a row (no successful connection in between). */
+  /** Failures seen in a row (no session that ended well in between). */
   failures: number;
   /** Successful connections counted when the last failure was seen. */
   successesAtLastFailure: number;
-  /** Ejections in a row; reset by a successful connection after re-admission. */
+  /** Ejections in a row; reset by a session that ended well after re-admission. */
   ejections: number;
   successesAtReadmission: number;
   /** While now < ejectedUntil the server is skipped. */
@@ -20,7 +20,7 @@ export function freshEjection(): EjectionState {
 }
 
 /**
- * Record one failure. `successes` is the server's total of established connections, so any growth
+ * Record one failure. `successes` is the server's total of sessions that ended well, so any growth
  * since the previous failure means the failures were not consecutive. Returns the ejection length in
  * ms when this failure ejects the server, else 0.
  */

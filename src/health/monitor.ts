@@ -40,7 +40,9 @@ export interface ServerChange {
 export interface HealthEvents {
   /** A new snapshot for one upstream, with every server's effective weight. */
   publish(upstream: number, snapshot: Snapshot, weights: number[]): void;
-  /** The upstream's established-connection total for a server (successes, for passive checks). */
+  /** Sessions on a server that ended without it failing them (successes, for passive checks). A
+   *  connection that opens and is then reset is no success: counting it would keep a server that
+   *  resets every session from ever reaching fail_threshold. */
   successes(upstream: number, server: number): number;
 }
 

@@ -47,8 +47,10 @@ export const S = {
   active: 1,
   connectErrors: 2,
   poolIdle: 3,
+  /** Sessions that ended without the server failing them (no reset): passive checks' successes. */
+  sessionsOk: 4,
 } as const;
-export const SERVER_CELLS = 4;
+export const SERVER_CELLS = 5;
 
 const CACHE_LINE_CELLS = 8; // 64 bytes of Float64
 const HEADER_BYTES = 64; // the admission Int32 sits alone on the first cache line
