@@ -30,6 +30,8 @@ export interface GateClient extends PickContext, TimerEntry {
 export class UpstreamGate {
   readonly queue: UpstreamQueue<GateClient>;
   readonly timeoutMs: number;
+  /** Which servers are backups: a backup never stands in for a primary that is only full. */
+  readonly #backup: readonly boolean[];
 
   constructor(
     readonly balancer: Balancer,
@@ -41,6 +43,7 @@ export class UpstreamGate {
     const q = config.queue ?? DEFAULT_QUEUE;
     this.queue = new UpstreamQueue(limits.shared, queueCell, q.size, limits.worker);
     this.timeoutMs = q.timeoutMs;
+    this.#backup = config.servers.map((s) => s.backup);
   }
 
   busy(server: number): boolean {
@@ -51,16 +54,24 @@ export class UpstreamGate {
    * A server for `ctx`, with a place on it now held; -1 when no server is eligible; ALL_FULL when
    * some are but all are at their hard limit, or others are already queued (a newcomer does not
    * overtake them). Full servers are excluded for this pick only, so the balancer moves on its own way.
+   * Backups take over from primaries that are down, not from primaries that are full: once a
+   * primary is found full, the session queues for it (as HAProxy does) rather than spill to a backup.
    */
   pick(ctx: GateClient, fromQueue = false): number {
     if (!this.limits.any) return this.balancer.pick(ctx);
     if (!fromQueue && this.queue.waitingAnywhere() > 0) return ALL_FULL;
     const tried = ctx.exclude;
     let full = false;
+    let primaryFull = false;
     for (;;) {
       const server = this.balancer.pick(ctx);
+      if (server >= 0 && primaryFull && this.#backup[server]) {
+        ctx.exclude = tried;
+        return ALL_FULL;
+      }
       if (server >= 0 && !this.limits.take(server)) {
         full = true;
+        if (!this.#backup[server]) primaryFull = true;
         ctx.exclude = [...ctx.exclude, server]; // allocates only when a server is full
         continue;
       }

@@ -18,7 +18,7 @@ export const GLOBAL = {
   max_connections: integer({ min: 1, max: 10_000_000, default: 10_000, description: "Process-wide cap on concurrent client connections." }),
   shutdown_grace: duration({ min: 0, default: "30s", description: "How long open sessions may run on after SIGTERM before they are closed." }),
   log_level: oneOf(LOG_LEVELS, { default: "info", description: "Least severe log level written." }),
-  access_log: boolean({ default: true, description: "Write one JSON line per finished session on stdout." }),
+  access_log: boolean({ default: true, description: "Write one line per finished session on stdout (in log_format)." }),
   log_format: oneOf(LOG_FORMATS, { default: "json", description: "Log lines as JSON objects, or as `time level msg key=value` text." }),
   watch: boolean({ default: false, description: "Reload by itself when the config file changes (as on SIGHUP)." }),
 } satisfies Fields;
@@ -69,7 +69,7 @@ export const LISTENER = {
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),
   weight: integer({ min: 1, max: 1000, default: 1, description: "Relative share of new connections." }),
-  backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server can." }),
+  backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server is up; primaries at max_connections queue new sessions instead." }),
   max_connections: integer({
     min: 0, max: 10_000_000, default: 0,
     description: "Hard cap on sessions to this server, all Workers together; when every server is full, new sessions wait in the upstream's queue. 0 means no cap.",

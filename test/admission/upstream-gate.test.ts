@@ -115,6 +115,20 @@ describe("server limits", () => {
     expect(w.shared.serverLoad(0) + w.shared.serverLoad(1)).toBe(3);
   });
 
+  test("a full primary makes sessions queue, not spill to a backup; a primary that is down hands over", () => {
+    const backup = { ...server(), backup: true };
+    const config = upstreamConfig([server(1), backup]);
+    const w = worker(region(), 0, config);
+    const [first, second] = [new FakeSession(w.plane, w.gate), new FakeSession(w.plane, w.gate)];
+    first.connect();
+    expect(first.server).toBe(0);
+    expect(w.gate.pick(second)).toBe(ALL_FULL);
+    expect(second.exclude).toEqual([]);
+    // The primary goes down: now the backup takes new sessions.
+    w.gate.balancer.update([{ weight: 1, available: false, backup: false }, { weight: 1, available: true, backup: true }]);
+    expect(w.gate.pick(second)).toBe(1);
+  });
+
   test("no eligible server at all is -1, not ALL_FULL", () => {
     const w = worker(region(), 0, upstreamConfig([server(1)]));
     const s = new FakeSession(w.plane, w.gate);
