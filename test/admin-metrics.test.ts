@@ -20,10 +20,12 @@ afterEach(async () => {
 const HEALTH = `health = { interval = "200ms", timeout = "150ms", rise = 1, fall = 1 }`;
 const get = (a: Aegis, path: string) => fetch(`http://127.0.0.1:${a.metricsPort}${path}`);
 
+interface HistogramJson { buckets: Record<string, number>; sum: number; count: number }
 interface MetricsJson {
   process: { version: string; pid: number; uptime_seconds: number; workers: { configured: number; running: number } };
-  listeners: { name: string; connections_total: number; connections_active: number; bytes_received_total: number; bytes_sent_total: number; rejected_total: Record<string, number> }[];
-  upstreams: { name: string; servers: { name: string; state: string; connections_total: number; connections_active: number; connect_errors_total: number }[] }[];
+  listeners: { name: string; connections_total: number; connections_active: number; connections_queued: number; bytes_received_total: number; bytes_sent_total: number; rejected_total: Record<string, number>; session_duration_seconds: HistogramJson }[];
+  upstreams: { name: string; servers: { name: string; state: string; connections_total: number; connections_active: number; connect_errors_total: number; connect_duration_seconds: HistogramJson; session_duration_seconds: HistogramJson; health: { check_duration_seconds: HistogramJson | null } }[] }[];
+  per_ip: { entries: number; capacity: number } | null;
   changes: { what: string; server: string; from: string; to: string; reason: string }[];
 }
 
@@ -73,6 +75,22 @@ describe("/metrics.json", () => {
     expect(bad!.state).toBe("down");
     expect(m.get(`aegis_server_state{upstream="app",server="${dead}",state="down"}`)).toBe(1);
     expect(bad!.connect_errors_total).toBe(m.get(`aegis_upstream_connect_errors_total{upstream="app",server="${dead}"}`)!);
+    expect(l.connections_queued).toBe(m.get(`aegis_connections_queued{listener="main"}`)!);
+    // Histograms: every bucket, the sum and the count as /metrics has them.
+    const sameHistogram = (h: HistogramJson, name: string, labels: string) => {
+      for (const [le, n] of Object.entries(h.buckets)) expect(n).toBe(m.get(`${name}_bucket{${labels},le="${le}"}`)!);
+      expect(h.count).toBe(m.get(`${name}_count{${labels}}`)!);
+      expect(h.sum).toBeCloseTo(m.get(`${name}_sum{${labels}}`)!, 9);
+    };
+    const goodLabels = `upstream="app",server="${echo.address}"`;
+    sameHistogram(l.session_duration_seconds, "aegis_session_duration_seconds", 'listener="main"');
+    sameHistogram(good!.connect_duration_seconds, "aegis_upstream_connect_duration_seconds", goodLabels);
+    sameHistogram(good!.session_duration_seconds, "aegis_upstream_session_duration_seconds", goodLabels);
+    sameHistogram(good!.health.check_duration_seconds!, "aegis_health_check_duration_seconds", goodLabels);
+    expect(good!.connect_duration_seconds.count).toBe(6);
+    expect(good!.session_duration_seconds.count).toBe(5);
+    expect(good!.health.check_duration_seconds!.count).toBeGreaterThan(0);
+    expect(json.per_ip).toBeNull();
 
     expect(json.process.version).toBe(VERSION);
     expect(json.process.pid).toBe(aegis.proc.pid);

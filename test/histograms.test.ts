@@ -29,6 +29,10 @@ test("every connect and every finished session is observed once, in cumulative b
   await eventually(async () => (await aegis!.metrics()).get(`aegis_session_duration_seconds_count{listener="main"}`) === sessions, 3000, "all sessions observed");
   const m = await aegis.metrics();
   expect(m.get(`aegis_upstream_connect_duration_seconds_count{${server}}`)).toBe(sessions);
+  // The same sessions, by the server they were relayed to.
+  expect(m.get(`aegis_upstream_session_duration_seconds_count{${server}}`)).toBe(sessions);
+  expect(m.get(`aegis_upstream_session_duration_seconds_bucket{${server},le="0.1"}`)).toBe(sessions - 1);
+  expect(m.get(`aegis_upstream_session_duration_seconds_sum{${server}}`)!).toBeGreaterThan(0.3);
   expect(m.get(`aegis_upstream_connect_duration_seconds_bucket{${server},le="+Inf"}`)).toBe(sessions);
   // Loopback connects are fast: all within 25 ms, and the sum is a plausible total.
   expect(m.get(`aegis_upstream_connect_duration_seconds_bucket{${server},le="0.025"}`)).toBe(sessions);

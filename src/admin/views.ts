@@ -2,7 +2,9 @@
 // exposes, read from the same counters, so the two never disagree.
 import { formatAddress } from "../config/address.ts";
 import type { ServerChange } from "../health/monitor.ts";
-import { L, REJECT_REASONS, S } from "../telemetry/counters.ts";
+import { L, REJECT_REASONS, S, type CounterReader } from "../telemetry/counters.ts";
+import { CONNECT_BUCKETS, SESSION_BUCKETS, histogramView, type HistogramView } from "../telemetry/histogram-cells.ts";
+import type { Histogram } from "../telemetry/histogram.ts";
 import { VERSION } from "../version.ts";
 import type { StatusSource } from "./source.ts";
 
@@ -22,6 +24,9 @@ export interface ServerView {
   connections_total: number;
   connect_errors_total: number;
   pool_idle: number;
+  /** aegis_upstream_connect_duration_seconds and aegis_upstream_session_duration_seconds. */
+  connect_duration_seconds: HistogramView;
+  session_duration_seconds: HistogramView;
   health: {
     /** Whether the upstream has active checks; without them only passive checks judge it. */
     active_checks: boolean;
@@ -31,6 +36,8 @@ export interface ServerView {
     ejected: boolean;
     ejected_for_seconds: number;
     state_changes_total: number;
+    /** aegis_health_check_duration_seconds; null without active checks. */
+    check_duration_seconds: HistogramView | null;
   };
 }
 
@@ -50,9 +57,20 @@ export interface ListenerView {
   connections_active: number;
   connections_total: number;
   rejected_total: Record<string, number>;
+  connections_queued: number;
   bytes_received_total: number;
   bytes_sent_total: number;
+  /** aegis_session_duration_seconds. */
+  session_duration_seconds: HistogramView;
 }
+
+/** A histogram kept in the Workers' cells from `base` on, summed over Workers. */
+const cellsHistogram = (reader: CounterReader, base: number, buckets: readonly number[]): HistogramView =>
+  histogramView(buckets, (o) => reader.sum(base + o));
+
+/** A main-thread histogram in the same shape. */
+const localHistogram = (h: Histogram): HistogramView =>
+  histogramView(h.buckets, (o) => (o < h.buckets.length ? h.counts[o]! : o === h.buckets.length ? h.sum : h.count));
 
 export function listenerViews(source: StatusSource): ListenerView[] {
   const { config, reader } = source;
@@ -63,8 +81,10 @@ export function listenerViews(source: StatusSource): ListenerView[] {
     connections_active: reader.listener(i, L.active),
     connections_total: reader.listener(i, L.connections),
     rejected_total: Object.fromEntries(REJECT_REASONS.map(([reason, field]) => [reason, reader.listener(i, field)])),
+    connections_queued: reader.listener(i, L.queued),
     bytes_received_total: reader.listener(i, L.bytesReceived),
     bytes_sent_total: reader.listener(i, L.bytesSent),
+    session_duration_seconds: cellsHistogram(reader, reader.layout.sessionHistBase(i), SESSION_BUCKETS),
   }));
 }
 
@@ -90,6 +110,8 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamView {
       connections_total: reader.server(ui, si, S.connections),
       connect_errors_total: reader.server(ui, si, S.connectErrors),
       pool_idle: reader.server(ui, si, S.poolIdle),
+      connect_duration_seconds: cellsHistogram(reader, reader.layout.connectHistBase(ui, si), CONNECT_BUCKETS),
+      session_duration_seconds: cellsHistogram(reader, reader.layout.serverSessionHistBase(ui, si), SESSION_BUCKETS),
       health: {
         active_checks: u.health !== null,
         healthy: h?.active.healthy ?? true,
@@ -97,6 +119,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamView {
         ejected: ejectedFor > 0,
         ejected_for_seconds: Math.round(ejectedFor * 10) / 10,
         state_changes_total: h?.changes ?? 0,
+        check_duration_seconds: u.health && h ? localHistogram(h.checkSeconds) : null,
       },
     };
   });
@@ -138,6 +161,15 @@ export function metricsView(source: StatusSource, changes: readonly ServerChange
     process: processView(source),
     listeners: listenerViews(source),
     upstreams: upstreamViews(source),
+    per_ip: perIpView(source),
     changes: changes.map(changeView),
   };
+}
+
+/** aegis_per_ip_entries and aegis_per_ip_capacity; null when no listener has per-IP limits. */
+function perIpView(source: StatusSource): { entries: number; capacity: number } | null {
+  const limited = source.config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp));
+  if (!limited) return null;
+  const table = source.reader.admission.ipTable;
+  return { entries: table.live((performance.timeOrigin + performance.now()) * 1000), capacity: table.slots };
 }

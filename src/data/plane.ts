@@ -153,6 +153,7 @@ export class DataPlane implements Plane {
       get now() { return plane.now; },
       serverBase: (upstream, server) => layout.serverBase(upstream, server),
       connectHistBase: (upstream, server) => layout.connectHistBase(upstream, server),
+      serverSessionHistBase: (upstream, server) => layout.serverSessionHistBase(upstream, server),
     };
   }
 
@@ -206,6 +207,8 @@ export class DataPlane implements Plane {
     this.sessions.delete(session);
     this.cells[session.listener.base + L.active]! -= 1;
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
+    // Only sessions that reached a server (conn is dropped when a connect fails or is abandoned).
+    if (session.conn) session.upstream.observeSession(session.conn.server, durationMs / 1000);
     release(this.#admission);
     this.#gates.releaseIp(session.ipSlot);
     if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));

@@ -4,7 +4,7 @@ import type { Balancer, ServerView } from "../balancing/balancer.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import { S } from "../telemetry/counters.ts";
-import { CONNECT_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
+import { CONNECT_BUCKETS, SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
 import type { Recycler } from "./recycler.ts";
 import { ServerPool, type PoolHost } from "./upstream-pool.ts";
 import { UpstreamConn, upstreamHandlers } from "./upstream-conn.ts";
@@ -17,6 +17,7 @@ export interface UpstreamEnv {
   readonly now: number;
   serverBase(upstream: number, server: number): number;
   connectHistBase(upstream: number, server: number): number;
+  serverSessionHistBase(upstream: number, server: number): number;
 }
 
 const ignore = () => {};
@@ -27,6 +28,7 @@ export class UpstreamRuntime implements PoolHost {
   readonly pools: ServerPool[] | null;
   readonly #bases: number[];
   readonly #connectHist: number[];
+  readonly #sessionHist: number[];
   #states: readonly ServerState[];
 
   /** Position in the current config; -1 once a reload removed or replaced this upstream. */
@@ -36,6 +38,7 @@ export class UpstreamRuntime implements PoolHost {
     this.balancer = BALANCERS[config.balance](this.views, Math.random);
     this.#bases = config.servers.map((_, s) => env.serverBase(index, s));
     this.#connectHist = config.servers.map((_, s) => env.connectHistBase(index, s));
+    this.#sessionHist = config.servers.map((_, s) => env.serverSessionHistBase(index, s));
     this.pools = config.pool > 0
       ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, this))
       : null;
@@ -94,6 +97,11 @@ export class UpstreamRuntime implements PoolHost {
   observeConnect(server: number, ms: number, now: number): void {
     observe(this.env.cells, this.#connectHist[server]!, CONNECT_BUCKETS, ms / 1000);
     this.balancer.onConnectLatency(server, ms, now);
+  }
+
+  /** A session relayed to `server` ended after `seconds`, accept to close. */
+  observeSession(server: number, seconds: number): void {
+    observe(this.env.cells, this.#sessionHist[server]!, SESSION_BUCKETS, seconds);
   }
 
   countOpen(server: number): void {

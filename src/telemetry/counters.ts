@@ -75,13 +75,15 @@ export class CounterLayout {
   readonly #serverStart: number;
   readonly #connectHistStart: number;
   readonly #sessionHistStart: number;
+  readonly #serverSessionHistStart: number;
 
   constructor(readonly slots: CounterSlots, readonly workers: number) {
     this.listenerCount = slots.listeners.length;
     this.#serverStart = slots.listenerCapacity * LISTENER_CELLS;
     this.#connectHistStart = this.#serverStart + slots.serverCapacity * SERVER_CELLS;
     this.#sessionHistStart = this.#connectHistStart + slots.serverCapacity * CONNECT_HIST_CELLS;
-    const cells = this.#sessionHistStart + slots.listenerCapacity * SESSION_HIST_CELLS;
+    this.#serverSessionHistStart = this.#sessionHistStart + slots.listenerCapacity * SESSION_HIST_CELLS;
+    const cells = this.#serverSessionHistStart + slots.serverCapacity * SESSION_HIST_CELLS;
     this.stride = Math.ceil(cells / CACHE_LINE_CELLS) * CACHE_LINE_CELLS || CACHE_LINE_CELLS;
   }
 
@@ -127,6 +129,11 @@ export class CounterLayout {
   /** First cell of a listener's session-duration histogram. */
   sessionHistBase(listener: number): number {
     return this.#sessionHistStart + this.#listenerSlot(listener) * SESSION_HIST_CELLS;
+  }
+
+  /** First cell of the session-duration histogram of the sessions relayed to one server. */
+  serverSessionHistBase(upstream: number, server: number): number {
+    return this.#serverSessionHistStart + this.#serverSlot(upstream, server) * SESSION_HIST_CELLS;
   }
 }
 

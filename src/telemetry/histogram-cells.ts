@@ -21,6 +21,25 @@ export function observe(cells: Float64Array, base: number, buckets: readonly num
   cells[base + buckets.length + 1]! += 1;
 }
 
+/** One histogram as /metrics.json serves it: cumulative counts by upper bound (as Prometheus's), sum and count. */
+export interface HistogramView {
+  buckets: Record<string, number>;
+  sum: number;
+  count: number;
+}
+
+export function histogramView(buckets: readonly number[], cell: (offset: number) => number): HistogramView {
+  const out: Record<string, number> = {};
+  let cumulative = 0;
+  buckets.forEach((le, i) => {
+    cumulative += cell(i);
+    out[String(le)] = cumulative;
+  });
+  const count = cell(buckets.length + 1);
+  out["+Inf"] = count;
+  return { buckets: out, sum: cell(buckets.length), count };
+}
+
 /** Prometheus lines for one histogram, given a reader of a cell summed over Workers. */
 export function renderHistogram(name: string, labels: string, buckets: readonly number[], cell: (offset: number) => number): string[] {
   const out: string[] = [];

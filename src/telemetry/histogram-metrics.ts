@@ -1,4 +1,5 @@
-// Prometheus families for the per-Worker histograms: connect latency per server, session length per listener.
+// Prometheus families for the per-Worker histograms: connect latency and session length per server,
+// session length per listener.
 import type { Config } from "../config/types.ts";
 import type { CounterReader } from "./counters.ts";
 import { CONNECT_BUCKETS, SESSION_BUCKETS, renderHistogram } from "./histogram-cells.ts";
@@ -11,6 +12,10 @@ export function renderHistograms(config: Config, reader: CounterReader): string 
     const base = layout.connectHistBase(ui, si);
     return renderHistogram("aegis_upstream_connect_duration_seconds", `upstream="${label(u.name)}",server="${label(s.name)}"`, CONNECT_BUCKETS, (o) => reader.sum(base + o));
   }));
+  const serverSession = config.upstreams.flatMap((u, ui) => u.servers.flatMap((s, si) => {
+    const base = layout.serverSessionHistBase(ui, si);
+    return renderHistogram("aegis_upstream_session_duration_seconds", `upstream="${label(u.name)}",server="${label(s.name)}"`, SESSION_BUCKETS, (o) => reader.sum(base + o));
+  }));
   const session = config.listeners.flatMap((l, li) => {
     const base = layout.sessionHistBase(li);
     return renderHistogram("aegis_session_duration_seconds", `listener="${label(l.name)}"`, SESSION_BUCKETS, (o) => reader.sum(base + o));
@@ -20,6 +25,8 @@ export function renderHistograms(config: Config, reader: CounterReader): string 
     "# TYPE aegis_upstream_connect_duration_seconds histogram", ...connect,
     "# HELP aegis_session_duration_seconds Length of finished client sessions, accept to close.",
     "# TYPE aegis_session_duration_seconds histogram", ...session,
+    "# HELP aegis_upstream_session_duration_seconds Length of finished sessions relayed to the server, accept to close.",
+    "# TYPE aegis_upstream_session_duration_seconds histogram", ...serverSession,
     "",
   ].join("\n");
 }
