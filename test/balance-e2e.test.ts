@@ -1,5 +1,7 @@
 // Each balance algorithm over live backends through a real aegis (one Worker, so counts are exact where the algorithm is).
 import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { BalanceAlgorithm } from "../src/config/types.ts";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
@@ -92,6 +94,18 @@ describe("spread over live backends", () => {
     expect(Object.values(counts)).toEqual([20]);
   });
 
+  test.each(["source", "consistent"] as const)("%s: 30 client addresses, each always on the same server, together on all three", async (balance) => {
+    const { config } = setUp(["a", "b", "c"], balance, [], "retries = 0");
+    aegis = await startAegis(config);
+    const placed = await greetingsFrom(aegis.port, "127.6.0.1", 30, 3);
+    expect(Object.keys(placed).length).toBe(30);
+    for (const [address, names] of Object.entries(placed)) expect({ address, names: [...new Set(names)] }).toEqual({ address, names: [names[0]!] });
+    const shares: Record<string, number> = {};
+    for (const names of Object.values(placed)) shares[names[0]!] = (shares[names[0]!] ?? 0) + 1;
+    expect(Object.keys(shares).sort()).toEqual(["a", "b", "c"]);
+    for (const n of Object.values(shares)) expect(n).toBeGreaterThanOrEqual(4); // 10 each on average
+  });
+
   test("first: every connection goes to the first server while it is up", async () => {
     const { config } = setUp(["a", "b", "c"], "first");
     aegis = await startAegis(config);
@@ -99,6 +113,18 @@ describe("spread over live backends", () => {
     expect(await tally(aegis.port, 10, true)).toEqual({ a: 10 });
   });
 });
+
+const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+/** Which server greeted each client address, connecting `repeat` times from each (test/fixtures/greetings-from.py). */
+async function greetingsFrom(port: number, first: string, count: number, repeat: number): Promise<Record<string, string[]>> {
+  const proc = Bun.spawn([PYTHON, join(import.meta.dir, "fixtures/greetings-from.py"), String(port), first, String(count), String(repeat)], { stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  clearTimeout(timer);
+  if (!out.trim()) throw new Error(`greetings-from.py printed nothing: ${err}`);
+  return JSON.parse(out) as Record<string, string[]>;
+}
 
 /** A server greeting with `name` on a given port (0 = any), so a primary can come back where it was. */
 function greeter(name: string, port = 0): Backend {
