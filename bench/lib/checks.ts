@@ -15,7 +15,7 @@ export interface LogFindings {
  * its data connection (it closes with unread data in flight), so resets and broken pipes on
  * the iperf3 path (either of iperfPorts) are counted as expected instead.
  */
-export function scanProxyLog(title: string, kind: "aegis" | "haproxy" | "nginx", files: string[], iperfPorts: number[]): LogFindings {
+export function scanProxyLog(title: string, kind: "aegis" | "bun" | "haproxy" | "nginx", files: string[], iperfPorts: number[]): LogFindings {
   const lines = files
     .filter(existsSync)
     .flatMap((f) => readFileSync(f, "utf8").split("\n"))
@@ -24,7 +24,7 @@ export function scanProxyLog(title: string, kind: "aegis" | "haproxy" | "nginx",
   const notable = lines.filter((l) => {
     if (kind === "aegis") return !/"msg":"ready"/.test(l) && /"level":"(warn|error|fatal)"|^[^{]/.test(l);
     if (kind === "nginx") return /\[(warn|error|crit|alert|emerg)\]/.test(l);
-    return true; // HAProxy in -db mode says nothing unless something is wrong
+    return true; // HAProxy in -db mode and the bare Bun relay say nothing unless something is wrong
   });
   const iperfPath = new RegExp([...iperfPorts.map((p) => `[:"]${p}\\b`), '"listener":"iperf"', '"upstream":"iperf"'].join("|"));
   const teardown = /reset by peer|broken pipe|ECONNRESET|EPIPE/i;

@@ -4,14 +4,15 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export type ColumnId = "none" | "aegis" | "aegis+pool" | "haproxy" | "nginx";
-export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "haproxy", "nginx"];
+export type ColumnId = "none" | "aegis" | "aegis+pool" | "bun" | "haproxy" | "nginx";
+export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "bun", "haproxy", "nginx"];
 export const PEERS: ColumnId[] = ["haproxy", "nginx"];
 
 export const COLUMN_TITLES: Record<ColumnId, string> = {
   none: "no proxy",
   aegis: "aegis",
   "aegis+pool": "aegis+pool",
+  bun: "bare Bun relay",
   haproxy: "HAProxy",
   nginx: "nginx",
 };
@@ -53,6 +54,13 @@ export function prepare(
       const configPath = join(dir, "aegis.toml");
       writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0));
       return { cmd: [opts.aegisPath, "--config", configPath], configPath, logPath };
+    }
+    case "bun": {
+      // No config file: the routes are its arguments. It runs on the Bun that runs this benchmark.
+      const script = join(import.meta.dir, "bun-relay.ts");
+      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
+      writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
+      return { cmd, configPath: script, logPath };
     }
     case "haproxy": {
       const configPath = join(dir, "haproxy.cfg");

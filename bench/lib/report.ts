@@ -118,6 +118,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
     ...columns.map((c) => COLUMN_TITLES[c]),
     "aegis ÷ best peer",
     "aegis ÷ no proxy",
+    "aegis ÷ bare Bun",
     "aegis+pool ÷ aegis",
     "target (aegis)",
   ];
@@ -130,6 +131,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
       ...columns.map((c) => fmt(results.get(c)?.get(m.id), m.digits)),
       peer.value === null ? "—" : `${ratio(aegis, peer.value)} (${peer.who})`,
       ratio(aegis, num(results.get("none")?.get(m.id))),
+      ratio(aegis, num(results.get("bun")?.get(m.id))),
       ratio(num(results.get("aegis+pool")?.get(m.id)), aegis),
       targetCell(results, m),
     ];
@@ -192,6 +194,9 @@ One run on a small, noisy machine: read the ratios, not the absolute numbers, an
 Every ratio is the aegis value divided by the other one, so on a ↓ row a ratio below 1.00× means aegis wins.
 "Best peer" is the better of HAProxy and nginx on that row. Targets are checked on the plain aegis column (pool = 0);
 "aegis+pool ÷ aegis" shows whether the upstream pool pays (above 1 on ↑ rows, below 1 on ↓ rows).
+"Bare Bun relay" (\`bench/lib/bun-relay.ts\`) is the floor for a proxy on Bun: a correct relay with nothing else, one Worker per
+core like aegis. "aegis ÷ bare Bun" near 1.00× means aegis's own code costs next to nothing and what separates it from
+HAProxy and nginx is Bun's socket layer.
 
 ${d.table || "_Not run this time (`--sections`)._"}
 
@@ -213,7 +218,8 @@ ${d.machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")
 - Every proxy relays two listeners, one to each backend. Configs are in \`bench/lib/proxies.ts\`:
   aegis \`workers = 0\` (one per core), \`max_connections = 20000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
   (aegis+pool: \`pool = ${d.aegisPool}\` on the Redis upstream only); HAProxy 2.6 \`mode tcp\`, \`nbthread\` = cores, no logging;
-  nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log.
+  nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log;
+  bare Bun relay: \`bun bench/lib/bun-relay.ts CORES LISTEN:BACKEND ...\`, one Worker per core with \`reusePort\`, backpressure and half-close, nothing else.
 - Throughput workloads (PORT = the proxy's listener, or the backend for "no proxy"); ${d.rounds} round(s), columns interleaved, each column keeps its best round (by requests/s or Gbit/s) with that round's latencies:
 ${d.commands.map(([name, cmd]) => `  - ${name}: \`${cmd}\``).join("\n")}
 - Idle memory, one proxy running at a time: warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${d.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${d.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
