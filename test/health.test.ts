@@ -40,6 +40,20 @@ async function greetingOf(port: number): Promise<string> {
 const HEALTH = `health = { interval = "200ms", timeout = "150ms", rise = 2, fall = 2, send = "PING\\r\\n", expect = "+PONG" }`;
 
 describe("active health checks", () => {
+  test("checks run once per process, not once per Worker: four Workers, one probe per interval", async () => {
+    const server = pingServer("s");
+    backends.push(server);
+    aegis = await startAegis(simpleConfig([server.address], { workers: 4, upstream: `health = { interval = "100ms", timeout = "80ms", rise = 1, fall = 1 }` }));
+    const before = server.accepted;
+    const started = performance.now();
+    await Bun.sleep(1000);
+    const probes = server.accepted - before;
+    const intervals = (performance.now() - started) / 100;
+    // Once per process: about 10 in a second (a timer may slip on a loaded machine). Once per Worker would be about 40.
+    expect(probes).toBeGreaterThanOrEqual(5);
+    expect(probes).toBeLessThanOrEqual(Math.ceil(intervals) + 2);
+  });
+
   test("a server that answers wrongly goes down and gets no new connections; fixed, it rejoins after rise", async () => {
     let answer = "-ERR\r\n";
     const good = pingServer("good");
