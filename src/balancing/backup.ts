@@ -2,7 +2,7 @@
 // Like Envoy's priority levels and HAProxy's separate active/backup trees: the backup tier's
 // balancer keeps its own state (its own rotation, its own hash table), so backups share their
 // load by the same algorithm when they take over, and primaries' state is never disturbed.
-import { NO_EXCLUSIONS, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "./balancer.ts";
+import { NO_EXCLUSIONS, type Balancer, type BalancerFactory, type LatencyKind, type PickContext, type ServerView } from "./balancer.ts";
 import { SubContext } from "./sub-context.ts";
 
 /**
@@ -94,8 +94,8 @@ class Tiered implements Balancer {
     this.#inner(server)?.onClose(this.#localOf[server]!);
   }
 
-  onConnectLatency(server: number, ms: number, now: number): void {
-    this.#inner(server)?.onConnectLatency(this.#localOf[server]!, ms, now);
+  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
+    this.#inner(server)?.onLatency(this.#localOf[server]!, kind, ms, now);
   }
 
   #inner(server: number): Balancer | undefined {

@@ -28,13 +28,17 @@ export interface Balancer {
   /** A connection to `server` ended. */
   onClose(server: number): void;
   /**
-   * A latency sample for `server`, in ms: a connect's duration, or the time from a session's first
-   * client bytes to the server's first reply. Latency-aware algorithms learn from it.
+   * A latency sample for `server`, in ms, of one kind: a connect's duration, or the time from a
+   * session's first client bytes to the server's first reply. Latency-aware algorithms learn from it.
    */
-  onConnectLatency(server: number, ms: number, now: number): void;
+  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void;
   /** A new snapshot of the same servers in the same order (health or admin state changed). */
   update(servers: readonly ServerView[]): void;
 }
+
+/** The kinds of latency sample: numbers, so reporting one allocates nothing. */
+export const Latency = { connect: 0, reply: 1 } as const;
+export type LatencyKind = (typeof Latency)[keyof typeof Latency];
 
 /** Source of randomness in [0, 1): injected so algorithms stay deterministic under test. */
 export type Random = () => number;

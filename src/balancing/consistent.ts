@@ -58,7 +58,7 @@ class Maglev implements Balancer {
 
   onOpen(): void {}
   onClose(): void {}
-  onConnectLatency(): void {}
+  onLatency(): void {}
 
   #anyEligible(ctx: PickContext): boolean {
     for (let i = 0; i < this.#servers.length; i++) if (eligible(this.#servers, i, ctx)) return true;

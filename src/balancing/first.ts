@@ -29,5 +29,5 @@ class FirstFit implements Balancer {
 
   onOpen(): void {}
   onClose(): void {}
-  onConnectLatency(): void {}
+  onLatency(): void {}
 }

@@ -61,5 +61,5 @@ class LeastConn implements Balancer {
     this.#active.close(server);
   }
 
-  onConnectLatency(): void {}
+  onLatency(): void {}
 }

@@ -1,5 +1,5 @@
-// Latency-aware power of two choices: the lower EWMA connect latency x load wins (Finagle, Linkerd).
-import type { BalancerFactory, ServerView } from "./balancer.ts";
+// Latency-aware power of two choices: the lower EWMA latency x load wins (Finagle, Linkerd).
+import { Latency, type BalancerFactory, type LatencyKind, type ServerView } from "./balancer.ts";
 import { PowerOfTwoChoices } from "./p2c.ts";
 
 /** A sample moves the estimate this far toward itself. */
@@ -11,62 +11,88 @@ const MIN_SAMPLE_MS = 0.01;
 
 /**
  * Contract: two distinct servers drawn by weight (as p2c); the one with the lower
- * estimate(now) x (1 + active/weight) wins, the first drawn on a tie. With weight 1 that is the
- * classic EWMA x (active + 1).
+ * (connect estimate + reply estimate)(now) x (1 + active/weight) wins, the first drawn on a tie.
+ * With weight 1 and no reply samples that is the classic EWMA x (active + 1).
  *
- * The neutral value is the lowest estimate any server has: a server without samples scores it,
- * and a server that stops being picked (because it was slow) decays toward it with a half-life,
- * so it is tried again and a recovered server wins its share back. Only ctx.now and the
- * `now` given with each sample are used as clocks.
+ * Connect time and reply time (a session's first client bytes to the server's first answer) are
+ * two estimates: a slow server accepts connections as fast as the others, and in one average its
+ * quick connect samples (which arrive first, several while its slow replies are still on their
+ * way) would pull it down just when it is being picked. Each kind's neutral value is the lowest
+ * estimate any server has of it: a server without samples scores that, and a server that stops
+ * being picked (because it was slow) decays toward it with a half-life, so it is tried again and
+ * a recovered server wins its share back. Only ctx.now and the `now` given with each sample are
+ * used as clocks.
  */
 export const p2cEwma: BalancerFactory = (servers, rng) => new LatencyAware(servers, rng);
 
 class LatencyAware extends PowerOfTwoChoices {
-  readonly #estimate: Float64Array;
-  readonly #stamp: Float64Array;
-  readonly #sampled: Uint8Array;
-  #neutral = 1;
+  // Before any connect sample every server costs 1 x load (plain p2c); reply time adds nothing
+  // until some server has given one.
+  readonly #connect: DecayingEwma;
+  readonly #reply: DecayingEwma;
 
   constructor(servers: readonly ServerView[], rng: () => number) {
     super(servers, rng);
-    this.#estimate = new Float64Array(servers.length);
-    this.#stamp = new Float64Array(servers.length);
-    this.#sampled = new Uint8Array(servers.length);
+    this.#connect = new DecayingEwma(servers.length, 1);
+    this.#reply = new DecayingEwma(servers.length, 0);
   }
 
   protected override beginCosts(): void {
-    this.#neutral = this.#lowestEstimate();
+    this.#connect.refreshNeutral();
+    this.#reply.refreshNeutral();
   }
 
   protected override cost(server: number, now: number): number {
-    return this.#estimateAt(server, now) * (1 + this.active.of(server) / this.servers[server]!.weight);
+    const latency = this.#connect.at(server, now) + this.#reply.at(server, now);
+    return latency * (1 + this.active.of(server) / this.servers[server]!.weight);
   }
 
-  override onConnectLatency(server: number, ms: number, now: number): void {
+  override onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
+    (kind === Latency.reply ? this.#reply : this.#connect).sample(server, ms, now);
+  }
+}
+
+/** One EWMA per server that decays toward the best server's value while it gets no samples. */
+class DecayingEwma {
+  readonly #estimate: Float64Array;
+  readonly #stamp: Float64Array;
+  readonly #sampled: Uint8Array;
+  readonly #unsampledNeutral: number;
+  #neutral: number;
+
+  constructor(servers: number, unsampledNeutral: number) {
+    this.#estimate = new Float64Array(servers);
+    this.#stamp = new Float64Array(servers);
+    this.#sampled = new Uint8Array(servers);
+    this.#unsampledNeutral = unsampledNeutral;
+    this.#neutral = unsampledNeutral;
+  }
+
+  sample(server: number, ms: number, now: number): void {
     if (!(server >= 0 && server < this.#estimate.length) || !Number.isFinite(ms) || !Number.isFinite(now)) return;
-    const sample = Math.max(ms, MIN_SAMPLE_MS);
+    const value = Math.max(ms, MIN_SAMPLE_MS);
     if (this.#sampled[server]) {
-      this.#neutral = this.#lowestEstimate();
-      const current = this.#estimateAt(server, now);
-      this.#estimate[server] = current + (sample - current) * EWMA_ALPHA;
+      this.refreshNeutral();
+      const current = this.at(server, now);
+      this.#estimate[server] = current + (value - current) * EWMA_ALPHA;
     } else {
-      this.#estimate[server] = sample;
+      this.#estimate[server] = value;
       this.#sampled[server] = 1;
     }
     this.#stamp[server] = now;
   }
 
-  /** The estimate decayed toward #neutral for the time since its last sample. */
-  #estimateAt(server: number, now: number): number {
+  /** The estimate decayed toward the neutral value for the time since its last sample. */
+  at(server: number, now: number): number {
     if (!this.#sampled[server]) return this.#neutral;
     const age = Math.max(0, now - this.#stamp[server]!);
     return this.#neutral + (this.#estimate[server]! - this.#neutral) * 2 ** (-age / EWMA_HALF_LIFE_MS);
   }
 
-  /** The neutral value: the lowest stored estimate, or 1 when nothing has been sampled (all equal). */
-  #lowestEstimate(): number {
+  /** The neutral value: the lowest stored estimate, or the unsampled value when there is none. */
+  refreshNeutral(): void {
     let lowest = Infinity;
     for (let i = 0; i < this.#estimate.length; i++) if (this.#sampled[i] && this.#estimate[i]! < lowest) lowest = this.#estimate[i]!;
-    return lowest === Infinity ? 1 : lowest;
+    this.#neutral = lowest === Infinity ? this.#unsampledNeutral : lowest;
   }
 }

@@ -1,5 +1,5 @@
 // Power of two choices: two distinct servers drawn by weight, the less loaded one wins.
-import type { Balancer, BalancerFactory, PickContext, Random, ServerView } from "./balancer.ts";
+import type { Balancer, BalancerFactory, LatencyKind, PickContext, Random, ServerView } from "./balancer.ts";
 import { ActiveCounts } from "./active.ts";
 import { atWeight, eligibleWeight } from "./eligible.ts";
 
@@ -53,5 +53,5 @@ export class PowerOfTwoChoices implements Balancer {
     this.active.close(server);
   }
 
-  onConnectLatency(_server: number, _ms: number, _now: number): void {}
+  onLatency(_server: number, _kind: LatencyKind, _ms: number, _now: number): void {}
 }

@@ -1,5 +1,5 @@
 // Soft limits for every algorithm: busy servers are picked only when no idle one is eligible.
-import type { Balancer, BalancerFactory, PickContext, ServerView } from "./balancer.ts";
+import type { Balancer, BalancerFactory, LatencyKind, PickContext, ServerView } from "./balancer.ts";
 import { eligible } from "./eligible.ts";
 import { SubContext } from "./sub-context.ts";
 
@@ -49,7 +49,7 @@ class PreferIdle implements Balancer {
     this.#inner.onClose(server);
   }
 
-  onConnectLatency(server: number, ms: number, now: number): void {
-    this.#inner.onConnectLatency(server, ms, now);
+  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
+    this.#inner.onLatency(server, kind, ms, now);
   }
 }

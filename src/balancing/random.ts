@@ -26,5 +26,5 @@ class WeightedRandom implements Balancer {
 
   onOpen(): void {}
   onClose(): void {}
-  onConnectLatency(): void {}
+  onLatency(): void {}
 }

@@ -35,5 +35,5 @@ class SmoothRoundRobin implements Balancer {
 
   onOpen(): void {}
   onClose(): void {}
-  onConnectLatency(): void {}
+  onLatency(): void {}
 }

@@ -30,5 +30,5 @@ class SourceHash implements Balancer {
 
   onOpen(): void {}
   onClose(): void {}
-  onConnectLatency(): void {}
+  onLatency(): void {}
 }

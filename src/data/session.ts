@@ -1,6 +1,6 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
 import type { Socket } from "bun";
-import { NO_EXCLUSIONS, type PickContext } from "../balancing/balancer.ts";
+import { Latency, NO_EXCLUSIONS, type PickContext } from "../balancing/balancer.ts";
 import { L } from "../telemetry/counters.ts";
 import { ByteQueue } from "./byte-queue.ts";
 import { UNSCHEDULED, type TimerEntry } from "./timer-wheel.ts";
@@ -261,7 +261,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
    * Once per session; a server that speaks first (a greeting) gives no sample.
    */
   #firstReply(server: number): void {
-    if (this.#replyClock > 0) this.upstream.balancer.onConnectLatency(server, performance.now() - this.#replyClock, this.plane.now);
+    if (this.#replyClock > 0) this.upstream.balancer.onLatency(server, Latency.reply, performance.now() - this.#replyClock, this.plane.now);
     this.#replyClock = -1;
   }
 

@@ -1,6 +1,6 @@
 // One upstream as a Worker sees it: its balancer, its servers' pools and counters, and how to dial.
 import { BALANCERS } from "../balancing/index.ts";
-import type { Balancer, ServerView } from "../balancing/balancer.ts";
+import { Latency, type Balancer, type ServerView } from "../balancing/balancer.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import { S } from "../telemetry/counters.ts";
@@ -96,7 +96,7 @@ export class UpstreamRuntime implements PoolHost {
   /** A connect to `server` took `ms`: into its latency histogram and the balancer's view. */
   observeConnect(server: number, ms: number, now: number): void {
     observe(this.env.cells, this.#connectHist[server]!, CONNECT_BUCKETS, ms / 1000);
-    this.balancer.onConnectLatency(server, ms, now);
+    this.balancer.onLatency(server, Latency.connect, ms, now);
   }
 
   /** A session relayed to `server` ended after `seconds`, accept to close. */

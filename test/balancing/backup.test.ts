@@ -1,6 +1,6 @@
 // The backup tier: connection hooks and exclusions reach the right server in the right tier.
 import { expect, test } from "bun:test";
-import type { ServerView } from "../../src/balancing/balancer.ts";
+import { Latency, type ServerView } from "../../src/balancing/balancer.ts";
 import { BALANCERS } from "../../src/balancing/index.ts";
 import { ctx, onlyAvailable, picks, seeded } from "./contract.ts";
 
@@ -27,8 +27,8 @@ test("open connections are counted against the right backup once the backups tak
 
 test("latency samples reach the right server", () => {
   const balancer = BALANCERS.p2c_ewma(servers, seeded(1));
-  balancer.onConnectLatency(1, 50, 0);
-  balancer.onConnectLatency(3, 1, 0);
+  balancer.onLatency(1, Latency.connect, 50, 0);
+  balancer.onLatency(3, Latency.connect, 1, 0);
   expect(picks(balancer, 50)).toEqual(new Set([3]));
 });
 

@@ -1,7 +1,7 @@
 // The contract every balancer passes, as the registry builds it: one call per algorithm gives it the whole suite.
 import { describe, expect, test } from "bun:test";
 import type { BalanceAlgorithm } from "../../src/config/types.ts";
-import type { Balancer, BalancerFactory, PickContext, ServerView } from "../../src/balancing/balancer.ts";
+import { Latency, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../../src/balancing/balancer.ts";
 import { BALANCERS } from "../../src/balancing/index.ts";
 
 /** A seeded generator (mulberry32) so every run picks the same way. */
@@ -151,7 +151,7 @@ export function balancerContract(name: BalanceAlgorithm, options: ContractOption
       const balancer = factory([false, true].map((backup) => ({ weight: 1, available: true, backup })), seeded(11));
       for (const server of [0, 1, -1, 2]) {
         balancer.onClose(server);
-        balancer.onConnectLatency(server, 5, 10);
+        balancer.onLatency(server, Latency.connect, 5, 10);
         balancer.onOpen(server);
       }
       expect(picks(balancer, 50)).toEqual(new Set([0]));

@@ -7,7 +7,7 @@ export const ALGORITHM_EXPLANATIONS: Readonly<Record<string, string>> = {
   least_conn: "the server with the fewest open connections per weight; for long sessions",
   random: "a random server, weighted",
   p2c: "two random servers, the less loaded one wins (power of two choices)",
-  p2c_ewma: "two random servers, the faster-connecting and less loaded one wins",
+  p2c_ewma: "two random servers, the one answering faster and less loaded wins",
   source: "by client IP: a client keeps its server while the server set is unchanged",
   consistent: "by client IP, consistent hashing: when a server goes, only its clients move",
   first: "fill servers in file order: the first available one takes every connection",
