@@ -70,6 +70,8 @@ const ALIASES: Record<string, ColumnId> = {
   "aegis+pool": "aegis+pool",
   "aegis-pool": "aegis+pool",
   pool: "aegis+pool",
+  bun: "bun",
+  "bare-bun": "bun",
   haproxy: "haproxy",
   nginx: "nginx",
 };
