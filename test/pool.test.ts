@@ -1,5 +1,6 @@
 // The upstream pool: sockets connected ahead of time, greetings kept for the client, dead and old ones replaced.
 import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
@@ -67,5 +68,47 @@ describe("upstream pool", () => {
     await eventually(() => echo.accepted >= 2, 4000, "recycled after its max idle age");
     // The old one is closed, not leaked (its close may reach the server just after the new accept).
     await eventually(() => echo.open === 1, 2000, "exactly one pooled socket open");
+  });
+
+  test("a server drained or disabled through the admin API keeps no pooled sockets; ready fills the pool again", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    const token = "pool-test-token-0123456789abcdef";
+    aegis = await startAegis(simpleConfig([echo.address], { workers: 1, upstream: "pool = 2" }) + `\n[admin]\ntoken = "${token}"\n`);
+    await eventually(() => echo.open === 2, 3000, "2 pooled sockets");
+    const setState = async (state: string) => {
+      const r = await fetch(`http://127.0.0.1:${aegis!.metricsPort}/api/upstreams/app/servers/0/state`, {
+        method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ state }),
+      });
+      expect(r.status).toBe(200);
+    };
+    for (const state of ["draining", "disabled"]) {
+      await setState(state);
+      // Draining must let the server reach zero connections: nothing pooled holds one open.
+      await eventually(() => echo.open === 0, 3000, `no socket open to a ${state} server`);
+      expect(await idleGauge(aegis)).toBe(0);
+      await setState("ready");
+      await eventually(() => echo.open === 2, 3000, "the pool fills again once the server is ready");
+    }
+  });
+
+  test("a pooled connect to a server that never answers gives up after connect_timeout and is counted", async () => {
+    const hole = Bun.spawn(["python3", join(import.meta.dir, "fixtures/blackhole.py")], { stdin: "pipe", stdout: "pipe" });
+    try {
+      const reader = hole.stdout.getReader();
+      const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+      const server = `127.0.0.1:${port}`;
+      aegis = await startAegis(simpleConfig([server], { workers: 1, upstream: 'pool = 2\nconnect_timeout = "300ms"' }));
+      // Both dials hang (the kernel would retry the SYN for two minutes); checked once a second.
+      const errors = async () => (await aegis!.metrics()).get(`aegis_upstream_connect_errors_total{upstream="app",server="${server}"}`) ?? 0;
+      await eventually(async () => (await errors()) >= 2, 4000, "both hanging pool dials counted as connect errors");
+      expect(await idleGauge(aegis)).toBe(0);
+      // Backing off: no new pair of dials at every check.
+      const counted = await errors();
+      await Bun.sleep(1200);
+      expect(await errors()).toBeLessThanOrEqual(counted + 2);
+    } finally {
+      hole.kill();
+    }
   });
 });

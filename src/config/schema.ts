@@ -132,7 +132,7 @@ export const UPSTREAM = {
   balance: oneOf(BALANCE_ALGORITHMS, { default: "round_robin", description: "How a server is picked for each new connection." }),
   connect_timeout: duration({ min: 1, default: "3s", description: "Give up on a server connect after this long." }),
   retries: integer({ min: 0, max: 100, default: 2, description: "Other servers tried when a connect fails." }),
-  pool: integer({ min: 0, max: 1000, default: 0, description: "Pre-connected sockets kept per Worker per server; 0 turns pooling off." }),
+  pool: integer({ min: 0, max: 1000, default: 0, description: "Pre-connected sockets kept per Worker per server while it is up (none to a draining, disabled, down or ejected one); 0 turns pooling off." }),
   pool_max_idle: duration({ min: 1, default: "60s", description: "A pooled socket idle longer than this is closed and replaced." }),
   health: optional(table(HEALTH, {
     defaultText: "no active checks: servers count as up until passive checks eject them",

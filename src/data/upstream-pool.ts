@@ -17,15 +17,19 @@ const BACKOFF_MAX_MS = 30_000;
 
 export class ServerPool implements IdleKeeper {
   readonly #idle: UpstreamConn[] = [];
-  #connecting = 0;
+  /** Dials in flight, each with the coarse time it started (in idleSince), for the connect timeout. */
+  readonly #dialing: UpstreamConn[] = [];
   #failures = 0;
   #retryAt = 0;
   #stopped = false;
+  /** False while the server takes no new connections (down, ejected, draining, disabled). */
+  #wanted = true;
 
   constructor(
     readonly server: number,
     readonly size: number,
     readonly maxIdleMs: number,
+    readonly connectTimeoutMs: number,
     readonly host: PoolHost,
   ) {}
 
@@ -44,22 +48,48 @@ export class ServerPool implements IdleKeeper {
     return conn;
   }
 
-  /** Top up to `size`, unless connects are failing and the backoff has not passed. */
+  /** Top up to `size`, unless the server takes no new connections or the backoff has not passed. */
   refill(): void {
-    if (this.#stopped || this.host.now < this.#retryAt) return;
-    while (this.#idle.length + this.#connecting < this.size) {
+    if (this.#stopped || !this.#wanted || this.host.now < this.#retryAt) return;
+    while (this.#idle.length + this.#dialing.length < this.size) {
       const conn = this.host.newConn(this.server);
       conn.keeper = this;
-      this.#connecting++;
+      conn.idleSince = this.host.now;
+      this.#dialing.push(conn);
       this.host.dial(conn);
     }
   }
 
-  /** Recycle sockets idle past their age, so a server's own idle timeout never bites a client. */
+  /**
+   * Follow the server's state: idle sockets to a server that is draining, disabled, down or
+   * ejected only keep it busy (a drained server must reach zero connections), so they are
+   * closed, and the pool fills again when the server is back up.
+   */
+  setWanted(wanted: boolean): void {
+    if (wanted === this.#wanted) return;
+    this.#wanted = wanted;
+    if (wanted) return this.refill();
+    for (const conn of this.#idle.splice(0)) conn.discard();
+    this.host.setPoolIdle(this.server, 0);
+  }
+
+  /**
+   * Recycle sockets idle past their age, so a server's own idle timeout never bites a client, and
+   * give up on dials older than the connect timeout (a server that drops SYNs would otherwise hold
+   * the pool's places for the kernel's two minutes).
+   */
   maintain(now: number): void {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i]!;
       if (now - conn.idleSince >= this.maxIdleMs) conn.socket?.end(); // onClosed removes it
+    }
+    for (let i = this.#dialing.length - 1; i >= 0; i--) {
+      const conn = this.#dialing[i]!;
+      if (now - conn.idleSince < this.connectTimeoutMs) continue;
+      this.#dialing.splice(i, 1);
+      conn.discard(); // no keeper now: if the connect completes after all, the socket is closed
+      this.host.countConnectError(this.server);
+      this.#backOff();
     }
     this.refill();
   }
@@ -72,16 +102,16 @@ export class ServerPool implements IdleKeeper {
   }
 
   onOpen(conn: UpstreamConn): void {
-    this.#connecting--;
+    this.#dialed(conn);
     this.#failures = 0;
-    if (this.#stopped) return conn.discard();
+    if (this.#stopped || !this.#wanted) return conn.discard();
     conn.idleSince = this.host.now;
     this.#idle.push(conn);
     this.host.setPoolIdle(this.server, this.#idle.length);
   }
 
   onConnectFailed(conn: UpstreamConn): void {
-    this.#connecting--;
+    this.#dialed(conn);
     conn.keeper = null;
     this.host.countConnectError(this.server);
     this.#backOff();
@@ -96,6 +126,11 @@ export class ServerPool implements IdleKeeper {
     // A server that closes pooled sockets at once must not turn refilling into a busy loop.
     if (this.host.now - conn.idleSince < 1000) this.#backOff();
     this.#remove(conn, false);
+  }
+
+  #dialed(conn: UpstreamConn): void {
+    const at = this.#dialing.indexOf(conn);
+    if (at >= 0) this.#dialing.splice(at, 1);
   }
 
   #backOff(): void {

@@ -40,7 +40,7 @@ export class UpstreamRuntime implements PoolHost {
     this.#connectHist = config.servers.map((_, s) => env.connectHistBase(index, s));
     this.#sessionHist = config.servers.map((_, s) => env.serverSessionHistBase(index, s));
     this.pools = config.pool > 0
-      ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, this))
+      ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, config.connectTimeoutMs, this))
       : null;
   }
 
@@ -49,6 +49,7 @@ export class UpstreamRuntime implements PoolHost {
     this.#states = this.views.map((_, i) => states[i] ?? this.#states[i] ?? "up");
     this.views = this.views.map((v, i) => ({ ...v, available: takesNewConnections(this.#states[i]!), weight: weights?.[i] ?? v.weight }));
     this.balancer.update(this.views);
+    this.pools?.forEach((pool, i) => pool.setWanted(this.views[i]!.available));
   }
 
   /** The server's state in the last snapshot, as the access log reports it. */
