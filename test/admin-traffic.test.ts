@@ -2,6 +2,7 @@
 // sessions it has (bytes still flow both ways) and gets no new ones; ready restores it; a weight
 // change shifts the spread exactly (one Worker, smooth weighted round robin).
 import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
@@ -90,6 +91,55 @@ describe("admin state from a client's point of view", () => {
       expect(back.server_state).toBe("up");
     });
   }
+});
+
+describe("under load", () => {
+  test("draining, then disabling, then readying a server while 40 streams run and new sessions keep coming: nothing fails, no byte is lost", async () => {
+    backends.push(startEcho(), startEcho());
+    aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers: 2, global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
+    const a = aegis;
+    // 40 streams paced over up to 60 s, ended by SIGUSR1 once the state changes are done.
+    const load = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures/stream-load.ts"), String(a.port), "40", String(64 * 1024 * 1024), "0.25", "80000", "60000"], { stdout: "pipe", stderr: "pipe" });
+    try {
+      let failures = 0;
+      let sessions = 0;
+      // New sessions one after another the whole time, each echoing a line.
+      let churning = true;
+      const churn = (async () => {
+        for (let i = 0; churning && i < 2000; i++) {
+          try {
+            const c = await connect(a.port);
+            c.write(`line ${i}\n`);
+            await c.waitFor((t) => t === `line ${i}\n`, 3000);
+            c.socket.end();
+            sessions++;
+          } catch {
+            failures++;
+          }
+        }
+      })();
+      await Bun.sleep(300);
+      for (const state of ["draining", "disabled", "ready"]) {
+        await post(a, "0/state", { state });
+        await Bun.sleep(300);
+      }
+      churning = false;
+      await churn;
+      expect(load.exitCode).toBeNull();
+      load.kill("SIGUSR1");
+      const out = await new Response(load.stdout).text();
+      const result = JSON.parse(out.trim().split("\n").pop()!);
+      expect(result.errors).toEqual([]);
+      expect(result).toMatchObject({ ok: 40, mismatched: 0, short: 0 });
+      expect(result.minSent).toBeGreaterThan(64 * 1024);
+      expect(failures).toBe(0);
+      expect(sessions).toBeGreaterThan(20);
+      const m = await a.metrics();
+      expect(m.get('aegis_connections_rejected_total{listener="main",reason="no_server"}')).toBe(0);
+    } finally {
+      load.kill();
+    }
+  }, 60_000);
 });
 
 describe("weight", () => {
