@@ -2,10 +2,10 @@
 // sessions it has (bytes still flow both ways) and gets no new ones; ready restores it; a weight
 // change shifts the spread exactly (one Worker, smooth weighted round robin).
 import { afterEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
+import { expectIntact, pacedStreams } from "./helpers/streams.ts";
 
 const TOKEN = "traffic-token-0123456789abcdef";
 let aegis: Aegis | null = null;
@@ -98,8 +98,7 @@ describe("under load", () => {
     backends.push(startEcho(), startEcho());
     aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers: 2, global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
     const a = aegis;
-    // 40 streams paced over up to 60 s, ended by SIGUSR1 once the state changes are done.
-    const load = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures/stream-load.ts"), String(a.port), "40", String(64 * 1024 * 1024), "0.25", "80000", "60000"], { stdout: "pipe", stderr: "pipe" });
+    const load = pacedStreams(a.port, 40, 0.25);
     try {
       let failures = 0;
       let sessions = 0;
@@ -125,13 +124,7 @@ describe("under load", () => {
       }
       churning = false;
       await churn;
-      expect(load.exitCode).toBeNull();
-      load.kill("SIGUSR1");
-      const out = await new Response(load.stdout).text();
-      const result = JSON.parse(out.trim().split("\n").pop()!);
-      expect(result.errors).toEqual([]);
-      expect(result).toMatchObject({ ok: 40, mismatched: 0, short: 0 });
-      expect(result.minSent).toBeGreaterThan(64 * 1024);
+      expectIntact(await load.finish(), 40);
       expect(failures).toBe(0);
       expect(sessions).toBeGreaterThan(20);
       const m = await a.metrics();
