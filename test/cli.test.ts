@@ -66,6 +66,7 @@ describe("version and help", () => {
       const r = await aegis(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Usage:");
+      for (const signal of ["SIGTERM", "SIGHUP"]) expect(r.stdout).toContain(signal);
       for (const command of ["aegis [--config PATH]", "aegis check", "aegis demo", "aegis help [command]", "aegis --version"]) {
         expect(r.stdout).toContain(command);
       }

@@ -13,7 +13,8 @@ Usage:
   aegis --version                print the version
 
 Signals: SIGTERM or SIGINT stop accepting and let sessions finish for shutdown_grace; a second one exits at once.
-Logs are JSON lines on stdout.`;
+SIGHUP reloads the config file without dropping a connection (an invalid file changes nothing).
+Logs are JSON lines on stdout (log_format = "text" for key=value lines).`;
 
 const TOPICS: Record<string, string> = {
   run: `Usage: aegis [run] [--config PATH]
