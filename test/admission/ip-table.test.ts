@@ -138,19 +138,25 @@ describe("IpTable", () => {
     const max = 3;
     // The watched address shares its candidates with churn from other addresses (entries come and go).
     const addresses = ["198.51.100.7", ...Array.from({ length: 7 }, (_, i) => `203.0.113.${i + 1}`)];
-    const workers = Array.from({ length: 4 }, () => new Worker(new URL("./fixtures/hammer-worker.ts", import.meta.url).href));
-    const results = await Promise.all(workers.map((w, i) => new Promise<{ refused: number }>((resolve, reject) => {
-      w.onmessage = (e) => resolve(e.data);
-      w.onerror = (e) => reject(new Error(e.message));
-      const job: HammerJob = { kind: "ip", sab, offset: HEADER, size: slots, worker: i, rounds: 40_000, max, watch, addresses };
-      w.postMessage(job);
-    })));
-    for (const w of workers) w.terminate();
+    // A race test proves nothing without a race: on a loaded machine the threads may barely overlap,
+    // so hammer again (three batches at most) until the cap has been reached and refusals seen.
     const seen = new Int32Array(watch);
+    let refused = 0;
+    for (let batch = 0; batch < 3 && (refused === 0 || seen[1]! < max); batch++) {
+      const workers = Array.from({ length: 4 }, () => new Worker(new URL("./fixtures/hammer-worker.ts", import.meta.url).href));
+      const results = await Promise.all(workers.map((w, i) => new Promise<{ refused: number }>((resolve, reject) => {
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => reject(new Error(e.message));
+        const job: HammerJob = { kind: "ip", sab, offset: HEADER, size: slots, worker: i, rounds: 40_000, max, watch, addresses };
+        w.postMessage(job);
+      })));
+      for (const w of workers) w.terminate();
+      refused += results.reduce((n, r) => n + r.refused, 0);
+    }
     expect(seen[0]).toBe(0);
     expect(seen[1]).toBeLessThanOrEqual(max);
     expect(seen[1]).toBe(max); // the race was real: the cap was reached
-    expect(results.reduce((n, r) => n + r.refused, 0)).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
     const { table: t } = { table: new IpTable(sab, HEADER, slots, new Int32Array(sab, 0, 16), 0) };
     expect(t.live(0)).toBe(0); // every count given back
   }, 30_000);
