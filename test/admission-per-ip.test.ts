@@ -94,6 +94,8 @@ describe("connection_rate_per_ip", () => {
     const m = await aegis!.metrics();
     expect(m.get("aegis_per_ip_entries")).toBe(3000);
     expect(m.get("aegis_per_ip_capacity")).toBe(262_144);
+    const json = (await (await fetch(`http://127.0.0.1:${aegis!.metricsPort}/metrics.json`)).json()) as { per_ip: unknown };
+    expect(json.per_ip).toEqual({ entries: 3000, capacity: 262_144 }); // the same numbers as /metrics
     const rssAfter = Number((await Bun.file(`/proc/${aegis!.proc.pid}/status`).text()).match(/VmRSS:\s+(\d+)/)![1]) / 1024;
     expect(rssAfter - rssBefore).toBeLessThan(64); // MiB: the table is preallocated; sessions come and go
     // Every flooding address has used its one token; a new one has its own.

@@ -4,7 +4,6 @@ import { formatAddress } from "../config/address.ts";
 import type { ServerChange } from "../health/monitor.ts";
 import { L, REJECT_REASONS, S, type CounterReader } from "../telemetry/counters.ts";
 import { CONNECT_BUCKETS, SESSION_BUCKETS, histogramView, type HistogramView } from "../telemetry/histogram-cells.ts";
-import type { Histogram } from "../telemetry/histogram.ts";
 import { VERSION } from "../version.ts";
 import type { StatusSource } from "./source.ts";
 
@@ -68,10 +67,6 @@ export interface ListenerView {
 const cellsHistogram = (reader: CounterReader, base: number, buckets: readonly number[]): HistogramView =>
   histogramView(buckets, (o) => reader.sum(base + o));
 
-/** A main-thread histogram in the same shape. */
-const localHistogram = (h: Histogram): HistogramView =>
-  histogramView(h.buckets, (o) => (o < h.buckets.length ? h.counts[o]! : o === h.buckets.length ? h.sum : h.count));
-
 export function listenerViews(source: StatusSource): ListenerView[] {
   const { config, reader } = source;
   return config.listeners.map((l, i) => ({
@@ -119,7 +114,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamView {
         ejected: ejectedFor > 0,
         ejected_for_seconds: Math.round(ejectedFor * 10) / 10,
         state_changes_total: h?.changes ?? 0,
-        check_duration_seconds: u.health && h ? localHistogram(h.checkSeconds) : null,
+        check_duration_seconds: u.health && h ? h.checkSeconds.view() : null,
       },
     };
   });
@@ -161,15 +156,7 @@ export function metricsView(source: StatusSource, changes: readonly ServerChange
     process: processView(source),
     listeners: listenerViews(source),
     upstreams: upstreamViews(source),
-    per_ip: perIpView(source),
+    per_ip: source.reader.perIp(source.config),
     changes: changes.map(changeView),
   };
-}
-
-/** aegis_per_ip_entries and aegis_per_ip_capacity; null when no listener has per-IP limits. */
-function perIpView(source: StatusSource): { entries: number; capacity: number } | null {
-  const limited = source.config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp));
-  if (!limited) return null;
-  const table = source.reader.admission.ipTable;
-  return { entries: table.live((performance.timeOrigin + performance.now()) * 1000), capacity: table.slots };
 }

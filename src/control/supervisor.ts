@@ -189,20 +189,12 @@ export class Supervisor {
     if (this.#stopping) return { ok: false, error: "shutting down" };
     this.#reloading = true;
     this.reloadHooks?.before();
-    let result: ReloadResult = { ok: false, error: "reload did not complete" };
-    try {
-      result = await this.#reload();
-      if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
-      else this.logger.error("reload failed, the running configuration stays", { error: result.error });
-      return result;
-    } catch (err) {
-      result = { ok: false, error: (err as Error).message };
-      this.logger.error("reload failed, the running configuration stays", { error: result.error });
-      return result;
-    } finally {
-      this.#reloading = false;
-      this.reloadHooks?.after(result);
-    }
+    const result: ReloadResult = await this.#reload().catch((err: Error) => ({ ok: false, error: err.message }));
+    this.#reloading = false;
+    if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
+    else this.logger.error("reload failed, the running configuration stays", { error: result.error });
+    this.reloadHooks?.after(result);
+    return result;
   }
 
   async #reload(): Promise<ReloadResult> {

@@ -9,6 +9,7 @@
 
 import { CONNECT_HIST_CELLS, SESSION_HIST_CELLS } from "./histogram-cells.ts";
 import { SharedAdmission, admissionBytes } from "../admission/shared-region.ts";
+import type { Config } from "../config/types.ts";
 
 /** Per-listener cells. */
 export const L = {
@@ -170,6 +171,16 @@ export class CounterReader {
   #admission: SharedAdmission | null = null;
   constructor(readonly sab: SharedArrayBuffer, readonly layout: CounterLayout) {
     this.#all = new Float64Array(sab, HEADER_BYTES, layout.stride * layout.workers);
+  }
+
+  /**
+   * aegis_per_ip_entries and aegis_per_ip_capacity, for /metrics and /metrics.json alike; null when
+   * no listener has a per-IP cap or rate (the table is then never used).
+   */
+  perIp(config: Config): { entries: number; capacity: number } | null {
+    if (!config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp))) return null;
+    const table = this.admission.ipTable;
+    return { entries: table.live((performance.timeOrigin + performance.now()) * 1000), capacity: table.slots };
   }
 
   /** The admission state all Workers share (per-IP table, server places, queues). */

@@ -1,4 +1,5 @@
 // A fixed-bucket histogram in the Prometheus shape (cumulative buckets, sum, count), for main-thread timings.
+import { histogramView, type HistogramView } from "./histogram-cells.ts";
 
 /** Seconds: from 0.5 ms to 10 s, roughly 2.5x apart. */
 export const DEFAULT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -21,6 +22,12 @@ export class Histogram {
         return;
       }
     }
+  }
+
+  /** The same numbers as /metrics.json serves every histogram. */
+  view(): HistogramView {
+    const n = this.buckets.length;
+    return histogramView(this.buckets, (o) => (o < n ? this.counts[o]! : o === n ? this.sum : this.count));
   }
 
   /** Prometheus lines for this histogram under `name`, with `labels` already formatted (`a="b",c="d"`). */

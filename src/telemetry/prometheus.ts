@@ -34,11 +34,11 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
-  if (config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp))) {
-    const ipTable = reader.admission.ipTable;
+  const perIp = reader.perIp(config);
+  if (perIp) {
     family(out, "aegis_per_ip_entries", "gauge", "Client addresses the per-IP table holds live state for (open connections or a rate bucket not yet full), all listeners.",
-      [[{}, ipTable.live((performance.timeOrigin + performance.now()) * 1000)]]);
-    family(out, "aegis_per_ip_capacity", "gauge", "Client addresses the per-IP table can hold; well before it is full, new addresses may be refused (per_ip_table_full).", [[{}, ipTable.slots]]);
+      [[{}, perIp.entries]]);
+    family(out, "aegis_per_ip_capacity", "gauge", "Client addresses the per-IP table can hold; well before it is full, new addresses may be refused (per_ip_table_full).", [[{}, perIp.capacity]]);
   }
   if (extra.length) family(out, "aegis_workers", "gauge", "Worker threads running.", extra);
   return out.join("\n") + "\n";
