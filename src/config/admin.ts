@@ -1,7 +1,7 @@
 // Reads [admin]: the token, written inline or in a file next to the config; no token, no admin API.
-import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Address, AdminConfig } from "./types.ts";
+import { MAX_TOKEN_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
 
 /** Printable ASCII without spaces, so it survives an HTTP header as written. */
 const USABLE = /^[\x21-\x7e]{16,}$/;
@@ -39,11 +39,10 @@ function readTokenFile(path: string, source: string, problems: string[]): string
   const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
   const full = isAbsolute(path) ? path : resolve(base, path);
   try {
-    return readFileSync(full, "utf8").trim();
+    // A regular file of a few KiB at most: /dev/zero or a FIFO here would hang or exhaust memory.
+    return readBoundedFile(full, MAX_TOKEN_BYTES).toString("utf8").trim();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
-    problems.push(`admin.token_file: cannot read ${JSON.stringify(full)}: ${why}`);
+    problems.push(`admin.token_file: cannot read ${JSON.stringify(full)}: ${readFailure(e)}`);
     return undefined;
   }
 }
