@@ -23,6 +23,8 @@ export interface ServerView {
   connections_total: number;
   connect_errors_total: number;
   pool_idle: number;
+  pool_connections_total: number;
+  pool_closed_total: number;
   /** aegis_upstream_connect_duration_seconds and aegis_upstream_session_duration_seconds. */
   connect_duration_seconds: HistogramView;
   session_duration_seconds: HistogramView;
@@ -105,6 +107,8 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamView {
       connections_total: reader.server(ui, si, S.connections),
       connect_errors_total: reader.server(ui, si, S.connectErrors),
       pool_idle: reader.server(ui, si, S.poolIdle),
+      pool_connections_total: reader.server(ui, si, S.poolConnections),
+      pool_closed_total: reader.server(ui, si, S.poolClosed),
       connect_duration_seconds: cellsHistogram(reader, reader.layout.connectHistBase(ui, si), CONNECT_BUCKETS),
       session_duration_seconds: cellsHistogram(reader, reader.layout.serverSessionHistBase(ui, si), SESSION_BUCKETS),
       health: {

@@ -1,26 +1,55 @@
 // Pre-connected sockets to one server, kept per Worker so a new session skips the connect round trip.
+//
+// A pooled socket is a connection aegis opened and does not speak on, so it must never hold a server
+// up. PostgreSQL forks a child for each one; at a crash restart or a fast shutdown the postmaster waits
+// for every child, and one accepted in the meantime waits for a startup packet until
+// authentication_timeout (60 s). So a pooled socket the server closes is read as "this server is
+// restarting": every other idle socket to it is closed at once, dials in flight are dropped, and
+// nothing is dialled again until a quiet period has passed (1 s, doubling while it keeps happening).
 import type { IdleKeeper, UpstreamConn } from "./upstream-conn.ts";
 
-/** What a pool needs from its upstream: open a socket, count a failure, make a conn. */
+/** What a pool needs from its upstream: open a socket, count and log what happens, make a conn. */
 export interface PoolHost {
   dial(conn: UpstreamConn): void;
   newConn(server: number): UpstreamConn;
-  countConnectError(server: number): void;
+  /** A pool dial failed or timed out (aegis_upstream_connect_errors_total). */
+  countPoolConnectError(server: number): void;
+  /** A pool dial connected (aegis_upstream_pool_connections_total). */
+  countPoolConnect(server: number): void;
+  /** The server closed an idle pooled socket (aegis_upstream_pool_closed_total). */
+  countPoolClosed(server: number): void;
   setPoolIdle(server: number, idle: number): void;
+  /** A warning for the operator; the pool limits how often it calls this. */
+  warn(server: number, msg: string, fields: Record<string, unknown>): void;
   readonly now: number;
 }
 
 /** A greeting larger than this (bytes a server sends unprompted) pauses the pooled socket. */
 const GREETING_PAUSE = 64 * 1024;
-const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 30_000;
+/** After failed dials: 500 ms, doubling per failure in a row, up to BACKOFF_MAX_MS. */
+const DIAL_BACKOFF_MIN_MS = 500;
+/** After the server closed pooled sockets: 1 s (a crash restart of a small PostgreSQL takes ~0.1-0.5 s), doubling. */
+export const QUIET_MIN_MS = 1000;
+export const BACKOFF_MAX_MS = 30_000;
+/** A server that has not closed a pooled socket for this long starts again from QUIET_MIN_MS. */
+const CLOSES_FORGOTTEN_MS = 60_000;
+/** At most one warning per pool this often. */
+export const WARN_EVERY_MS = 60_000;
+
+const backoff = (min: number, strikes: number) => Math.min(BACKOFF_MAX_MS, min * 2 ** Math.min(strikes - 1, 16));
 
 export class ServerPool implements IdleKeeper {
   readonly #idle: UpstreamConn[] = [];
   /** Dials in flight, each with the coarse time it started (in idleSince), for the connect timeout. */
   readonly #dialing: UpstreamConn[] = [];
-  #failures = 0;
-  #retryAt = 0;
+  /** Failed dials in a row; a connect that works (pooled or a session's) ends the run. */
+  #dialFailures = 0;
+  #dialRetryAt = 0;
+  /** Times in a row the server closed pooled sockets; forgotten after a quiet minute or a socket kept to its max idle age. */
+  #closes = 0;
+  #lastCloseAt = -Infinity;
+  #quietUntil = 0;
+  #warnedAt = -Infinity;
   #stopped = false;
   /** False while the server takes no new connections (down, ejected, draining, disabled). */
   #wanted = true;
@@ -37,6 +66,11 @@ export class ServerPool implements IdleKeeper {
     return this.#idle.length;
   }
 
+  /** Until when nothing is dialled (0: no wait); for tests and views. */
+  get retryAt(): number {
+    return Math.max(this.#dialRetryAt, this.#quietUntil);
+  }
+
   /** An open idle socket, or null. The caller becomes its owner. */
   take(): UpstreamConn | null {
     const conn = this.#idle.pop() ?? null;
@@ -48,9 +82,12 @@ export class ServerPool implements IdleKeeper {
     return conn;
   }
 
-  /** Top up to `size`, unless the server takes no new connections or the backoff has not passed. */
+  /**
+   * Top up to `size`, unless the server takes no new connections, failed dials are backing off, or
+   * the server was just seen closing pooled sockets (restarting).
+   */
   refill(): void {
-    if (this.#stopped || !this.#wanted || this.host.now < this.#retryAt) return;
+    if (this.#stopped || !this.#wanted || this.host.now < this.retryAt) return;
     while (this.#idle.length + this.#dialing.length < this.size) {
       const conn = this.host.newConn(this.server);
       conn.keeper = this;
@@ -69,8 +106,23 @@ export class ServerPool implements IdleKeeper {
     if (wanted === this.#wanted) return;
     this.#wanted = wanted;
     if (wanted) return this.refill();
-    for (const conn of this.#idle.splice(0)) conn.discard();
-    this.host.setPoolIdle(this.server, 0);
+    this.#closeAll(false);
+  }
+
+  /**
+   * A session's own connect to this server worked: it listens again, so failed pool dials need not
+   * wait out their backoff. (A quiet period after the server closed pooled sockets still runs: a
+   * restarting PostgreSQL accepts TCP connections and forks children that hold its restart.)
+   */
+  onSessionConnected(): void {
+    if (this.#dialFailures === 0) return;
+    this.#dialFailures = 0;
+    this.#dialRetryAt = 0;
+  }
+
+  /** A session's connect to this server failed: it is down or restarting, so stop dialling and drop the idle sockets. */
+  onSessionConnectFailed(): void {
+    this.#dialFailed();
   }
 
   /**
@@ -81,29 +133,39 @@ export class ServerPool implements IdleKeeper {
   maintain(now: number): void {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i]!;
-      if (now - conn.idleSince >= this.maxIdleMs) conn.socket?.end(); // onClosed removes it
+      if (now - conn.idleSince < this.maxIdleMs) continue;
+      // The server kept it for its whole max idle age: pooled sockets are welcome there.
+      this.#closes = 0;
+      this.#idle.splice(i, 1);
+      conn.keeper = null; // aegis closes it: not a sign of the server restarting
+      conn.toClient.clear();
+      conn.socket?.end();
     }
+    this.host.setPoolIdle(this.server, this.#idle.length);
+    let timedOut = 0;
     for (let i = this.#dialing.length - 1; i >= 0; i--) {
       const conn = this.#dialing[i]!;
       if (now - conn.idleSince < this.connectTimeoutMs) continue;
       this.#dialing.splice(i, 1);
       conn.discard(); // no keeper now: if the connect completes after all, the socket is closed
-      this.host.countConnectError(this.server);
-      this.#backOff();
+      this.host.countPoolConnectError(this.server);
+      timedOut++;
     }
+    if (timedOut > 0) this.#dialFailed();
     this.refill();
   }
 
   /** Stop refilling and close every idle socket (shutdown or removal). */
   stop(): void {
     this.#stopped = true;
-    for (const conn of this.#idle.splice(0)) conn.discard();
-    this.host.setPoolIdle(this.server, 0);
+    this.#closeAll(false);
   }
 
   onOpen(conn: UpstreamConn): void {
     this.#dialed(conn);
-    this.#failures = 0;
+    this.host.countPoolConnect(this.server);
+    this.#dialFailures = 0;
+    this.#dialRetryAt = 0;
     if (this.#stopped || !this.#wanted) return conn.discard();
     conn.idleSince = this.host.now;
     this.#idle.push(conn);
@@ -113,19 +175,40 @@ export class ServerPool implements IdleKeeper {
   onConnectFailed(conn: UpstreamConn): void {
     this.#dialed(conn);
     conn.keeper = null;
-    this.host.countConnectError(this.server);
-    this.#backOff();
+    this.host.countPoolConnectError(this.server);
+    this.#dialFailed();
   }
 
   onGreeting(conn: UpstreamConn, data: Buffer): void {
-    if (!conn.toClient.push(data, 0)) return this.#remove(conn, true);
+    if (!conn.toClient.push(data, 0)) return this.#remove(conn);
     if (conn.toClient.size >= GREETING_PAUSE) conn.socket?.pause();
   }
 
+  /** The server closed (or reset) an idle pooled socket: aegis never does while it keeps one. */
   onClosed(conn: UpstreamConn): void {
-    // A server that closes pooled sockets at once must not turn refilling into a busy loop.
-    if (this.host.now - conn.idleSince < 1000) this.#backOff();
-    this.#remove(conn, false);
+    const now = this.host.now;
+    const idleMs = now - conn.idleSince;
+    const at = this.#idle.indexOf(conn);
+    if (at >= 0) this.#idle.splice(at, 1);
+    conn.keeper = null;
+    conn.toClient.clear();
+    this.host.countPoolClosed(this.server);
+    // Every other idle socket to it goes now: a restarting server may be waiting for them.
+    const closed = 1 + this.#closeAll(true);
+    if (now - this.#lastCloseAt > CLOSES_FORGOTTEN_MS) this.#closes = 0;
+    this.#lastCloseAt = now;
+    const quietMs = backoff(QUIET_MIN_MS, ++this.#closes);
+    this.#quietUntil = Math.max(this.#quietUntil, now + quietMs);
+    if (now - this.#warnedAt >= WARN_EVERY_MS) {
+      this.#warnedAt = now;
+      this.host.warn(this.server, "server closed idle pooled sockets; not refilling the pool for a while", {
+        closed,
+        idle_ms: Math.round(idleMs),
+        retry_in_ms: quietMs,
+        max_idle_ms: this.maxIdleMs,
+        hint: "normal once while the server restarts; if it keeps happening, the server's handshake or idle timeout is below pool_max_idle: lower pool_max_idle under it, or set pool = 0",
+      });
+    }
   }
 
   #dialed(conn: UpstreamConn): void {
@@ -133,21 +216,31 @@ export class ServerPool implements IdleKeeper {
     if (at >= 0) this.#dialing.splice(at, 1);
   }
 
-  #backOff(): void {
-    this.#failures++;
-    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.#failures, 16));
-    this.#retryAt = this.host.now + backoff;
+  /**
+   * A connect to the server failed: back off (one step per round of dials, however many of them
+   * fail), and drop the idle sockets (a server that refuses or does not answer is down or restarting).
+   */
+  #dialFailed(): void {
+    const now = this.host.now;
+    if (now >= this.#dialRetryAt) this.#dialRetryAt = now + backoff(DIAL_BACKOFF_MIN_MS, ++this.#dialFailures);
+    this.#closeAll(false);
   }
 
-  #remove(conn: UpstreamConn, close: boolean): void {
+  /** Close every idle socket, and with `dials` drop the dials in flight too; returns how many idle ones were closed. */
+  #closeAll(dials: boolean): number {
+    const idle = this.#idle.splice(0);
+    for (const conn of idle) conn.discard();
+    if (dials) for (const conn of this.#dialing.splice(0)) conn.discard();
+    this.host.setPoolIdle(this.server, 0);
+    return idle.length;
+  }
+
+  /** Drop one idle socket that cannot be used (its greeting overflowed) and replace it. */
+  #remove(conn: UpstreamConn): void {
     const at = this.#idle.indexOf(conn);
     if (at >= 0) this.#idle.splice(at, 1);
     this.host.setPoolIdle(this.server, this.#idle.length);
-    if (close) conn.discard();
-    else {
-      conn.keeper = null;
-      conn.toClient.clear();
-    }
+    conn.discard();
     this.refill();
   }
 }

@@ -5,6 +5,7 @@ import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import { S } from "../telemetry/counters.ts";
 import { CONNECT_BUCKETS, SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
+import { Logger, type Fields } from "../telemetry/log.ts";
 import type { Recycler } from "./recycler.ts";
 import { ServerPool, type PoolHost } from "./upstream-pool.ts";
 import { UpstreamConn, upstreamHandlers } from "./upstream-conn.ts";
@@ -15,12 +16,15 @@ export interface UpstreamEnv {
   readonly cells: Float64Array;
   readonly queueCapacity: number;
   readonly now: number;
+  /** The Worker's logger, for the pool's warnings; without one they go out as JSON lines on stdout. */
+  readonly logger?: Logger;
   serverBase(upstream: number, server: number): number;
   connectHistBase(upstream: number, server: number): number;
   serverSessionHistBase(upstream: number, server: number): number;
 }
 
 const ignore = () => {};
+let fallbackLogger: Logger | null = null;
 
 export class UpstreamRuntime implements PoolHost {
   readonly balancer: Balancer;
@@ -86,8 +90,27 @@ export class UpstreamRuntime implements PoolHost {
     return this.pools?.[server]?.take() ?? null;
   }
 
+  /** A session's connect to `server` failed: counted, and its pool stops dialling for a while. */
   countConnectError(server: number): void {
     this.env.cells[this.#bases[server]! + S.connectErrors]! += 1;
+    this.pools?.[server]?.onSessionConnectFailed();
+  }
+
+  countPoolConnectError(server: number): void {
+    this.env.cells[this.#bases[server]! + S.connectErrors]! += 1;
+  }
+
+  countPoolConnect(server: number): void {
+    this.env.cells[this.#bases[server]! + S.poolConnections]! += 1;
+  }
+
+  countPoolClosed(server: number): void {
+    this.env.cells[this.#bases[server]! + S.poolClosed]! += 1;
+  }
+
+  warn(server: number, msg: string, fields: Fields): void {
+    const logger = this.env.logger ?? (fallbackLogger ??= new Logger("warn"));
+    logger.warn(msg, { upstream: this.config.name, server: this.serverName(server), ...fields });
   }
 
   setPoolIdle(server: number, idle: number): void {
@@ -98,6 +121,7 @@ export class UpstreamRuntime implements PoolHost {
   observeConnect(server: number, ms: number, now: number): void {
     observe(this.env.cells, this.#connectHist[server]!, CONNECT_BUCKETS, ms / 1000);
     this.balancer.onLatency(server, Latency.connect, ms, now);
+    this.pools?.[server]?.onSessionConnected();
   }
 
   /** A session relayed to `server` ended after `seconds`, accept to close. */

@@ -50,8 +50,12 @@ export const S = {
   poolIdle: 3,
   /** Sessions that ended without the server failing them (no reset): passive checks' successes. */
   sessionsOk: 4,
+  /** Pooled sockets connected (aegis_upstream_pool_connections_total). */
+  poolConnections: 5,
+  /** Idle pooled sockets the server closed before a client used them (aegis_upstream_pool_closed_total). */
+  poolClosed: 6,
 } as const;
-export const SERVER_CELLS = 5;
+export const SERVER_CELLS = 7;
 
 const CACHE_LINE_CELLS = 8; // 64 bytes of Float64
 const HEADER_BYTES = 64; // the admission Int32 sits alone on the first cache line

@@ -34,6 +34,8 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
+  family(out, "aegis_upstream_pool_connections_total", "counter", "Pooled sockets connected to each server, used by a session or not (aegis_upstream_connections_total counts one when a session takes it).", perServer(S.poolConnections));
+  family(out, "aegis_upstream_pool_closed_total", "counter", "Idle pooled sockets the server closed before a client used them: a restart, or a server timeout below pool_max_idle.", perServer(S.poolClosed));
   const perIp = reader.perIp(config);
   if (perIp) {
     family(out, "aegis_per_ip_entries", "gauge", "Client addresses the per-IP table holds live state for (open connections or a rate bucket not yet full), all listeners.",
