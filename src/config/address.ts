@@ -1,6 +1,7 @@
 // host:port addresses for binds and upstream servers, IPv6 in brackets.
 import type { Address } from "./types.ts";
 import { problem } from "./errors.ts";
+import { quote, shorten } from "./quote.ts";
 
 /** A bind may use port 0 (the kernel picks one; tests rely on it); a server may not. */
 export type AddressUse = "bind" | "connect";
@@ -17,7 +18,7 @@ const ZONE = /^[A-Za-z0-9_.-]+$/;
  * `<path>: "<value>" <what is wrong>`.
  */
 export function parseAddress(value: string, path: string, use: AddressUse = "bind"): Address {
-  const fail = (why: string) => problem(`${path}: ${JSON.stringify(value)} ${why}`);
+  const fail = (why: string) => problem(`${path}: ${quote(value)} ${why}`);
   const example = use === "bind" ? "127.0.0.1:8081" : "127.0.0.1:6379";
   if (value === "") throw fail(`is empty (expected host:port, e.g. "${example}")`);
   if (value.includes("://")) throw fail(`must not have a scheme (expected host:port, e.g. "${example}")`);
@@ -29,19 +30,19 @@ export function parseAddress(value: string, path: string, use: AddressUse = "bin
     if (close < 0) throw fail(`is missing the closing "]" of its IPv6 address`);
     host = value.slice(1, close);
     const rest = value.slice(close + 1);
-    if (rest === "") throw fail(`is missing a port (expected e.g. "[${host}]:8081")`);
+    if (rest === "") throw fail(`is missing a port (expected e.g. "[${shorten(host)}]:8081")`);
     if (!rest.startsWith(":")) throw fail(`has unexpected text after "]"`);
     portText = rest.slice(1);
     if (!isIPv6(host)) throw fail(`is not a valid IPv6 address`);
   } else {
     const colon = value.lastIndexOf(":");
-    if (colon < 0) throw fail(`is missing a port (expected host:port, e.g. "${value}:${use === "bind" ? 8081 : 6379}")`);
+    if (colon < 0) throw fail(`is missing a port (expected host:port, e.g. "${shorten(value)}:${use === "bind" ? 8081 : 6379}")`);
     host = value.slice(0, colon);
     portText = value.slice(colon + 1);
     if (host.includes(":")) {
-      throw fail(`looks like an IPv6 address without brackets (write "[${host}]:${portText}")`);
+      throw fail(`looks like an IPv6 address without brackets (write "[${shorten(host)}]:${shorten(portText)}")`);
     }
-    if (host === "" && use === "connect") throw fail(`needs a host (e.g. "127.0.0.1${value}")`);
+    if (host === "" && use === "connect") throw fail(`needs a host (e.g. "127.0.0.1${shorten(value)}")`);
     if (host === "") host = "0.0.0.0";
     const why = hostProblem(host);
     if (why) throw fail(why);

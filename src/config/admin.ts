@@ -2,6 +2,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Address, AdminConfig } from "./types.ts";
 import { MAX_TOKEN_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
+import { quote } from "./quote.ts";
 
 /** Printable ASCII without spaces, so it survives an HTTP header as written. */
 const USABLE = /^[\x21-\x7e]{16,}$/;
@@ -42,7 +43,7 @@ function readTokenFile(path: string, source: string, problems: string[]): string
     // A regular file of a few KiB at most: /dev/zero or a FIFO here would hang or exhaust memory.
     return readBoundedFile(full, MAX_TOKEN_BYTES).toString("utf8").trim();
   } catch (e) {
-    problems.push(`admin.token_file: cannot read ${JSON.stringify(full)}: ${readFailure(e)}`);
+    problems.push(`admin.token_file: cannot read ${quote(full)}: ${readFailure(e)}`);
     return undefined;
   }
 }

@@ -1,5 +1,6 @@
 // Durations such as "250ms", "1m30s" or "1.5s", to and from whole milliseconds.
 import { problem } from "./errors.ts";
+import { quote, shorten } from "./quote.ts";
 
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;
@@ -17,7 +18,7 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
  * is refused because "30" could mean seconds or milliseconds. Throws ConfigError naming `path`.
  */
 export function parseDuration(value: string | number, path: string): number {
-  const shown = JSON.stringify(value);
+  const shown = typeof value === "string" ? quote(value) : JSON.stringify(value);
   if (typeof value === "number") {
     if (value === 0) return 0;
     if (!Number.isFinite(value)) throw problem(`${path}: ${value} is not a duration (expected ${HINT})`);
@@ -28,7 +29,7 @@ export function parseDuration(value: string | number, path: string): number {
   if (value.startsWith("-")) throw problem(`${path}: ${shown} must not be negative`);
   if (BARE_NUMBER.test(value)) {
     if (Number(value) === 0) return 0;
-    throw problem(`${path}: ${shown} has no unit (write e.g. "${value}s" or "${value}ms")`);
+    throw problem(`${path}: ${shown} has no unit (write e.g. "${shorten(value)}s" or "${shorten(value)}ms")`);
   }
 
   let total = 0;

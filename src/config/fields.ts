@@ -8,6 +8,7 @@ import { readSection, isTable, describe } from "./section.ts";
 import { parseRate, RATE_PATTERN } from "./rate.ts";
 import type { RateLimit } from "../admission/token-bucket.ts";
 import { formatCidr, parseCidr } from "../admission/cidr.ts";
+import { quote } from "./quote.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
@@ -90,7 +91,7 @@ export function name(o: Common): Field<string> {
     convert(value, path) {
       if (typeof value !== "string") throw expected(path, "a name (a string)", value);
       if (!NAME_PATTERN.test(value)) {
-        throw problem(`${path}: ${JSON.stringify(value)} is not a valid name (1-64 letters, digits, "_", "-" or ".", starting with a letter or digit)`);
+        throw problem(`${path}: ${quote(value)} is not a valid name (1-64 letters, digits, "_", "-" or ".", starting with a letter or digit)`);
       }
       return value;
     },
@@ -103,7 +104,7 @@ export function duration(o: Common & { min: number }): Field<number> {
     convert(value, path) {
       if (typeof value !== "string" && typeof value !== "number") throw expected(path, `a duration such as "30s"`, value);
       const ms = parseDuration(value, path);
-      if (ms < o.min) throw problem(`${path}: ${JSON.stringify(value)} is too short (at least ${formatDuration(o.min)})`);
+      if (ms < o.min) throw problem(`${path}: ${describe(value)} is too short (at least ${formatDuration(o.min)})`);
       return ms;
     },
   };
@@ -129,7 +130,7 @@ export function oneOf<T extends string>(values: readonly T[], o: Common): Field<
       if (typeof value !== "string") throw expected(path, "a string", value);
       if ((values as readonly string[]).includes(value)) return value as T;
       const hint = didYouMean(value, values) || ` (expected one of ${values.map((v) => JSON.stringify(v)).join(", ")})`;
-      throw problem(`${path}: ${JSON.stringify(value)} is not a valid value${hint}`);
+      throw problem(`${path}: ${quote(value)} is not a valid value${hint}`);
     },
   };
 }
@@ -180,7 +181,7 @@ export function text(o: Common & { check?: (value: string) => string | undefined
     convert(value, path) {
       if (typeof value !== "string") throw expected(path, "a string", value);
       const why = check?.(value);
-      if (why) throw problem(`${path}: ${JSON.stringify(value)} ${why}`);
+      if (why) throw problem(`${path}: ${quote(value)} ${why}`);
       return value;
     },
   };
@@ -234,7 +235,7 @@ export function cidrs(o: Common): Field<string[]> {
         }
         const cidr = parseCidr(item);
         if (typeof cidr === "string") {
-          problems.push(`${path}[${i}]: ${JSON.stringify(item)} ${cidr}`);
+          problems.push(`${path}[${i}]: ${quote(item)} ${cidr}`);
           return [];
         }
         return [formatCidr(cidr)];

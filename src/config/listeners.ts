@@ -7,6 +7,7 @@ import { didYouMean } from "./suggest.ts";
 import { belongsIn } from "./top-level.ts";
 import { LISTENER } from "./schema.ts";
 import type { UnnamedListener } from "./listener-names.ts";
+import { quote } from "./quote.ts";
 
 /**
  * One entry per item, undefined where the item had problems (pushed onto `problems`).
@@ -21,11 +22,11 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
     // Cross-checks use what was written, so they run even when other keys of the item are bad.
     const target = stringAt(item, "upstream");
     if (target !== undefined && upstreams && !upstreams.includes(target)) {
-      problems.push(`${path}.upstream: no [[upstream]] named "${target}"${didYouMean(target, upstreams)}`);
+      problems.push(`${path}.upstream: no [[upstream]] named ${quote(target)}${didYouMean(target, upstreams)}`);
     }
     const name = stringAt(item, "name");
     const first = name === undefined ? undefined : firstSeen(names, name, i);
-    if (first !== undefined) problems.push(`${path}.name: duplicate name "${name}" (also listener[${first}])`);
+    if (name !== undefined && first !== undefined) problems.push(`${path}.name: duplicate name ${quote(name)} (also listener[${first}])`);
     const bind = quietAddress(stringAt(item, "bind"));
     // Port 0 asks the kernel for a fresh port each time, so two of them never collide.
     const firstBind = bind && bind.port !== 0 ? firstSeen(binds, addressKey(bind), i) : undefined;

@@ -3,6 +3,7 @@ import type { Config } from "./types.ts";
 import { ConfigError } from "./errors.ts";
 import { parseToml } from "./toml.ts";
 import { validate } from "./validate.ts";
+import { capProblem } from "./quote.ts";
 import { MAX_CONFIG_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
 
 /**
@@ -20,7 +21,7 @@ export function parseConfig(text: string, source: string): Config {
     return validate(doc, source);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    throw new ConfigError(e.problems.map((p) => `${source}: ${p}`));
+    throw new ConfigError(e.problems.map((p) => `${source}: ${capProblem(p)}`));
   }
 }
 

@@ -2,6 +2,7 @@
 import type { RateLimit } from "../admission/token-bucket.ts";
 import { problem } from "./errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { quote } from "./quote.ts";
 
 /** A loose form for editors and the JSON Schema; parseRate checks the rest. */
 export const RATE_PATTERN = /^\d+\/(?:\d+(?:\.\d+)?)?(?:ms|s|m|h|d)+/;
@@ -12,7 +13,7 @@ const MAX_COUNT = 1_000_000;
  * ConfigError naming `path`: the count must be 1..1000000 and the period at least 1ms.
  */
 export function parseRate(value: string, path: string): RateLimit {
-  const shown = JSON.stringify(value);
+  const shown = quote(value);
   const slash = value.indexOf("/");
   if (slash < 0) throw problem(`${path}: ${shown} is not a rate (expected <count>/<duration>, e.g. "50/10s" or "100/m")`);
   const countText = value.slice(0, slash).trim();

@@ -73,5 +73,9 @@ export function readFailure(e: unknown): string {
   if (code === "ENOENT") return "no such file";
   if (code === "EACCES" || code === "EPERM") return "permission denied";
   if (code === "EISDIR") return "it is a directory";
-  return e instanceof Error ? e.message : String(e);
+  if (code === "ENAMETOOLONG") return "the path is too long";
+  if (code === "ENOTDIR") return "a part of the path is not a directory";
+  if (code === "ELOOP") return "too many symbolic links";
+  // node:fs messages end with the path ("..., open '<path>'"), which the caller shows already.
+  return code ?? (e instanceof Error ? e.message : String(e));
 }

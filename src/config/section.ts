@@ -2,6 +2,7 @@
 import { ConfigError } from "./errors.ts";
 import type { Fields, Values } from "./fields.ts";
 import { didYouMean } from "./suggest.ts";
+import { quote } from "./quote.ts";
 
 /** smol-toml tables have a null prototype, so "plain object" is checked by shape, not class. */
 export function isTable(value: unknown): value is Record<string, unknown> {
@@ -10,7 +11,7 @@ export function isTable(value: unknown): value is Record<string, unknown> {
 
 /** "got ..." text for a type error: strings quoted, tables and arrays named. */
 export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") return quote(value);
   if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return "an array";
   if (value instanceof Date) return "a date";
@@ -37,7 +38,7 @@ export function readSection<F extends Fields>(
   for (const key of Object.keys(table)) {
     if (Object.hasOwn(fields, key)) continue;
     const hint = didYouMean(key, Object.keys(fields)) || (elsewhere?.(key) ?? "");
-    problems.push(`${path}: unknown key ${JSON.stringify(key)}${hint}`);
+    problems.push(`${path}: unknown key ${quote(key)}${hint}`);
   }
   const values: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(fields)) {

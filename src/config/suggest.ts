@@ -24,17 +24,25 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+/** Inputs longer than this get no suggestion (keys, names and values are all far shorter). */
+export const MAX_SUGGEST_INPUT = 256;
+
 /**
  * The candidate closest to `input`, or undefined when none is close enough to be a typo:
  * at most one edit per three characters (at least one), compared case-insensitively so
  * "Workers" finds "workers". Ties go to the earlier candidate (schema order).
  */
 export function closest(input: string, candidates: Iterable<string>): string | undefined {
+  // Nothing we suggest is this long, so nothing can be close; and the distance costs
+  // input.length * candidate.length, which a 10 MB key would turn into seconds.
+  if (input.length > MAX_SUGGEST_INPUT) return undefined;
   const needle = input.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
     const limit = Math.max(1, Math.floor(candidate.length / 3));
+    // The distance is at least the difference in length: skip what cannot be within the limit.
+    if (Math.abs(needle.length - candidate.length) > limit) continue;
     const d = editDistance(needle, candidate.toLowerCase());
     if (d <= limit && d < bestDistance) {
       best = candidate;

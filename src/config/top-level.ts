@@ -2,6 +2,7 @@
 import { isTable, describe } from "./section.ts";
 import { didYouMean } from "./suggest.ts";
 import { SCHEMA, sectionHeader, type SectionSchema } from "./schema.ts";
+import { quote, shorten } from "./quote.ts";
 
 /** Unknown top-level tables and keys (a key above the first header is a common slip). */
 export function checkTopLevel(doc: Record<string, unknown>, problems: string[]): void {
@@ -11,9 +12,9 @@ export function checkTopLevel(doc: Record<string, unknown>, problems: string[]):
     if (isTable(value) || (Array.isArray(value) && value.length > 0 && value.every(isTable))) {
       const written = isTable(value) ? `[${key}]` : `[[${key}]]`;
       const hint = didYouMean(key, known.keys(), (k) => sectionHeader(known.get(k)!));
-      problems.push(`unknown table ${written}${hint}`);
+      problems.push(`unknown table ${shorten(written, 64)}${hint}`);
     } else {
-      problems.push(`unknown top-level key ${JSON.stringify(key)}${belongsIn(key) ?? didYouMean(key, known.keys())}`);
+      problems.push(`unknown top-level key ${quote(key)}${belongsIn(key) ?? didYouMean(key, known.keys())}`);
     }
   }
 }

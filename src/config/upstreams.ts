@@ -4,6 +4,7 @@ import { addressKey } from "./address.ts";
 import { readSection, firstSeen, stringAt } from "./section.ts";
 import { belongsIn } from "./top-level.ts";
 import { UPSTREAM } from "./schema.ts";
+import { quote } from "./quote.ts";
 
 /** One entry per item, undefined where the item had problems (pushed onto `problems`). */
 export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConfig | undefined)[] {
@@ -13,7 +14,7 @@ export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConf
     // Duplicates are judged on what was written, so a broken upstream still counts.
     const name = stringAt(item, "name");
     const first = name === undefined ? undefined : firstSeen(names, name, i);
-    if (first !== undefined) problems.push(`${path}.name: duplicate name "${name}" (also upstream[${first}])`);
+    if (name !== undefined && first !== undefined) problems.push(`${path}.name: duplicate name ${quote(name)} (also upstream[${first}])`);
 
     const u = readSection(item, UPSTREAM, path, problems, belongsIn);
     if (!u) return undefined;
