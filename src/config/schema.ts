@@ -133,7 +133,9 @@ export const UPSTREAM = {
   connect_timeout: duration({ min: 1, default: "3s", description: "Give up on a server connect after this long." }),
   retries: integer({ min: 0, max: 100, default: 2, description: "Other servers tried when a connect fails." }),
   pool: integer({ min: 0, max: 1000, default: 0, description: "Pre-connected sockets kept per Worker per server while it is up (none to a draining, disabled, down or ejected one); 0 turns pooling off." }),
-  pool_max_idle: duration({ min: 1, default: "60s", description: "A pooled socket idle longer than this is closed and replaced." }),
+  // Below the handshake timeouts of common servers (MySQL and MariaDB connect_timeout 10 s, PostgreSQL
+  // authentication_timeout 60 s): a pooled socket never speaks, so past theirs the server aborts it.
+  pool_max_idle: duration({ min: 1, default: "5s", description: "A pooled socket idle longer than this is closed and replaced; keep it below the server's handshake timeout (MySQL and MariaDB connect_timeout: 10s)." }),
   health: optional(table(HEALTH, {
     defaultText: "no active checks: servers count as up until passive checks eject them",
     description: `Active checks, e.g. { interval = "2s", timeout = "1s", rise = 2, fall = 3, send = "PING\\r\\n", expect = "+PONG" }; without it servers are assumed up.`,

@@ -29,7 +29,7 @@ balance = "round_robin"
 connect_timeout = "3s"
 retries = 2
 pool = 0
-pool_max_idle = "60s"
+pool_max_idle = "5s"
 servers = ["127.0.0.1:6379", { address = "127.0.0.1:6380", weight = 2 }]
 `;
 
@@ -39,7 +39,7 @@ const EXPECTED: Config = {
   metrics: { listen: { host: "127.0.0.1", port: 8082 } },
   listeners: [{ name: "redis", bind: { host: "127.0.0.1", port: 8081 }, upstream: "redis", idleTimeoutMs: 600_000 }],
   upstreams: [{
-    name: "redis", balance: "round_robin", connectTimeoutMs: 3_000, retries: 2, pool: 0, poolMaxIdleMs: 60_000,
+    name: "redis", balance: "round_robin", connectTimeoutMs: 3_000, retries: 2, pool: 0, poolMaxIdleMs: 5_000,
     health: null, failThreshold: 5, ejectForMs: 10_000,
     servers: [
       { name: "127.0.0.1:6379", address: { host: "127.0.0.1", port: 6379 }, weight: 1, backup: false },
