@@ -124,20 +124,35 @@ link_bun_for_npm_scripts() {
 # ---------------------------------------------------------------------------------------------
 
 # Each entry is "command:debian-package": the package is installed only when the command is
-# missing. ADD PACKAGES THE TESTS NEED HERE.
+# missing. The command may list alternatives as "a|b", each a name on PATH or a path pattern (with a
+# slash). ADD PACKAGES THE TESTS NEED HERE.
 TEST_PACKAGES=(
   "python3:python3"   # test/fixtures/*.py (scripted peers), the NOTIFY_SOCKET stand-in
   "script:bsdutils"   # test/init-pty.test.ts: aegis init on a real pseudo-terminal
   "systemd-analyze:systemd"   # test/service.test.ts: verify and security of the generated unit
   "sha256sum:coreutils"       # test/service-scripts.test.ts: release checksums
   "chromium:chromium" # test/status-page.test.ts: the status page in a real headless browser (playwright-core drives it)
+  # test/postgres-pool.test.ts: a real PostgreSQL behind the pool. Debian keeps initdb and pg_ctl off PATH.
+  "initdb|/usr/lib/postgresql/*/bin/initdb:postgresql"
 )
+
+# True when one of the "|"-separated alternatives exists: a command on PATH or a matching path.
+have_any() {
+  local alt
+  local -a alts
+  IFS='|' read -r -a alts <<<"$1"
+  for alt in "${alts[@]}"; do
+    if [[ "$alt" == */* ]]; then compgen -G "$alt" >/dev/null && return 0
+    else command -v "$alt" >/dev/null 2>&1 && return 0; fi
+  done
+  return 1
+}
 
 ensure_test_packages() {
   local -a missing=()
   local entry
   for entry in "${TEST_PACKAGES[@]}"; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+    have_any "${entry%%:*}" || missing+=("${entry#*:}")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
 
