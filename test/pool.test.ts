@@ -2,7 +2,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
+import type { Socket } from "bun";
+import { startEcho, startScripted, closedPort, type Backend } from "./helpers/backends.ts";
+import { Recycler } from "../src/data/recycler.ts";
+import { UpstreamConn, upstreamHandlers } from "../src/data/upstream-conn.ts";
+import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/data/upstream-pool.ts";
 import { connect } from "./helpers/client.ts";
 
 let aegis: Aegis | null = null;
@@ -60,6 +64,29 @@ describe("upstream pool", () => {
     expect(m.get('aegis_connections_rejected_total{listener="main",reason="no_server"}')).toBe(0);
   });
 
+  test("the server closing one pooled socket (a restart): the others are closed at once, it is counted and logged, and the pool refills only after a quiet period", async () => {
+    const sockets: Socket<unknown>[] = [];
+    const server = startScripted({ open(socket) { sockets.push(socket); }, end(socket) { socket.end(); } });
+    backends.push(server);
+    aegis = await startAegis(simpleConfig([server.address], { workers: 1, logLevel: "info", upstream: "pool = 3" }));
+    await eventually(() => server.open === 3, 3000, "3 pooled sockets");
+    sockets[0]!.end();
+    const closedAt = performance.now();
+    // A restarting PostgreSQL waits for the children of the other two: aegis must not keep them.
+    await eventually(() => server.open === 0, 3000, "every pooled socket closed");
+    expect(server.accepted).toBe(3); // and none dialled in their place yet
+    const warned = await aegis.waitForLog((l) => l.level === "warn" && String(l.msg).startsWith("server closed idle pooled sockets"), 3000);
+    expect(warned).toMatchObject({ upstream: "app", server: server.address, closed: 3 });
+    expect(String(warned.hint)).toContain("pool_max_idle");
+    const m = await aegis.metrics();
+    expect(m.get(`aegis_upstream_pool_closed_total{upstream="app",server="${server.address}"}`)).toBe(1);
+    expect(m.get(`aegis_upstream_pool_connections_total{upstream="app",server="${server.address}"}`)).toBe(3);
+    expect(m.get("aegis_upstream_pool_idle")).toBe(0);
+    await eventually(() => server.accepted === 6 && server.open === 3, 5000, "the pool fills again");
+    // A lower bound, not a speed bound: the refill waited out the quiet period.
+    expect(performance.now() - closedAt).toBeGreaterThanOrEqual(QUIET_MIN_MS - 50);
+  });
+
   test("a pooled socket idle past pool_max_idle is recycled", async () => {
     const echo = startEcho();
     backends.push(echo);
@@ -110,5 +137,191 @@ describe("upstream pool", () => {
     } finally {
       hole.kill();
     }
+  });
+});
+
+// ServerPool on its own: real sockets to a real listener, but the pool's clock in the test's hands,
+// so backoffs and quiet periods are checked exactly, without waiting for them.
+describe("ServerPool: a server that closes, refuses or is down is left alone", () => {
+  const MAX_IDLE = 5_000;
+
+  class Host implements PoolHost {
+    now = 1_000_000;
+    dials = 0;
+    connects = 0;
+    connectErrors = 0;
+    closedByServer = 0;
+    idle = 0;
+    readonly warnings: { msg: string; fields: Record<string, unknown> }[] = [];
+    readonly #recycler = new Recycler(4 * 1024 * 1024);
+    constructor(readonly port: number) {}
+    dial(conn: UpstreamConn): void {
+      this.dials++;
+      Bun.connect({ hostname: "127.0.0.1", port: this.port, allowHalfOpen: true, data: conn, socket: upstreamHandlers }).catch(() => {});
+    }
+    newConn(server: number): UpstreamConn {
+      return new UpstreamConn(server, this.#recycler, 64 * 1024);
+    }
+    countPoolConnectError(): void { this.connectErrors++; }
+    countPoolConnect(): void { this.connects++; }
+    countPoolClosed(): void { this.closedByServer++; }
+    setPoolIdle(_server: number, idle: number): void { this.idle = idle; }
+    warn(_server: number, msg: string, fields: Record<string, unknown>): void { this.warnings.push({ msg, fields }); }
+  }
+
+  /** A listener that keeps its accepted sockets, so the test can close one from the server side. */
+  function startKeeping() {
+    const sockets: Socket<unknown>[] = [];
+    const backend = startScripted({
+      open(socket) { sockets.push(socket); },
+      end(socket) { socket.end(); },
+    });
+    backends.push(backend);
+    return { backend, sockets };
+  }
+
+  const pools: ServerPool[] = [];
+  afterEach(() => {
+    for (const p of pools.splice(0)) p.stop();
+  });
+  function newPool(port: number, size = 3) {
+    const host = new Host(port);
+    const pool = new ServerPool(0, size, MAX_IDLE, 3_000, host);
+    pools.push(pool);
+    return { host, pool };
+  }
+  async function fill(pool: ServerPool, host: Host, backend: Backend, size = 3) {
+    pool.refill();
+    await eventually(() => host.idle === size && backend.open === size, 3000, `${size} pooled sockets open`);
+  }
+
+  test("the server closing one idle socket closes the others at once; nothing is dialled until the quiet period has passed", async () => {
+    const { backend, sockets } = startKeeping();
+    const { host, pool } = newPool(backend.port);
+    await fill(pool, host, backend);
+    expect(host.connects).toBe(3);
+
+    sockets[0]!.end(); // as PostgreSQL's postmaster ends a child at a crash restart
+    // The two others are closed by aegis, not left holding children the server waits for.
+    await eventually(() => backend.open === 0, 3000, "every pooled socket closed");
+    expect(host.idle).toBe(0);
+    expect(host.closedByServer).toBe(1);
+    expect(pool.retryAt - host.now).toBe(QUIET_MIN_MS);
+
+    const dials = host.dials;
+    host.now += QUIET_MIN_MS - 1;
+    pool.maintain(host.now);
+    expect(host.dials).toBe(dials); // still quiet
+    host.now += 1;
+    pool.maintain(host.now);
+    expect(host.dials).toBe(dials + 3);
+    await eventually(() => host.idle === 3, 3000, "the pool fills again after the quiet period");
+
+    // The warning names what to change.
+    expect(host.warnings.length).toBe(1);
+    expect(host.warnings[0]!.msg).toContain("pooled sockets");
+    expect(String(host.warnings[0]!.fields.hint)).toContain("pool_max_idle");
+    expect(String(host.warnings[0]!.fields.hint)).toContain("pool = 0");
+    expect(host.warnings[0]!.fields.closed).toBe(3);
+  });
+
+  test("while the server keeps closing pooled sockets the quiet period doubles, with one warning a minute; after a calm minute it starts over", async () => {
+    const { backend, sockets } = startKeeping();
+    const { host, pool } = newPool(backend.port);
+    const quiet: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      await fill(pool, host, backend);
+      sockets.at(-1)!.end();
+      await eventually(() => backend.open === 0, 3000, `round ${round}: every pooled socket closed`);
+      quiet.push(pool.retryAt - host.now);
+      host.now = pool.retryAt;
+      pool.maintain(host.now);
+    }
+    expect(quiet).toEqual([QUIET_MIN_MS, 2 * QUIET_MIN_MS, 4 * QUIET_MIN_MS, 8 * QUIET_MIN_MS]);
+    expect(host.warnings.length).toBe(1); // rate-limited: all four within a minute
+    expect(host.closedByServer).toBe(4);
+
+    await eventually(() => host.idle === 3, 3000, "refilled");
+    host.now += 61_000; // a minute with no close (and no maintenance, so nothing was recycled)
+    sockets.at(-1)!.end();
+    await eventually(() => backend.open === 0, 3000, "closed again");
+    expect(pool.retryAt - host.now).toBe(QUIET_MIN_MS);
+    expect(host.warnings.length).toBe(2);
+  });
+
+  test("a socket aegis recycles at pool_max_idle is not a restart sign, and shows the server keeps pooled sockets", async () => {
+    const { backend, sockets } = startKeeping();
+    const { host, pool } = newPool(backend.port);
+    await fill(pool, host, backend);
+    sockets[0]!.end();
+    await eventually(() => backend.open === 0, 3000, "closed by the restart sign");
+    host.now = pool.retryAt;
+    pool.maintain(host.now);
+    await eventually(() => host.idle === 3 && backend.open === 3, 3000, "refilled");
+
+    const dials = host.dials;
+    host.now += MAX_IDLE;
+    pool.maintain(host.now); // recycles all three (FIN from aegis) and dials their replacements at once
+    expect(host.dials).toBe(dials + 3);
+    await eventually(() => host.idle === 3 && backend.accepted === 9 && backend.open === 3, 3000, "three replaced");
+    expect(host.closedByServer).toBe(1);
+    expect(host.warnings.length).toBe(1);
+    // The earlier close is forgotten: the next one waits the shortest quiet period again.
+    sockets.at(-1)!.end();
+    await eventually(() => backend.open === 0, 3000, "closed");
+    expect(pool.retryAt - host.now).toBe(QUIET_MIN_MS);
+  });
+
+  test("refused dials back off (one step per round) and are not repeated until then; a session's successful connect ends the wait", async () => {
+    const port = closedPort();
+    const { host, pool } = newPool(port);
+    pool.refill();
+    await eventually(() => host.connectErrors === 3, 3000, "three refused dials counted");
+    expect(pool.retryAt - host.now).toBe(500);
+    host.now += 499;
+    pool.maintain(host.now);
+    expect(host.dials).toBe(3);
+    host.now += 1;
+    pool.maintain(host.now);
+    expect(host.dials).toBe(6);
+    await eventually(() => host.connectErrors === 6, 3000, "second round refused");
+    expect(pool.retryAt - host.now).toBe(1000);
+    pool.maintain(host.now + 999);
+    expect(host.dials).toBe(6);
+
+    // The server is back: a session's own connect to it worked, so the pool need not wait any longer.
+    pool.onSessionConnected();
+    expect(pool.retryAt).toBe(0);
+    pool.maintain(host.now);
+    expect(host.dials).toBe(9);
+  });
+
+  test("a session's failed connect closes the idle sockets and stops refilling", async () => {
+    const { backend } = startKeeping();
+    const { host, pool } = newPool(backend.port);
+    await fill(pool, host, backend);
+    pool.onSessionConnectFailed();
+    expect(host.idle).toBe(0);
+    await eventually(() => backend.open === 0, 3000, "idle sockets closed");
+    const dials = host.dials;
+    pool.maintain(host.now + 100);
+    expect(host.dials).toBe(dials);
+  });
+
+  test("nothing is dialled while the server is down, however much time passes; it fills again once up", async () => {
+    const { backend } = startKeeping();
+    const { host, pool } = newPool(backend.port);
+    await fill(pool, host, backend);
+    pool.setWanted(false);
+    await eventually(() => backend.open === 0, 3000, "idle sockets to a down server closed");
+    const dials = host.dials;
+    for (let i = 0; i < 5; i++) {
+      host.now += 60_000;
+      pool.maintain(host.now);
+    }
+    expect(host.dials).toBe(dials);
+    expect(host.closedByServer).toBe(0); // aegis closed them: no restart sign
+    pool.setWanted(true);
+    await eventually(() => host.idle === 3 && backend.open === 3, 3000, "refilled when up");
   });
 });
