@@ -4,6 +4,8 @@
 // checks and takes in one step); nothing takes a lock. The region is sized once, at start-up, from
 // the counter slot capacities, so reloads never move a cell a running session will give back.
 import { IpTable, ipTableBytes } from "./ip-table.ts";
+import type { IpWords } from "./ip.ts";
+import type { TokenBucket } from "./token-bucket.ts";
 
 /** Distinct upstream names that can own a queue over the life of the process. */
 export const UPSTREAM_CELLS = 256;
@@ -26,12 +28,25 @@ function sizes(serverCapacity: number, workers: number) {
   const names = align(UPSTREAM_CELLS * 8);
   const queues = UPSTREAM_CELLS * LINE;
   const held = align(workers * (serverCapacity + 2 * UPSTREAM_CELLS) * 4);
-  return { header, servers, names, queues, held, ip: ipTableBytes(IP_TABLE_SLOTS) };
+  // Per Worker, per per-IP table slot: counts it holds. 1 MiB a Worker, but shared memory is
+  // committed by the page as it is touched, and a Worker touches only the slots its clients use.
+  const ipHeld = align(workers * IP_TABLE_SLOTS * 4);
+  return { header, servers, names, queues, held, ipHeld, ip: ipTableBytes(IP_TABLE_SLOTS) };
 }
 
 /** Bytes the region needs; CounterLayout reserves them after the Workers' counters. */
 export function admissionBytes(serverCapacity: number, workers: number): number {
   return Object.values(sizes(serverCapacity, workers)).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Which Worker this thread is, for regions built without saying (-1: the main thread, which holds
+ * nothing). Each Worker is its own JS realm, so this is per thread; the Worker's entry point sets it
+ * once, before its data plane builds its admission.
+ */
+let threadWorker = -1;
+export function setThreadWorker(worker: number): void {
+  threadWorker = worker;
 }
 
 export class SharedAdmission {
@@ -48,9 +63,13 @@ export class SharedAdmission {
    */
   readonly #held: Int32Array;
   readonly #heldStride: number;
+  /** Per Worker (IP_TABLE_SLOTS-strided): per-IP counts it holds, written only by that Worker. */
+  readonly #ipHeld: Int32Array;
+  /** Per-client-address counts; in a Worker, what it takes and gives back is recorded in #ipHeld. */
   readonly ipTable: IpTable;
 
-  constructor(sab: SharedArrayBuffer, offset: number, readonly serverCapacity: number, readonly workers: number) {
+  /** `worker`: the Worker that takes and gives back through this view (-1: none, the main thread). */
+  constructor(sab: SharedArrayBuffer, offset: number, readonly serverCapacity: number, readonly workers: number, worker = threadWorker) {
     const s = sizes(serverCapacity, workers);
     let at = offset;
     this.#header = new Int32Array(sab, at, s.header / 4);
@@ -59,7 +78,11 @@ export class SharedAdmission {
     this.#queues = new Int32Array(sab, (at += s.names), s.queues / 4);
     this.#heldStride = serverCapacity + 2 * UPSTREAM_CELLS;
     this.#held = new Int32Array(sab, (at += s.queues), workers * this.#heldStride);
-    this.ipTable = new IpTable(sab, (at += s.held), IP_TABLE_SLOTS, this.#header, IP_SEED);
+    this.#ipHeld = new Int32Array(sab, (at += s.held), workers * IP_TABLE_SLOTS);
+    const ipAt = (at += s.ipHeld);
+    this.ipTable = worker >= 0 && worker < workers
+      ? new RecordedIpTable(sab, ipAt, this.#header, this.#ipHeld.subarray(worker * IP_TABLE_SLOTS, (worker + 1) * IP_TABLE_SLOTS))
+      : new IpTable(sab, ipAt, IP_TABLE_SLOTS, this.#header, IP_SEED);
   }
 
   // ---- server slots: hard and soft limits ---------------------------------------------------
@@ -158,10 +181,15 @@ export class SharedAdmission {
   // ---- recovery ---------------------------------------------------------------------------
 
   /**
-   * Worker `worker` died with its sessions: give back the server places and queue places it held.
-   * Its per-IP counts cannot be told apart from other Workers' and stay (see ip-table.ts).
+   * Worker `worker` died with its sessions: give back the server places, queue places and per-IP
+   * counts it held. Only for a Worker that has exited: its own records are read without atomics.
    */
   forgetWorker(worker: number): void {
+    const ipBase = worker * IP_TABLE_SLOTS;
+    for (let slot = 0; slot < IP_TABLE_SLOTS; slot++) {
+      for (let n = this.#ipHeld[ipBase + slot]!; n > 0; n--) IpTable.prototype.release.call(this.ipTable, slot); // not this view's own record
+      this.#ipHeld[ipBase + slot] = 0;
+    }
     const base = worker * this.#heldStride;
     for (let slot = 0; slot < this.serverCapacity; slot++) {
       const n = this.#held[base + slot]!;
@@ -177,6 +205,35 @@ export class SharedAdmission {
       this.#held[base + this.serverCapacity + cell] = 0;
       Atomics.store(this.#held, base + this.serverCapacity + UPSTREAM_CELLS + cell, 0);
     }
+  }
+}
+
+/** The per-IP table as one Worker uses it: every count it holds is also counted in its own row. */
+class RecordedIpTable extends IpTable {
+  readonly #mine: Int32Array;
+  /** Inside acquire, which may take and give back a count itself before it answers. */
+  #inside = false;
+
+  constructor(sab: SharedArrayBuffer, offset: number, header: Int32Array, mine: Int32Array) {
+    super(sab, offset, IP_TABLE_SLOTS, header, IP_SEED);
+    this.#mine = mine;
+  }
+
+  override acquire(w: IpWords, tag: number, max: number, bucket: TokenBucket | null, now: bigint): number {
+    this.#inside = true;
+    let slot: number;
+    try {
+      slot = super.acquire(w, tag, max, bucket, now);
+    } finally {
+      this.#inside = false;
+    }
+    if (slot >= 0) this.#mine[slot]! += 1;
+    return slot;
+  }
+
+  override release(slot: number): void {
+    super.release(slot);
+    if (slot >= 0 && !this.#inside) this.#mine[slot]! -= 1;
   }
 }
 
