@@ -1,6 +1,8 @@
-// Worker entry point: owns one data plane; the main thread starts, drains and closes it by message.
+// Worker entry point: owns one data plane; the main thread starts, reloads, drains and closes it by message.
+import { setThreadWorker } from "./admission/shared-region.ts";
+import { crashThisWorker, faultsEnabled } from "./control/faults.ts";
 import type { FromWorker, ToWorker } from "./control/messages.ts";
-import { DataPlane } from "./data/plane.ts";
+import { DataPlane, type PreparedReload } from "./data/plane.ts";
 import { Logger } from "./telemetry/log.ts";
 
 declare const self: Worker;
@@ -8,6 +10,8 @@ declare const self: Worker;
 let plane: DataPlane | null = null;
 let workerIndex = -1;
 let logger = new Logger("info");
+/** The reload prepared and not yet committed or aborted (one at a time: the main thread runs one reload). */
+let prepared: { id: number; reload: PreparedReload } | null = null;
 
 function send(message: FromWorker): void {
   self.postMessage(message);
@@ -18,11 +22,17 @@ function exit(code: number): void {
   process.exit(code);
 }
 
+function abortPrepared(): void {
+  if (prepared) plane?.abortReload(prepared.reload);
+  prepared = null;
+}
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start": {
       workerIndex = message.worker;
+      setThreadWorker(message.worker); // before the plane builds its admission: per-IP counts are recorded as this Worker's
       logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
       try {
         plane = new DataPlane({
@@ -41,6 +51,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     }
     case "drain": {
+      abortPrepared();
       if (!plane) return exit(0);
       plane.drain(() => {
         send({ type: "drained", worker: workerIndex });
@@ -48,21 +59,42 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       });
       return;
     }
-    case "reload": {
-      if (!plane) return;
+    case "reload_prepare": {
+      const { id } = message;
+      if (!plane) return send({ type: "reload_failed", worker: workerIndex, id, error: "the Worker has not started" });
+      abortPrepared();
       try {
-        const addresses = plane.reload(message.config, message.slots, message.ports);
-        message.snapshots.forEach((states, upstream) => plane!.applySnapshot(upstream, states, message.weights?.[upstream]));
-        logger.setLevel(message.config.global.logLevel);
-        logger.setFormat(message.config.global.logFormat);
-        send({ type: "reloaded", worker: workerIndex, addresses });
+        prepared = { id, reload: plane.prepareReload(message.config, message.slots, message.ports) };
+        send({ type: "prepared", worker: workerIndex, id, addresses: prepared.reload.addresses });
       } catch (err) {
-        send({ type: "reload_failed", worker: workerIndex, error: (err as Error).message });
+        send({ type: "reload_failed", worker: workerIndex, id, error: (err as Error).message });
       }
+      return;
+    }
+    case "reload_commit": {
+      const { id } = message;
+      if (!plane || prepared?.id !== id) {
+        return send({ type: "reload_failed", worker: workerIndex, id, error: `reload ${id} was not prepared here (aborted by a drain?)` });
+      }
+      plane.commitReload(prepared.reload);
+      prepared = null;
+      message.snapshots.forEach((states, upstream) => plane!.applySnapshot(upstream, states, message.weights?.[upstream]));
+      logger.setLevel(plane.config.global.logLevel);
+      logger.setFormat(plane.config.global.logFormat);
+      send({ type: "committed", worker: workerIndex, id, seq: message.seq });
+      return;
+    }
+    case "reload_abort": {
+      if (prepared?.id === message.id) abortPrepared();
+      send({ type: "aborted", worker: workerIndex, id: message.id });
       return;
     }
     case "servers":
       plane?.applySnapshot(message.upstream, message.states, message.weights);
+      send({ type: "applied", worker: workerIndex, seq: message.seq });
+      return;
+    case "fault":
+      if (faultsEnabled() && message.fault === "crash") crashThisWorker(workerIndex);
       return;
     case "close": {
       plane?.closeAll();

@@ -2,6 +2,7 @@
 // log line per change request saying who asked (the client address) and what came of it.
 import type { AdminState } from "../health/server-state.ts";
 import { checkBearer } from "./auth.ts";
+import { awaitApplied, type AppliedWait } from "./changes.ts";
 import { readJsonObject } from "./body.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import type { StatusSource } from "./source.ts";
@@ -28,13 +29,13 @@ interface Outcome {
 }
 
 interface Call {
-  source: StatusSource;
+  source: StatusSource & AppliedWait;
   request: Request;
   /** The client's address: who asked, for logs and for the reason of a state change. */
   client: string;
 }
 
-export async function handleApi(source: StatusSource, request: Request, path: string, client: string): Promise<Response> {
+export async function handleApi(source: StatusSource & AppliedWait, request: Request, path: string, client: string): Promise<Response> {
   const token = source.config.admin?.token;
   if (!token) {
     return failure(404, "the admin API is off: add an [admin] section with token (or token_file) to the config, then reload or restart");
@@ -105,9 +106,13 @@ async function setState(call: Call, ui: number, si: number): Promise<Outcome> {
   const before = upstreamView(source, ui).servers[si]!;
   source.health.setAdmin(ui, si, state as AdminState, `admin API (${call.client})`);
   const after = upstreamView(source, ui).servers[si]!;
+  const audit = { ...target, action: "set state", from: before.admin, to: after.admin, state: after.state };
+  // Answer once every Worker applies it: a 200 means new sessions already see the new state.
+  const unapplied = await awaitApplied(source);
+  if (unapplied) return { response: unapplied, audit: { ...audit, applied: false } };
   return {
     response: json({ upstream: target.upstream, server: after, previous: { admin: before.admin, state: before.state } }),
-    audit: { ...target, action: "set state", from: before.admin, to: after.admin, state: after.state },
+    audit,
   };
 }
 
@@ -124,9 +129,12 @@ async function setWeight(call: Call, ui: number, si: number): Promise<Outcome> {
   const before = upstreamView(source, ui).servers[si]!;
   source.health.setWeight(ui, si, weight, `admin API (${call.client})`);
   const after = upstreamView(source, ui).servers[si]!;
+  const audit = { ...target, action: "set weight", from: before.weight, to: after.weight };
+  const unapplied = await awaitApplied(source);
+  if (unapplied) return { response: unapplied, audit: { ...audit, applied: false } };
   return {
     response: json({ upstream: target.upstream, server: after, previous: { weight: before.weight } }),
-    audit: { ...target, action: "set weight", from: before.weight, to: after.weight },
+    audit,
   };
 }
 

@@ -1,5 +1,6 @@
 // The control plane: starts one Worker per core, serves metrics, restarts crashed Workers, shuts down gracefully.
 import type { Server } from "bun";
+import type { AppliedResult } from "../admin/changes.ts";
 import { formatAddress } from "../config/address.ts";
 import type { Address, Config } from "../config/types.ts";
 import { loadConfigFile } from "../config/load.ts";
@@ -9,7 +10,7 @@ import { SlotRegistry } from "./slots.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { startMetricsServer } from "../telemetry/metrics-server.ts";
 import { HealthMonitor } from "../health/monitor.ts";
-import type { FromWorker, ToWorker } from "./messages.ts";
+import type { FromWorker, ReloadAnswer, ToWorker } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
 
 export interface ReadyInfo {
@@ -20,13 +21,18 @@ export interface ReadyInfo {
 
 const RESTART_DELAY_MS = 1000;
 const CLOSE_DEADLINE_MS = 3000;
+/** How long one phase of a reload waits for a Worker's answer. */
+const RELOAD_ANSWER_MS = 5000;
+const ABANDONED = "shutdown began during the reload: abandoned on every Worker";
 
 interface Slot {
   worker: Worker | null;
   exited: Promise<void>;
   listening: boolean;
-  /** Waiting for this Worker's answer to a reload. */
-  pendingReload: ((message: FromWorker) => void) | null;
+  /** The highest snapshot sequence number this Worker has applied (-1: not started yet). */
+  applied: number;
+  /** Waiting for this Worker's answer to a phase of a reload. */
+  pendingReload: ((message: ReloadAnswer) => void) | null;
 }
 
 export type ReloadResult = { ok: true; changes: string[] } | { ok: false; error: string };
@@ -45,7 +51,12 @@ export class Supervisor {
   reader: CounterReader;
   readonly #registry: SlotRegistry;
   #slotsNow: CounterSlots;
-  #reloading = false;
+  /** The reload in progress, if any: a Worker restart waits for it, so it starts on the config that won. */
+  #reloading: Promise<ReloadResult> | null = null;
+  #reloadId = 0;
+  /** Sequence number of the last server snapshot sent to the Workers. */
+  #seq = 0;
+  readonly #appliedWaiters = new Set<() => void>();
   #slots: Slot[] = [];
   #ports: number[] | null = null;
   #metrics: Server<undefined> | null = null;
@@ -66,7 +77,7 @@ export class Supervisor {
   #newHealth(config: Config): HealthMonitor {
     const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
-      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", upstream, states, weights }); },
+      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", seq: ++this.#seq, upstream, states, weights }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.sessionsOk),
     });
     return monitor;
@@ -74,6 +85,50 @@ export class Supervisor {
 
   workersRunning(): number {
     return this.#slots.filter((s) => s.listening).length;
+  }
+
+  /** The last snapshot sent, and what each Worker has applied (null: none running in that place). */
+  snapshotSeqs(): { sent: number; applied: (number | null)[] } {
+    return { sent: this.#seq, applied: this.#slots.map((s) => (s.worker && s.listening ? s.applied : null)) };
+  }
+
+  /**
+   * Resolves once every live Worker has applied every snapshot sent so far (a state or weight
+   * change, a health change, a reload's commit), or after `timeoutMs` naming those that did not.
+   * A Worker that exits meanwhile is not waited for: its replacement starts from the newest snapshot.
+   */
+  untilApplied(timeoutMs: number): Promise<AppliedResult> {
+    const seq = this.#seq;
+    const missing = () => this.#slots.flatMap((s, i) => (s.worker !== null && s.applied < seq ? [i] : []));
+    if (missing().length === 0) return Promise.resolve({ ok: true, seq });
+    return new Promise((resolve) => {
+      const check = () => {
+        if (missing().length > 0) return;
+        finish();
+        resolve({ ok: true, seq });
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.#appliedWaiters.delete(check);
+      };
+      const timer = setTimeout(() => {
+        finish();
+        resolve({ ok: false, seq, missing: missing() });
+      }, timeoutMs);
+      this.#appliedWaiters.add(check);
+    });
+  }
+
+  #applied(slot: Slot, seq: number): void {
+    if (seq > slot.applied) slot.applied = seq;
+    for (const check of [...this.#appliedWaiters]) check();
+  }
+
+  /** Tests only (AEGIS_TEST_FAULTS=1, checked again in the Worker): make Worker `index` crash. */
+  crashWorker(index: number): boolean {
+    const worker = this.#slots[index]?.worker;
+    worker?.postMessage({ type: "fault", fault: "crash" } satisfies ToWorker);
+    return worker !== undefined && worker !== null;
   }
 
   /** Start metrics and every Worker; resolves once all listeners accept in every Worker. */
@@ -112,18 +167,23 @@ export class Supervisor {
       const worker = this.spawn();
       let settled = false;
       let markExited!: () => void;
-      const slot: Slot = { worker, listening: false, exited: new Promise((r) => (markExited = r)), pendingReload: null };
+      const slot: Slot = { worker, listening: false, applied: -1, exited: new Promise((r) => (markExited = r)), pendingReload: null };
       this.#slots[index] = slot;
+      const startSeq = this.#seq;
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
         if (message.type === "listening" && !settled) {
           settled = true;
           slot.listening = true;
+          this.#applied(slot, startSeq);
           resolve(message.addresses);
         } else if (message.type === "failed" && !settled) {
           settled = true;
           reject(new Error(message.error));
-        } else if (message.type === "reloaded" || message.type === "reload_failed") {
+        } else if (message.type === "applied") {
+          this.#applied(slot, message.seq);
+        } else if (message.type === "prepared" || message.type === "committed" || message.type === "aborted" || message.type === "reload_failed") {
+          if (message.type === "committed") this.#applied(slot, message.seq);
           slot.pendingReload?.(message);
         } else if (message.type === "server_failure") {
           this.health.reportFailure(message.upstream, message.server);
@@ -136,6 +196,8 @@ export class Supervisor {
         slot.listening = false;
         slot.worker = null;
         this.#forgetActive(index);
+        slot.pendingReload?.({ type: "reload_failed", worker: index, id: -1, error: `Worker ${index} exited (code ${(event as CloseEvent).code})` });
+        for (const check of [...this.#appliedWaiters]) check(); // nobody waits for a dead Worker
         markExited();
         if (!settled) {
           settled = true;
@@ -147,20 +209,26 @@ export class Supervisor {
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
       const weights = this.config.upstreams.map((_, u) => this.health.weights(u));
-      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights };
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights, seq: startSeq };
       worker.postMessage(start);
     });
   }
 
   #restart(index: number): void {
     if (this.#stopping) return;
+    // Mid-reload, the replacement would start on a config about to be replaced: wait for the outcome.
+    if (this.#reloading) return void this.#reloading.finally(() => this.#restart(index));
     this.#startWorker(index).then(
       () => this.logger.info("worker restarted", { worker: index }),
       (err) => this.logger.error("worker restart failed", { worker: index, error: (err as Error).message }),
     );
   }
 
-  /** A dead Worker's sessions are gone: give back their admission slots and zero its gauges (every slot, old configs' too). */
+  /**
+   * A dead Worker's sessions are gone: give back their places (process-wide count, server places,
+   * queue places, per-IP counts), zero its gauges (every slot, old configs' too), and wake the
+   * sessions other Workers queue for the places it held.
+   */
   #forgetActive(index: number): void {
     const region = new Float64Array(this.sab, 64 + index * this.layout.stride * 8, this.layout.stride);
     const { listenerCapacity, serverCapacity } = this.#slotsNow;
@@ -170,6 +238,7 @@ export class Supervisor {
       const cell = lay.listenerBase(l) + L.active;
       active += region[cell]!;
       region[cell] = 0;
+      region[lay.listenerBase(l) + L.queued] = 0;
     }
     for (let s = 0; s < serverCapacity; s++) {
       const base = lay.serverBase(0, s);
@@ -177,21 +246,31 @@ export class Supervisor {
       region[base + S.poolIdle] = 0;
     }
     if (active > 0) Atomics.sub(admissionCell(this.sab), 0, active);
+    this.reader.admission.forgetWorker(index);
+    this.reader.admission.wake();
   }
 
   /**
-   * Re-read the config file and swap every Worker to it without dropping a connection. An invalid
-   * file changes nothing: the error is logged and returned. Worker 0 goes first, so a new listener
-   * on port 0 gets one port that the others then share.
+   * Re-read the config file and swap every Worker to it without dropping a connection, in two
+   * phases: every Worker prepares (binds the new listeners, builds the new upstreams), and only when
+   * all have, every Worker commits. A failure to prepare anywhere aborts everywhere, so all Workers
+   * run the new config or all the old one. An invalid file changes nothing. Worker 0 prepares
+   * first, so a new listener on port 0 gets one port that the others then share. Refused during
+   * shutdown, and abandoned when shutdown begins before the commit.
    */
   async reload(): Promise<ReloadResult> {
+    if (this.#stopping) {
+      this.logger.warn("reload refused: shutting down", { config: this.config.source });
+      return { ok: false, error: "shutting down" };
+    }
     if (this.#reloading) return { ok: false, error: "a reload is already in progress" };
-    if (this.#stopping) return { ok: false, error: "shutting down" };
-    this.#reloading = true;
     this.reloadHooks?.before();
-    const result: ReloadResult = await this.#reload().catch((err: Error) => ({ ok: false, error: err.message }));
-    this.#reloading = false;
+    const run = this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
+    this.#reloading = run;
+    const result = await run;
+    this.#reloading = null;
     if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
+    else if (result.error === ABANDONED) this.logger.warn("reload refused: shutting down", { config: this.config.source, error: result.error });
     else this.logger.error("reload failed, the running configuration stays", { error: result.error });
     this.reloadHooks?.after(result);
     return result;
@@ -219,20 +298,37 @@ export class Supervisor {
     } catch (err) {
       return { ok: false, error: (err as Error).message };
     }
+    const live = this.#slots.filter((s) => s.worker !== null);
+    const [first, ...rest] = live;
+    if (!first) return { ok: false, error: "no Worker is running" };
+    const id = ++this.#reloadId;
+
+    // Phase 1: prepare everywhere.
+    const prepare = (ports: (number | null)[]): ToWorker => ({ type: "reload_prepare", id, config: next, slots, ports });
+    const firstAnswer = await this.#ask(first, prepare(plan.ports));
+    let failure = firstAnswer.type === "prepared" ? null : firstAnswer;
+    let ports: number[] = [];
+    if (firstAnswer.type === "prepared") {
+      ports = firstAnswer.addresses.map((a) => a.port);
+      const answers = await Promise.all(rest.map((s) => this.#ask(s, prepare(ports))));
+      failure = answers.find((a) => a.type !== "prepared") ?? null;
+    }
+    const stopping = this.#stopping;
+    if (failure || stopping) {
+      // Close what was prepared anywhere; the Workers that failed have nothing to close.
+      await Promise.all(live.filter((s) => s.worker !== null).map((s) => this.#ask(s, { type: "reload_abort", id })));
+      if (stopping || !failure) return { ok: false, error: ABANDONED };
+      const error = failure.type === "reload_failed" ? failure.error : `unexpected answer ${failure.type}`;
+      return { ok: false, error: `Worker ${failure.worker} could not prepare the reload, so no Worker takes it: ${error}` };
+    }
+
+    // Phase 2: commit everywhere. Nothing can fail in a Worker now; the supervisor switches in the
+    // same turn as it posts, so a Worker that restarts from here on starts on the new config.
     const health = this.#newHealth(next);
     health.carryOver(this.health);
     const snapshots = next.upstreams.map((_, u) => health.snapshot(u));
     const weights = next.upstreams.map((_, u) => health.weights(u));
-    const live = this.#slots.filter((s) => s.worker !== null);
-    const [first, ...rest] = live;
-    if (!first) return { ok: false, error: "no Worker is running" };
-    const answer = await this.#askReload(first, { type: "reload", config: next, slots, ports: plan.ports, snapshots, weights });
-    if (answer.type !== "reloaded") return { ok: false, error: answer.type === "reload_failed" ? answer.error : "no answer" };
-    const ports = answer.addresses.map((a) => a.port);
-    const answers = await Promise.all(rest.map((s) => this.#askReload(s, { type: "reload", config: next, slots, ports, snapshots, weights })));
-    const failed = answers.find((a) => a.type !== "reloaded");
-    // Worker 0 has switched; a later failure (rare: binds were probed) is reported, not rolled back.
-    if (failed) this.logger.error("a Worker could not reload", { error: failed.type === "reload_failed" ? failed.error : "no answer" });
+    const seq = ++this.#seq;
     this.health.stop();
     this.health = health;
     this.config = next;
@@ -240,20 +336,31 @@ export class Supervisor {
     this.#ports = ports;
     this.layout = new CounterLayout(slots, next.global.workers);
     this.reader = new CounterReader(this.sab, this.layout);
+    const commits = await Promise.all(live.map((s) => this.#ask(s, { type: "reload_commit", id, seq, snapshots, weights })));
     health.start();
+    // A Worker that exited meanwhile is not a failure: it restarts on the new config.
+    const unconfirmed = commits.filter((a, i) => a.type !== "committed" && live[i]!.worker !== null);
+    if (unconfirmed.length > 0) {
+      const errors = unconfirmed.map((a) => `Worker ${a.worker}: ${a.type === "reload_failed" ? a.error : a.type}`);
+      return { ok: false, error: `the new configuration is committed, but not every Worker confirmed it: ${errors.join("; ")}` };
+    }
     return { ok: true, changes: [...plan.changes, ...notes] };
   }
 
-  #askReload(slot: Slot, message: ToWorker): Promise<FromWorker> {
+  /** Send one phase of a reload to `slot`'s Worker and wait for its answer (bounded; an exit answers too). */
+  #ask(slot: Slot, message: ToWorker): Promise<ReloadAnswer> {
+    const index = this.#slots.indexOf(slot);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done({ type: "reload_failed", worker: -1, error: "the Worker did not answer within 5 s" }), 5000);
-      const done = (m: FromWorker) => {
+      const id = "id" in message ? message.id : -1;
+      const timer = setTimeout(() => done({ type: "reload_failed", worker: index, id, error: `Worker ${index} did not answer within ${RELOAD_ANSWER_MS / 1000} s` }), RELOAD_ANSWER_MS);
+      const done = (m: ReloadAnswer) => {
         clearTimeout(timer);
         slot.pendingReload = null;
         resolve(m);
       };
+      if (!slot.worker) return done({ type: "reload_failed", worker: index, id, error: `Worker ${index} is not running` });
       slot.pendingReload = done;
-      slot.worker!.postMessage(message);
+      slot.worker.postMessage(message);
     });
   }
 

@@ -1,6 +1,6 @@
 // A Worker's data plane: its listeners, upstreams, sessions, recycler and single timer.
 import type { Socket, SocketHandler } from "bun";
-import type { Address, Config } from "../config/types.ts";
+import type { Address, Config, ListenerConfig } from "../config/types.ts";
 import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells, type CounterSlots } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
@@ -31,6 +31,26 @@ export interface PlaneOptions {
   logger: Logger;
   /** Tell the main thread a server failed a connect or reset a session (passive health checks). */
   onServerFailure(upstream: number, server: number): void;
+}
+
+/** A listener bound by a prepared reload, and the connections it accepted before the commit. */
+interface HeldListener {
+  rt: ListenerRuntime;
+  held: Set<Socket<Session | null>> | null;
+  open?: (socket: Socket<Session | null>) => void;
+}
+
+/** What `prepareReload` built and `commitReload` switches to (or `abortReload` closes). */
+export interface PreparedReload {
+  readonly config: Config;
+  readonly layout: CounterLayout;
+  readonly upstreams: UpstreamRuntime[];
+  /** Per listener of the new config: its runtime (kept or new) and the fields the commit sets on it. */
+  readonly listeners: { rt: ListenerRuntime; config: ListenerConfig; route: UpstreamRuntime; base: number; histBase: number }[];
+  readonly added: HeldListener[];
+  readonly goneListeners: ListenerRuntime[];
+  readonly goneUpstreams: UpstreamRuntime[];
+  readonly addresses: Address[];
 }
 
 export class DataPlane implements Plane {
@@ -84,64 +104,118 @@ export class DataPlane implements Plane {
   }
 
   /**
-   * Swap to `config`: sessions in flight keep their listener, upstream and server; listeners kept by
-   * name and address keep their socket; new ones start; removed ones stop accepting (their sessions
-   * go on); an upstream whose settings are unchanged keeps its balancer state and pool.
+   * Swap to `config` in one step: `prepareReload`, then `commitReload`. Throws (changing nothing)
+   * when a new listener cannot bind.
    */
   reload(config: Config, slots: CounterSlots, ports: readonly (number | null)[] | null): Address[] {
+    const prepared = this.prepareReload(config, slots, ports);
+    this.commitReload(prepared);
+    return prepared.addresses;
+  }
+
+  /**
+   * The first phase of a reload: bind the new listeners and build the new upstreams, changing
+   * nothing that runs. Connections a new listener accepts before the commit are held, unread, and
+   * accepted under the new config at commit (reset at abort). Throws, with nothing left bound, when
+   * a listener cannot bind or the plane is draining.
+   */
+  prepareReload(config: Config, slots: CounterSlots, ports: readonly (number | null)[] | null): PreparedReload {
+    if (this.#draining) throw new Error("the Worker is shutting down");
     const layout = new CounterLayout(slots, config.global.workers);
     const env = this.#envFor(layout);
     const oldUpstreams = new Map(this.upstreams.map((u) => [u.config.name, u]));
-    const upstreams = config.upstreams.map((u, i) => {
+    const upstreams = config.upstreams.map((u) => {
       const old = oldUpstreams.get(u.name);
       if (old && JSON.stringify(old.config) === JSON.stringify(u)) {
         oldUpstreams.delete(u.name);
-        old.index = i;
         return old;
       }
-      return new UpstreamRuntime(i, u, env);
-    });
+      return null;
+    }).map((kept, i) => kept ?? new UpstreamRuntime(i, config.upstreams[i]!, env));
     const oldListeners = [...this.listeners];
-    const added: ListenerRuntime[] = [];
+    const added: HeldListener[] = [];
     const listeners = config.listeners.map((l, i) => {
       const route = upstreams.find((u) => u.config.name === l.upstream);
       if (!route) throw new Error(`listener ${l.name}: no upstream named ${l.upstream}`);
       const at = oldListeners.findIndex((o) => o.sameSocket(l));
       const kept = at >= 0 ? oldListeners.splice(at, 1)[0]! : null;
-      const rt = kept ?? new ListenerRuntime(l, route, 0, 0);
-      rt.config = l;
-      rt.upstream = route;
-      rt.base = layout.listenerBase(i);
-      rt.histBase = layout.sessionHistBase(i);
-      if (!kept) added.push(rt);
-      return rt;
+      const rt = kept ?? new ListenerRuntime(l, route, layout.listenerBase(i), layout.sessionHistBase(i));
+      if (!kept) added.push({ rt, held: new Set() });
+      return { rt, config: l, route, base: layout.listenerBase(i), histBase: layout.sessionHistBase(i) };
     });
-    // Bind the new listeners before changing anything, so a failure leaves the old config running.
     try {
-      for (const rt of added) {
-        const i = listeners.indexOf(rt);
-        const port = ports?.[i] ?? rt.config.bind.port;
+      for (const entry of added) {
+        const i = listeners.findIndex((l) => l.rt === entry.rt);
+        const port = ports?.[i] ?? entry.rt.config.bind.port;
         try {
-          rt.socket = listenShared<Session | null>({ hostname: rt.config.bind.host, port, socket: this.#clientHandlers(rt) });
+          entry.rt.socket = listenShared<Session | null>({ hostname: entry.rt.config.bind.host, port, socket: this.#heldUntilCommit(entry) });
         } catch (err) {
-          throw new Error(`listener ${rt.config.name}: cannot listen on ${rt.config.bind.host}:${port}: ${(err as Error).message}`);
+          throw new Error(`listener ${entry.rt.config.name}: cannot listen on ${entry.rt.config.bind.host}:${port}: ${(err as Error).message}`);
         }
       }
     } catch (err) {
-      for (const rt of added) rt.socket?.stop(true);
+      this.abortReload({ added });
       throw err;
     }
-    for (const gone of oldListeners) gone.socket?.stop(false); // stop accepting; its sessions go on
-    for (const gone of oldUpstreams.values()) {
+    const addresses = listeners.map((l) => ({ host: l.config.bind.host, port: l.rt.socket!.port }));
+    return { config, layout, upstreams, listeners, added, goneListeners: oldListeners, goneUpstreams: [...oldUpstreams.values()], addresses };
+  }
+
+  /** The second phase: switch to what `prepareReload` built. Never throws. */
+  commitReload(p: PreparedReload): void {
+    for (const gone of p.goneListeners) gone.socket?.stop(false); // stop accepting; its sessions go on
+    for (const gone of p.goneUpstreams) {
       gone.index = -1; // its sessions' failure reports no longer match a server the main thread knows
       gone.stopPools();
     }
-    this.config = config;
-    this.#layout = layout;
-    this.upstreams = upstreams;
-    this.listeners = listeners;
-    if (!this.#draining) for (const up of upstreams) up.startPools();
-    return listeners.map((rt) => ({ host: rt.config.bind.host, port: rt.socket!.port }));
+    p.upstreams.forEach((u, i) => (u.index = i));
+    for (const l of p.listeners) {
+      l.rt.config = l.config;
+      l.rt.upstream = l.route;
+      l.rt.base = l.base;
+      l.rt.histBase = l.histBase;
+    }
+    this.config = p.config;
+    this.#layout = p.layout;
+    this.upstreams = p.upstreams;
+    this.listeners = p.listeners.map((l) => l.rt);
+    if (!this.#draining) for (const up of p.upstreams) up.startPools();
+    for (const entry of p.added) {
+      const early = [...(entry.held ?? [])];
+      entry.held = null; // from now on the listener's events go straight to the session handlers
+      for (const socket of early) {
+        socket.resume();
+        entry.open!(socket);
+      }
+    }
+  }
+
+  /** Undo `prepareReload`: close the listeners it bound (and reset what they held). Nothing else had changed. */
+  abortReload(p: Pick<PreparedReload, "added">): void {
+    for (const entry of p.added) {
+      for (const socket of entry.held ?? []) socket.terminate();
+      entry.held = null;
+      entry.rt.socket?.stop(true);
+      entry.rt.socket = null;
+    }
+  }
+
+  /** A new listener's handlers: until the commit, a connection is paused and held, not accepted. */
+  #heldUntilCommit(entry: HeldListener): SocketHandler<Session | null> {
+    const handlers = this.#clientHandlers(entry.rt);
+    const open = handlers.open!;
+    const close = handlers.close!;
+    entry.open = open;
+    return {
+      ...handlers,
+      open: (socket) => {
+        if (!entry.held) return open(socket);
+        socket.data = null;
+        socket.pause();
+        entry.held.add(socket);
+      },
+      close: (socket, error) => (entry.held ? void entry.held.delete(socket) : close(socket, error)),
+    };
   }
 
   #envFor(layout: CounterLayout): UpstreamEnv {

@@ -6,14 +6,20 @@ import { renderPrometheus } from "./prometheus.ts";
 import { renderHealth } from "../health/metrics.ts";
 import { renderHistograms } from "./histogram-metrics.ts";
 import { handleApi } from "../admin/api.ts";
-import { ChangeLog } from "../admin/changes.ts";
+import { ChangeLog, type AppliedWait } from "../admin/changes.ts";
+import { faultsEnabled } from "../control/faults.ts";
 import { failure, json, methodNotAllowed } from "../admin/http.ts";
 import { readinessResponse } from "../admin/readiness.ts";
 import type { StatusSource } from "../admin/source.ts";
 import { statusPage } from "../admin/status-page.ts";
 import { metricsView } from "../admin/views.ts";
 
-export type MetricsSource = StatusSource;
+export interface MetricsSource extends StatusSource, AppliedWait {
+  /** The last server snapshot sent to the Workers, and the last each Worker applied (null: not running). */
+  snapshotSeqs?(): { sent: number; applied: (number | null)[] };
+  /** Tests only (AEGIS_TEST_FAULTS=1): crash Worker `index`; false when it is not running. */
+  crashWorker?(index: number): boolean;
+}
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
@@ -26,12 +32,13 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
     fetch(request, server) {
       const path = new URL(request.url).pathname;
       if (path === "/api" || path.startsWith("/api/")) return handleApi(source, request, path, clientOf(server, request));
+      if (path.startsWith("/faults/") && faultsEnabled()) return fault(source, request, path);
       if (!PATHS.includes(path)) return failure(404, `not found: try ${PATHS.join(", ")}`);
       if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(request.method, ["GET", "HEAD"]);
       switch (path) {
         case "/metrics": {
           const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader);
+            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source);
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":
@@ -45,6 +52,36 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
       }
     },
   });
+}
+
+/**
+ * aegis_snapshot_seq (the last server snapshot sent: health, admin state, weight, reload) and
+ * aegis_worker_snapshot_seq per Worker (the last it applied): a change is in effect everywhere once
+ * every Worker's value has reached the sent value read after the change.
+ */
+function renderSnapshotSeqs(source: MetricsSource): string {
+  if (!source.snapshotSeqs) return "";
+  const { sent, applied } = source.snapshotSeqs();
+  const lines = [
+    "# HELP aegis_snapshot_seq Sequence number of the last server snapshot (health, admin state, weight, reload) sent to the Workers.",
+    "# TYPE aegis_snapshot_seq gauge",
+    `aegis_snapshot_seq ${sent}`,
+    "# HELP aegis_worker_snapshot_seq Sequence number of the last server snapshot this Worker applied.",
+    "# TYPE aegis_worker_snapshot_seq gauge",
+    ...applied.flatMap((seq, w) => (seq === null ? [] : [`aegis_worker_snapshot_seq{worker="${w}"} ${seq}`])),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** POST /faults/crash-worker/{n}: only with AEGIS_TEST_FAULTS=1 (tests); 404 otherwise, like any unknown path. */
+function fault(source: MetricsSource, request: Request, path: string): Response {
+  const match = /^\/faults\/crash-worker\/(\d+)$/.exec(path);
+  if (!match || !source.crashWorker) return failure(404, `no such fault: ${path}`);
+  if (request.method !== "POST") return methodNotAllowed(request.method, ["POST"]);
+  const worker = Number(match[1]);
+  if (!source.crashWorker(worker)) return failure(409, `Worker ${worker} is not running`);
+  source.logger.warn("test fault: crashing a Worker", { worker });
+  return json({ crashing: worker }, 202);
 }
 
 /** Who asked, for the admin API's log lines: the peer address (IPv4 without its IPv6 mapping prefix). */

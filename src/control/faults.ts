@@ -1,0 +1,17 @@
+// Fault injection for tests: off unless the process was started with AEGIS_TEST_FAULTS=1.
+//
+// Nothing in a config file, the command line or the admin API can turn it on; without the variable
+// the metrics listener answers 404 at /faults/ and a Worker ignores a fault message.
+
+export const FAULTS_ENV = "AEGIS_TEST_FAULTS";
+
+export function faultsEnabled(): boolean {
+  return process.env[FAULTS_ENV] === "1";
+}
+
+/** Crash the calling Worker as a bug would: an exception nothing catches, thrown from a timer. */
+export function crashThisWorker(worker: number): void {
+  setTimeout(() => {
+    throw new Error(`${FAULTS_ENV}: Worker ${worker} crashed on purpose`);
+  }, 0);
+}
