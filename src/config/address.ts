@@ -49,6 +49,8 @@ export function parseAddress(value: string, path: string, use: AddressUse = "bin
   }
 
   if (portText === "") throw fail(`is missing a port`);
+  // "00080" is 80 to some readers and octal to others; like IPv4 octets, written without leading zeros.
+  if (/^0\d+$/.test(portText)) throw fail(`has a port with leading zeros (write ${Number(portText) <= 65535 ? Number(portText) : "it without them"})`);
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port <= 65535)) throw fail(`is not a valid port`);
   if (port === 0 && use === "connect") throw fail(`is not a valid port for a server (0 is only for binds)`);
@@ -69,6 +71,37 @@ export function addressKey(a: Address): string {
   const [ip = "", zone] = a.host.split("%");
   const canonical = new URL(`http://[${ip}]/`).hostname;
   return `${canonical}${zone === undefined ? "" : `%${zone}`}:${a.port}`;
+}
+
+/**
+ * Why two binds cannot both be listened on, or undefined when they can: the same socket
+ * (addressKey), or one address inside a wildcard on the same port. "::" takes the port on every
+ * IPv4 and IPv6 address (Linux binds it dual-stack), "0.0.0.0" on every IPv4 address; a host name
+ * is taken to be an IPv4 one (localhost also IPv6 ::1). Port 0 never clashes: the kernel picks.
+ */
+export function bindClash(a: Address, b: Address): "same" | "overlap" | undefined {
+  if (a.port === 0 || a.port !== b.port) return undefined;
+  if (addressKey(a) === addressKey(b)) return "same";
+  const [x, y] = [hostKind(a.host), hostKind(b.host)];
+  if (x.host === y.host) return "same";
+  if (x.host === "::" || y.host === "::") return "overlap";
+  if ((x.host === "0.0.0.0" && y.v4) || (y.host === "0.0.0.0" && x.v4)) return "overlap";
+  if ((x.host === "localhost" && y.loopback) || (y.host === "localhost" && x.loopback)) return "overlap";
+  return undefined;
+}
+
+/** A host in a form two spellings of the same address share; IPv4-mapped IPv6 as IPv4. */
+function hostKind(host: string): { host: string; v4: boolean; loopback: boolean } {
+  if (host.includes(":")) {
+    const [ip = "", zone] = host.split("%");
+    const canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+    const mapped = zone === undefined ? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical) : null;
+    if (!mapped) return { host: zone === undefined ? canonical : `${canonical}%${zone}`, v4: false, loopback: canonical === "::1" };
+    const n = (parseInt(mapped[1]!, 16) << 16 | parseInt(mapped[2]!, 16)) >>> 0;
+    host = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  }
+  const name = host.toLowerCase().replace(/\.$/, "");
+  return { host: name, v4: true, loopback: name === "127.0.0.1" };
 }
 
 function isIPv6(host: string): boolean {

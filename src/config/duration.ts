@@ -2,6 +2,7 @@
 import { problem } from "./errors.ts";
 import { quote, shorten } from "./quote.ts";
 
+/** Largest first: the order a duration must write its units in. */
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;
 
@@ -33,11 +34,20 @@ export function parseDuration(value: string | number, path: string): number {
   }
 
   let total = 0;
+  let previous: Unit | undefined;
   PART.lastIndex = 0;
+  // Bounded: each pass consumes at least two characters or throws.
   while (PART.lastIndex < value.length) {
     const match = PART.exec(value);
     if (!match) throw problem(`${path}: ${shown} is not a duration (expected ${HINT})`);
-    total += Number(match[1]) * UNIT_MS[match[2] as Unit];
+    const unit = match[2] as Unit;
+    // "1h1h" or "30s1m" is most likely a slip: each unit once, largest first, as formatDuration writes them.
+    if (previous === unit) throw problem(`${path}: ${shown} has the unit "${unit}" twice (write each unit once, e.g. "1h30m")`);
+    if (previous !== undefined && UNIT_MS[unit] > UNIT_MS[previous]) {
+      throw problem(`${path}: ${shown} has "${unit}" after "${previous}" (write the largest unit first, e.g. "1h30m")`);
+    }
+    previous = unit;
+    total += Number(match[1]) * UNIT_MS[unit];
   }
   const ms = Math.round(total);
   // Tolerance for binary fractions: "1.1s" sums to 1100.0000000000002.

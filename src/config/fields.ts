@@ -38,6 +38,12 @@ export interface Field<T> {
 }
 
 export type Fields = Readonly<Record<string, Field<unknown>>>;
+
+/** A field's default as the TOML parser would hand it over if written in the file: integers as bigints. */
+export function parsedDefault(field: Field<unknown>): unknown {
+  const d = field.default;
+  return typeof d === "number" && Number.isInteger(d) ? BigInt(d) : d;
+}
 export type Values<F extends Fields> = { -readonly [K in keyof F]: F[K] extends Field<infer T> ? T : never };
 
 interface Common {
@@ -62,10 +68,11 @@ export function integer(o: Common & { min: number; max: number }): Field<number>
   return {
     type: "integer", ...o,
     convert(value, path) {
-      // Integers past 2^53 arrive as bigint (integersAsBigInt: "asNeeded"): still just out of range.
-      if (typeof value !== "bigint" && !(typeof value === "number" && Number.isInteger(value))) {
-        throw expected(path, "an integer", value);
+      // TOML integers arrive as bigint (integersAsBigInt: true); a number is a float, even 2.0.
+      if (typeof value === "number" && Number.isInteger(value)) {
+        throw problem(`${path}: expected an integer, got the float ${describe(value)} (write ${Object.is(value, -0) ? 0 : value})`);
       }
+      if (typeof value !== "bigint") throw expected(path, "an integer", value);
       if (value < o.min || value > o.max) throw problem(`${path}: ${value} is out of range (${o.min}..${o.max})`);
       return Number(value);
     },
@@ -102,8 +109,10 @@ export function duration(o: Common & { min: number }): Field<number> {
   return {
     type: "duration", ...o,
     convert(value, path) {
-      if (typeof value !== "string" && typeof value !== "number") throw expected(path, `a duration such as "30s"`, value);
-      const ms = parseDuration(value, path);
+      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "bigint") {
+        throw expected(path, `a duration such as "30s"`, value);
+      }
+      const ms = parseDuration(typeof value === "bigint" ? Number(value) : value, path);
       if (ms < o.min) throw problem(`${path}: ${describe(value)} is too short (at least ${formatDuration(o.min)})`);
       return ms;
     },
@@ -114,7 +123,7 @@ export function address(o: Common & { use: AddressUse }): Field<Address> {
   return {
     type: "address", ...o,
     convert(value, path) {
-      if (typeof value === "number" && Number.isInteger(value)) {
+      if (typeof value === "bigint") {
         throw problem(`${path}: expected an address string such as ":${value}", got ${value}`);
       }
       if (typeof value !== "string") throw expected(path, `an address string such as "127.0.0.1:8081"`, value);
@@ -231,6 +240,12 @@ export function cidrs(o: Common): Field<string[]> {
       const out = value.flatMap((item: unknown, i) => {
         if (typeof item !== "string") {
           problems.push(`${path}[${i}]: expected an address or CIDR string, got ${describe(item)}`);
+          return [];
+        }
+        // "/032" would read as 32 (and as octal to some tools): refused like a port with leading zeros.
+        const prefix = /\/(0\d+)$/.exec(item);
+        if (prefix) {
+          problems.push(`${path}[${i}]: ${quote(item)} has a prefix length with leading zeros (write "/${Number(prefix[1])}")`);
           return [];
         }
         const cidr = parseCidr(item);

@@ -1,6 +1,6 @@
 // Reads one table against its fields: unknown keys, missing keys, defaults, every problem collected.
 import { ConfigError } from "./errors.ts";
-import type { Fields, Values } from "./fields.ts";
+import { parsedDefault, type Fields, type Values } from "./fields.ts";
 import { didYouMean } from "./suggest.ts";
 import { quote } from "./quote.ts";
 
@@ -12,7 +12,9 @@ export function isTable(value: unknown): value is Record<string, unknown> {
 /** "got ..." text for a type error: strings quoted, tables and arrays named. */
 export function describe(value: unknown): string {
   if (typeof value === "string") return quote(value);
-  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
+  // Integers are bigints; a number is a float, shown as one: 2.0, -0.0, 1.5.
+  if (typeof value === "number") return Number.isInteger(value) && Math.abs(value) < 1e21 ? `${Object.is(value, -0) ? "-0" : value}.0` : String(value);
+  if (typeof value === "bigint" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return "an array";
   if (value instanceof Date) return "a date";
   return "a table";
@@ -47,7 +49,7 @@ export function readSection<F extends Fields>(
       problems.push(`${path}: missing required key ${JSON.stringify(key)}`);
       continue;
     }
-    const input = raw ?? field.default;
+    const input = raw ?? parsedDefault(field);
     if (input === undefined) continue;
     try {
       values[key] = field.convert(input, `${path}.${key}`);

@@ -6,12 +6,13 @@ import { ConfigError } from "./errors.ts";
 const EXCERPT_WIDTH = 120;
 
 /**
- * Parses `text`; `source` names the file in error messages. Integers past 2^53 come back as
- * bigint ("asNeeded") so the validator can name the key that holds one instead of failing here.
+ * Parses `text`; `source` names the file in error messages. Every integer comes back as a bigint
+ * and only floats as numbers, so an integer key can refuse `2.0` (which as a number is just 2),
+ * and one past 2^53 is named by the validator instead of failing here.
  */
 export function parseToml(text: string, source: string): Record<string, unknown> {
   try {
-    return parse(text, { integersAsBigInt: "asNeeded" });
+    return parse(text, { integersAsBigInt: true });
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     // smol-toml's message is "Invalid TOML document: <reason>\n\n<codeblock>"; keep the reason.

@@ -1,8 +1,8 @@
 // Raw TOML table to a validated Config: each section through the schema, then the checks across sections.
 import os from "node:os";
-import type { Config } from "./types.ts";
+import type { Address, Config } from "./types.ts";
 import { ConfigError } from "./errors.ts";
-import { addressKey, formatAddress } from "./address.ts";
+import { bindClash, formatAddress } from "./address.ts";
 import { readSection } from "./section.ts";
 import { ADMIN, GLOBAL, METRICS } from "./schema.ts";
 import { checkTopLevel, belongsIn, tableAt, itemsAt } from "./top-level.ts";
@@ -37,11 +37,8 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   const upstreams = readUpstreams(rawUpstreams ?? [], problems);
 
   const metricsListen = m?.enabled ? m.listen : null;
-  if (metricsListen && metricsListen.port !== 0) {
-    const clash = listeners.findIndex((l) => l && addressKey(l.bind) === addressKey(metricsListen));
-    if (clash >= 0) problems.push(`metrics.listen: "${formatAddress(metricsListen)}" is already bound by listener[${clash}]`);
-  }
   const adminTable = tableAt(doc, "admin", problems);
+  if (metricsListen) checkMetricsClash(metricsListen, listeners, adminTable, problems);
   const a = adminTable && readSection(adminTable, ADMIN, "admin", problems, belongsIn);
   const admin = a && readAdmin(a, source, metricsListen, problems);
   if (problems.length > 0 || !g || !m) throw new ConfigError(problems);
@@ -64,4 +61,26 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
     listeners: nameListeners(listeners.filter((l) => l !== undefined)),
     upstreams: upstreams.filter((u) => u !== undefined),
   };
+}
+
+/**
+ * The metrics listener (which also serves the status page and, with a token, the admin API) is
+ * bound by the main thread without SO_REUSEPORT: on a listener's port it fails at start, so say
+ * so here, for a wildcard that covers a listener's address too.
+ */
+function checkMetricsClash(
+  listen: Address,
+  listeners: readonly ({ bind: Address } | undefined)[],
+  adminTable: Record<string, unknown> | undefined,
+  problems: string[],
+): void {
+  const admin = adminTable && (adminTable.token !== undefined || adminTable.token_file !== undefined);
+  const also = admin ? " (the admin API is served there too)" : "";
+  listeners.forEach((l, i) => {
+    const clash = l && bindClash(listen, l.bind);
+    if (clash === "same") problems.push(`metrics.listen: "${formatAddress(listen)}" is already bound by listener[${i}]${also}`);
+    if (l && clash === "overlap") {
+      problems.push(`metrics.listen: "${formatAddress(listen)}" overlaps listener[${i}].bind "${formatAddress(l.bind)}" (one address includes the other: give metrics another port)${also}`);
+    }
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { SCHEMA, SERVER, BALANCE_ALGORITHMS, LOG_LEVELS, sectionHeader } from "../../src/config/schema.ts";
-import type { Fields } from "../../src/config/fields.ts";
+import { parsedDefault, type Fields } from "../../src/config/fields.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { MINIMAL } from "./helpers.ts";
 
@@ -12,7 +12,7 @@ describe.each(sections)("%s", (_, fields) => {
     expect(field.description.length).toBeGreaterThan(10);
     // A key is required, has a default, or says in words how its default is computed: never two of these.
     expect([field.required === true, field.default !== undefined, field.defaultText !== undefined].filter(Boolean)).toHaveLength(1);
-    if (field.default !== undefined) expect(() => field.convert(field.default, key)).not.toThrow();
+    if (field.default !== undefined) expect(() => field.convert(parsedDefault(field), key)).not.toThrow();
     if (field.type === "integer" || field.type === "duration") expect(field.min).toBeNumber();
     if (field.type === "enum") expect(field.values!.length).toBeGreaterThan(0);
   });
