@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { BINARY, REPO, eventually, startAegis, tempDir, type Aegis, type LogLine } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const DEMO_PORT = 8081;
 const DEMO_METRICS_PORT = 8082;
@@ -53,8 +54,11 @@ async function exitWithin(proc: { exited: Promise<number> }, ms: number): Promis
   return result;
 }
 
-/** A new connection to `port` is refused, or accepted and closed without a byte: true if so within `ms`. */
-async function turnedAway(port: number, ms = 1_000): Promise<boolean> {
+/**
+ * A new connection to `port` is refused, or accepted and closed without a byte: true if so within `ms`.
+ * With `resetIfAccepted`, a connection still open after `ms` is reset, so it holds no session.
+ */
+async function turnedAway(port: number, ms = 1_000, resetIfAccepted = false): Promise<boolean> {
   let client: Client;
   try {
     client = await connect(port);
@@ -63,6 +67,7 @@ async function turnedAway(port: number, ms = 1_000): Promise<boolean> {
   }
   clients.push(client);
   const closed = await Promise.race([client.closed.then(() => true), Bun.sleep(ms).then(() => false)]);
+  if (!closed && resetIfAccepted) client.socket.terminate();
   return closed && client.received().length === 0;
 }
 
@@ -142,8 +147,8 @@ describe("the compiled binary, outside the repository", () => {
 
     client.socket.end();
     proc.kill("SIGTERM");
-    expect(await exitWithin(proc, 3_000)).toBe(0);
-    await eventually(() => text.includes('"msg":"stopped"'), 1_000, "the demo's stopped log line");
+    expect(await exitWithin(proc, 15_000)).toBe(0);
+    await eventually(() => text.includes('"msg":"stopped"'), 10_000, "the demo's stopped log line");
   });
 
   test("with a config file: relays bytes to an echo backend both ways", async () => {
@@ -176,9 +181,10 @@ describe("graceful shutdown through the binary", () => {
     await client.waitFor((t) => t === "before the signal\n");
 
     aegis.proc.kill("SIGTERM");
-    await aegis.waitForLog((l) => l.msg === "shutting down", 3_000);
-    await Bun.sleep(100); // the drain message reaches the Workers
-    expect(await turnedAway(aegis.port)).toBe(true);
+    await aegis.waitForLog((l) => l.msg === "shutting down", 10_000);
+    // The drain message reaches the Workers just after that line: until it has, a new connection may
+    // still be accepted. Probe until one is turned away; a probe accepted before is reset at once.
+    await waitFor(() => turnedAway(aegis!.port, 500, true), { timeoutMs: 15_000, intervalMs: 50, what: "a new connection turned away" });
 
     // The session that was open before the signal still relays both ways.
     client.write("during the drain\n");
@@ -186,13 +192,15 @@ describe("graceful shutdown through the binary", () => {
     expect(aegis.proc.exitCode).toBeNull();
 
     const endedAt = performance.now();
+    const clientAddress = `127.0.0.1:${client.socket.localPort}`;
     client.socket.shutdown();
     await client.closed;
-    expect(await exitWithin(aegis.proc, 3_000)).toBe(0);
-    expect(performance.now() - endedAt).toBeLessThan(3_000);
-    const session = await aegis.waitForLog((l) => l.msg === "session" && l.end !== "rejected");
+    // When the session ends, not when the 20 s grace does: seconds of margin either way.
+    expect(await exitWithin(aegis.proc, 15_000)).toBe(0);
+    expect(performance.now() - endedAt).toBeLessThan(15_000);
+    const session = await aegis.waitForLog((l) => l.msg === "session" && l.client === clientAddress);
     expect(session).toMatchObject({ end: "client_closed", bytes_in: 35, bytes_out: 35 });
-    await aegis.waitForLog((l) => l.msg === "stopped", 1_000);
+    await aegis.waitForLog((l) => l.msg === "stopped", 10_000);
   }, 30_000);
 
   test("a session still open when shutdown_grace runs out is closed, and aegis exits 0", async () => {
@@ -208,12 +216,11 @@ describe("graceful shutdown through the binary", () => {
     aegis.proc.kill("SIGTERM");
     await client.ended; // aegis's FIN (the test client is half-open: it would stay open for writing)
     const closedAfter = performance.now() - signalledAt;
-    expect(closedAfter).toBeGreaterThan(900);
-    expect(closedAfter).toBeLessThan(3_000);
-    expect(await exitWithin(aegis.proc, 3_000)).toBe(0);
-    expect(performance.now() - signalledAt).toBeLessThan(4_000);
-    await aegis.waitForLog((l) => l.msg === "shutdown grace over, closing remaining sessions", 1_000);
-    const session = await aegis.waitForLog((l) => l.msg === "session", 1_000);
+    expect(closedAfter).toBeGreaterThan(900); // not before the grace ran out
+    expect(closedAfter).toBeLessThan(15_000); // and then (wide: the order is what matters)
+    expect(await exitWithin(aegis.proc, 15_000)).toBe(0);
+    await aegis.waitForLog((l) => l.msg === "shutdown grace over, closing remaining sessions", 10_000);
+    const session = await aegis.waitForLog((l) => l.msg === "session", 10_000);
     expect(session).toMatchObject({ end: "shutdown", bytes_in: 10, bytes_out: 10 });
   }, 30_000);
 
@@ -222,7 +229,7 @@ describe("graceful shutdown through the binary", () => {
     backends.push(echo);
     aegis = await startAegis(graceConfig(echo.address, "5s"), { command: [BINARY], cwd: tempDir() });
     aegis.proc.kill("SIGHUP");
-    const reloaded = await aegis.waitForLog((l) => l.msg === "reloaded", 3_000);
+    const reloaded = await aegis.waitForLog((l) => l.msg === "reloaded", 15_000);
     expect(reloaded.changes).toEqual([]);
     expect(aegis.proc.exitCode).toBeNull();
     const client = await connect(aegis.port);
@@ -233,8 +240,8 @@ describe("graceful shutdown through the binary", () => {
     await client.closed;
 
     aegis.proc.kill("SIGINT");
-    expect(await exitWithin(aegis.proc, 3_000)).toBe(0);
-    await aegis.waitForLog((l) => l.msg === "signal received" && l.signal === "SIGINT", 1_000);
+    expect(await exitWithin(aegis.proc, 15_000)).toBe(0);
+    await aegis.waitForLog((l) => l.msg === "signal received" && l.signal === "SIGINT", 10_000);
   }, 30_000);
 
   test("a second SIGTERM while draining exits at once", async () => {
@@ -247,12 +254,12 @@ describe("graceful shutdown through the binary", () => {
     await client.waitFor((t) => t === "keep me\n");
 
     aegis.proc.kill("SIGTERM");
-    await aegis.waitForLog((l) => l.msg === "shutting down", 3_000);
+    await aegis.waitForLog((l) => l.msg === "shutting down", 10_000);
     expect(aegis.proc.exitCode).toBeNull();
     aegis.proc.kill("SIGTERM");
-    const code = await exitWithin(aegis.proc, 1_000);
+    const code = await exitWithin(aegis.proc, 10_000); // "at once": long before the 30 s grace
     expect(code).not.toBe("timeout");
-    await aegis.waitForLog((l) => l.msg === "second signal, exiting now", 1_000);
+    await aegis.waitForLog((l) => l.msg === "second signal, exiting now", 10_000);
   }, 30_000);
 
   test("a SIGTERM right after the first relayed connection, before \"ready\" is logged, still drains and exits 0", async () => {
@@ -267,7 +274,7 @@ describe("graceful shutdown through the binary", () => {
     procs.push(proc);
     const started = performance.now();
     let relayed = false;
-    while (!relayed && performance.now() - started < 5_000) {
+    while (!relayed && performance.now() - started < 15_000) {
       relayed = await new Promise<boolean>((resolve) => {
         Bun.connect({
           hostname: "127.0.0.1",
@@ -284,7 +291,7 @@ describe("graceful shutdown through the binary", () => {
     }
     expect(relayed).toBe(true);
     proc.kill("SIGTERM");
-    expect(await exitWithin(proc, 5_000)).toBe(0);
+    expect(await exitWithin(proc, 15_000)).toBe(0);
     expect(proc.signalCode).toBeNull();
     expect(await new Response(proc.stdout).text()).toContain(`"msg":"stopped"`);
   }, 30_000);
