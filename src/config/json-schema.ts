@@ -7,11 +7,13 @@ export type JsonSchema = { [keyword: string]: unknown };
 
 export const JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema";
 
+const NUMBER = "(?:\\d+(?:\\.\\d+)?|\\.\\d+)";
 /**
- * What parseDuration accepts, as a pattern: "0" (any spelling of zero) or number-unit parts.
- * The minimum of each key is in its description, since a pattern cannot compare durations.
+ * What parseDuration accepts, as a pattern: "0" (any spelling of zero) or number-unit parts, each
+ * unit at most once and largest first. The minimum of each key is in its description, since a
+ * pattern cannot compare durations.
  */
-export const DURATION_PATTERN = "^(?:0+(?:\\.0+)?|(?:(?:\\d+(?:\\.\\d+)?|\\.\\d+)(?:ms|d|h|m|s))+)$";
+export const DURATION_PATTERN = `^(?:0+(?:\\.0+)?|(?=.)${["d", "h", "m", "s", "ms"].map((u) => `(?:${NUMBER}${u})?`).join("")})$`;
 
 /**
  * A loose host:port (IPv6 in brackets); parseAddress checks the rest. Loose on purpose: an

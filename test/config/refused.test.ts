@@ -193,3 +193,21 @@ describe("the metrics address against the listeners' binds", () => {
     expect(parseConfig(`[metrics]\nlisten = "127.0.0.2:8081"\n${MINIMAL}`, "a").metrics.listen).toEqual({ host: "127.0.0.2", port: 8081 });
   });
 });
+
+describe("the JSON Schema's duration pattern", () => {
+  test("agrees with parseDuration on unit order and repeats", async () => {
+    const { DURATION_PATTERN } = await import("../../src/config/json-schema.ts");
+    const pattern = new RegExp(DURATION_PATTERN);
+    const parses = (v: string) => {
+      try {
+        parseDuration(v, "d");
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const v of ["0", "0.0", "5ms", "1m", "1m5ms", "1h30m", "1d1h1m1s1ms", "1.5s", ".5s", "1h1h", "30s1m", "1ms1s", "1m1d", "", "s", "10"]) {
+      expect(pattern.test(v), v).toBe(parses(v));
+    }
+  });
+});
