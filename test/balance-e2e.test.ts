@@ -6,6 +6,7 @@ import type { BalanceAlgorithm } from "../src/config/types.ts";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 let aegis: Aegis | null = null;
 const backends: Backend[] = [];
@@ -52,14 +53,16 @@ describe("spread over live backends", () => {
   });
 
   test("least_conn: a server whose connections close takes the next ones", async () => {
-    const { config } = setUp(["a", "b"], "least_conn");
+    const { servers, config } = setUp(["a", "b"], "least_conn");
     aegis = await startAegis(config);
     expect(await tally(aegis.port, 4, true)).toEqual({ a: 2, b: 2 });
     // Close both of a's sessions: the next two go to a.
     const onA = clients.filter((c) => c.text().startsWith("a"));
     for (const c of onA) c.socket.end();
     await Promise.all(onA.map((c) => c.closed));
-    await Bun.sleep(50);
+    // The client's close comes first; the Worker counts a's sessions down when it has seen both ends.
+    const onServerA = `aegis_upstream_connections_active{upstream="app",server="${servers[0]!.address}"}`;
+    await waitFor(async () => (await aegis!.metrics()).get(onServerA) === 0, { what: "a's sessions gone in the Worker" });
     expect(await tally(aegis.port, 2, true)).toEqual({ a: 2 });
   });
 
@@ -138,7 +141,7 @@ function greeter(name: string, port = 0): Backend {
 }
 
 describe("backup servers", () => {
-  const HEALTH = `health = { interval = "100ms", timeout = "100ms", rise = 2, fall = 2 }`;
+  const HEALTH = `health = { interval = "100ms", timeout = "100ms", rise = 2, fall = 2 }`; // timeout = interval: the most a busy machine gets
 
   test.each(["round_robin", "least_conn", "consistent"] as const)("%s: backups only while every primary is down, then primaries again", async (balance) => {
     const p1 = greeter("p1");
@@ -154,8 +157,10 @@ describe("backup servers", () => {
     p1.stop();
     p2.stop();
     for (const p of [p1, p2]) {
-      await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "down", 3000);
+      await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "down", 10_000);
     }
+    // The main thread logs the change, then tells the Worker: wait for the Worker to act on it.
+    await waitFor(async () => (await greetingOf(aegis!.port)).startsWith("b"), { maxTries: 100, what: "sessions on the backups" });
     const fallback = await tally(aegis.port, 12);
     expect(Object.keys(fallback).every((n) => n.startsWith("b"))).toBe(true);
     if (balance !== "consistent") expect(Object.keys(fallback).sort()).toEqual(["b1", "b2"]);
@@ -163,8 +168,9 @@ describe("backup servers", () => {
     greeter("p1", ports[0]);
     greeter("p2", ports[1]);
     for (const p of [p1, p2]) {
-      await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "up" && l.from === "down", 3000);
+      await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "up" && l.from === "down", 10_000);
     }
+    await waitFor(async () => (await greetingOf(aegis!.port)).startsWith("p"), { maxTries: 100, what: "sessions on the primaries again" });
     const back = await tally(aegis.port, 12);
     expect(Object.keys(back).every((n) => n.startsWith("p"))).toBe(true);
   });

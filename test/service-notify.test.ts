@@ -141,8 +141,11 @@ describe("sd_notify from the binary", () => {
     const proc = Bun.spawn([binary, "--config", path], { cwd: tempDir(), env: { ...process.env, NOTIFY_SOCKET: notify.path }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     cleanup.push(() => proc.kill("SIGKILL"));
     expect(await proc.exited).toBe(1);
-    await Bun.sleep(100);
-    expect(notify.lines).toEqual(["bound"]);
+    // Datagrams on one socket arrive in order: once our own marker is printed, anything aegis sent
+    // before it exited would have been printed first. No sleep, and no "probably arrived by now".
+    expect(sdNotify("MARK=1", { NOTIFY_SOCKET: notify.path })).toBeNull();
+    await notify.waitFor((l) => l.includes("MARK=1"));
+    expect(notify.lines).toEqual(["bound", "'MARK=1'"]);
   }, 30_000);
 
   test("an abstract socket (@name) works too, and a bad NOTIFY_SOCKET is reported, never thrown", async () => {
