@@ -87,14 +87,22 @@ describe("upstream pool", () => {
     expect(performance.now() - closedAt).toBeGreaterThanOrEqual(QUIET_MIN_MS - 50);
   });
 
-  test("a pooled socket idle past pool_max_idle is recycled", async () => {
+  test("an unused pool empties at pool_max_idle instead of churning (each unused socket is an abandoned handshake); the next session fills it again", async () => {
     const echo = startEcho();
     backends.push(echo);
-    aegis = await startAegis(simpleConfig([echo.address], { workers: 1, upstream: 'pool = 1\npool_max_idle = "1200ms"' }));
-    await eventually(() => echo.accepted === 1, 3000, "first pooled socket");
-    await eventually(() => echo.accepted >= 2, 4000, "recycled after its max idle age");
-    // The old one is closed, not leaked (its close may reach the server just after the new accept).
-    await eventually(() => echo.open === 1, 2000, "exactly one pooled socket open");
+    aegis = await startAegis(simpleConfig([echo.address], { workers: 1, upstream: 'pool = 2\npool_max_idle = "1200ms"' }));
+    await eventually(() => echo.open === 2, 3000, "2 pooled sockets");
+    await eventually(() => echo.open === 0, 4000, "both closed at their max idle age");
+    expect(await idleGauge(aegis)).toBe(0);
+    // Not replaced: one more maintenance round (once a second) dials nothing.
+    await Bun.sleep(1200);
+    expect(echo.accepted).toBe(2);
+    const client = await connect(aegis.port);
+    client.write("wake");
+    expect(await client.waitFor((t) => t === "wake")).toBe("wake");
+    client.socket.end();
+    // The session dialled for itself (the pool was empty) and the pool filled again behind it.
+    await eventually(async () => echo.accepted === 5 && (await idleGauge(aegis!)) === 2, 3000, "pool filled again after a session");
   });
 
   test("a server drained or disabled through the admin API keeps no pooled sockets; ready fills the pool again", async () => {
@@ -259,17 +267,46 @@ describe("ServerPool: a server that closes, refuses or is down is left alone", (
     pool.maintain(host.now);
     await eventually(() => host.idle === 3 && backend.open === 3, 3000, "refilled");
 
+    host.now += 1_000;
+    pool.take()!.discard(); // a session came (sockets are replaced only while sessions come)
+    await eventually(() => host.idle === 3 && backend.accepted === 7 && backend.open === 3, 3000, "the taken one replaced");
     const dials = host.dials;
-    host.now += MAX_IDLE;
-    pool.maintain(host.now); // recycles all three (FIN from aegis) and dials their replacements at once
-    expect(host.dials).toBe(dials + 3);
-    await eventually(() => host.idle === 3 && backend.accepted === 9 && backend.open === 3, 3000, "three replaced");
+    host.now += MAX_IDLE - 1_000;
+    pool.maintain(host.now); // recycles the two at their max idle age (FIN from aegis) and dials their replacements at once
+    expect(host.dials).toBe(dials + 2);
+    await eventually(() => host.idle === 3 && backend.accepted === 9 && backend.open === 3, 3000, "two replaced");
     expect(host.closedByServer).toBe(1);
     expect(host.warnings.length).toBe(1);
     // The earlier close is forgotten: the next one waits the shortest quiet period again.
     sockets.at(-1)!.end();
     await eventually(() => backend.open === 0, 3000, "closed");
     expect(pool.retryAt - host.now).toBe(QUIET_MIN_MS);
+  });
+
+  test("aged sockets are replaced while sessions come; after pool_max_idle without one the pool empties, and the next session refills it", async () => {
+    const { backend } = startKeeping();
+    const { host, pool } = newPool(backend.port, 2);
+    await fill(pool, host, backend, 2);
+    host.now += 3_000;
+    expect(pool.take()).not.toBeNull(); // a session; its socket is replaced at once
+    await eventually(() => host.idle === 2, 3000, "refilled after the take");
+    host.now += 2_000; // the first socket is at its max idle age, the session came 2 s ago
+    pool.maintain(host.now);
+    expect(host.dials).toBe(4);
+    await eventually(() => host.idle === 2, 3000, "the aged socket replaced");
+    host.now += MAX_IDLE; // both aged, and no session for longer than max idle
+    pool.maintain(host.now);
+    expect(host.idle).toBe(0);
+    expect(host.dials).toBe(4);
+    for (let i = 0; i < 3; i++) {
+      host.now += 60_000;
+      pool.maintain(host.now);
+    }
+    expect(host.dials).toBe(4);
+    expect(pool.take()).toBeNull(); // the next session dials itself, and wakes the pool
+    expect(host.dials).toBe(6);
+    await eventually(() => host.idle === 2, 3000, "filled again");
+    expect(host.closedByServer).toBe(0);
   });
 
   test("refused dials back off (one step per round) and are not repeated until then; a session's successful connect ends the wait", async () => {

@@ -6,6 +6,11 @@
 // authentication_timeout (60 s). So a pooled socket the server closes is read as "this server is
 // restarting": every other idle socket to it is closed at once, dials in flight are dropped, and
 // nothing is dialled again until a quiet period has passed (1 s, doubling while it keeps happening).
+//
+// Nor does an unused pool churn: every pooled socket that ages out unused is a handshake the server
+// sees abandoned (MySQL and MariaDB count it against aegis's address up to max_connect_errors,
+// PostgreSQL logs an incomplete startup packet). So one is replaced only while sessions come; after
+// pool_max_idle without any, the pool empties and the next session fills it again.
 import type { IdleKeeper, UpstreamConn } from "./upstream-conn.ts";
 
 /** What a pool needs from its upstream: open a socket, count and log what happens, make a conn. */
@@ -50,6 +55,10 @@ export class ServerPool implements IdleKeeper {
   #lastCloseAt = -Infinity;
   #quietUntil = 0;
   #warnedAt = -Infinity;
+  /** When a session last came for this server (took a pooled socket or found none); start counts as one. */
+  #demandAt: number;
+  /** No session for pool_max_idle: aged sockets are not replaced until the next one comes. */
+  #dormant = false;
   #stopped = false;
   /** False while the server takes no new connections (down, ejected, draining, disabled). */
   #wanted = true;
@@ -60,7 +69,9 @@ export class ServerPool implements IdleKeeper {
     readonly maxIdleMs: number,
     readonly connectTimeoutMs: number,
     readonly host: PoolHost,
-  ) {}
+  ) {
+    this.#demandAt = host.now;
+  }
 
   get idleCount(): number {
     return this.#idle.length;
@@ -71,12 +82,16 @@ export class ServerPool implements IdleKeeper {
     return Math.max(this.#dialRetryAt, this.#quietUntil);
   }
 
-  /** An open idle socket, or null. The caller becomes its owner. */
+  /** An open idle socket, or null (the session then dials itself). The caller becomes its owner. */
   take(): UpstreamConn | null {
+    this.#demandAt = this.host.now;
     const conn = this.#idle.pop() ?? null;
     if (conn) {
       conn.keeper = null;
       this.host.setPoolIdle(this.server, this.#idle.length);
+    }
+    if (conn || this.#dormant) {
+      this.#dormant = false;
       this.refill();
     }
     return conn;
@@ -87,7 +102,7 @@ export class ServerPool implements IdleKeeper {
    * the server was just seen closing pooled sockets (restarting).
    */
   refill(): void {
-    if (this.#stopped || !this.#wanted || this.host.now < this.retryAt) return;
+    if (this.#stopped || this.#dormant || !this.#wanted || this.host.now < this.retryAt) return;
     while (this.#idle.length + this.#dialing.length < this.size) {
       const conn = this.host.newConn(this.server);
       conn.keeper = this;
@@ -126,14 +141,17 @@ export class ServerPool implements IdleKeeper {
   }
 
   /**
-   * Recycle sockets idle past their age, so a server's own idle timeout never bites a client, and
-   * give up on dials older than the connect timeout (a server that drops SYNs would otherwise hold
-   * the pool's places for the kernel's two minutes).
+   * Recycle sockets idle past their age, so a server's own idle timeout never bites a client (and
+   * replace them only if a session came within that age), and give up on dials older than the
+   * connect timeout (a server that drops SYNs would otherwise hold the pool's places for the
+   * kernel's two minutes).
    */
   maintain(now: number): void {
+    let aged = 0;
     for (let i = this.#idle.length - 1; i >= 0; i--) {
       const conn = this.#idle[i]!;
       if (now - conn.idleSince < this.maxIdleMs) continue;
+      aged++;
       // The server kept it for its whole max idle age: pooled sockets are welcome there.
       this.#closes = 0;
       this.#idle.splice(i, 1);
@@ -142,6 +160,7 @@ export class ServerPool implements IdleKeeper {
       conn.socket?.end();
     }
     this.host.setPoolIdle(this.server, this.#idle.length);
+    if (aged > 0 && now - this.#demandAt >= this.maxIdleMs) this.#dormant = true;
     let timedOut = 0;
     for (let i = this.#dialing.length - 1; i >= 0; i--) {
       const conn = this.#dialing[i]!;
