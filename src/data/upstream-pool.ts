@@ -90,10 +90,8 @@ export class ServerPool implements IdleKeeper {
       conn.keeper = null;
       this.host.setPoolIdle(this.server, this.#idle.length);
     }
-    if (conn || this.#dormant) {
-      this.#dormant = false;
-      this.refill();
-    }
+    this.#dormant = false;
+    this.refill();
     return conn;
   }
 
