@@ -6,7 +6,7 @@ import type { BalanceAlgorithm } from "../src/config/types.ts";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { snapshotsApplied, waitFor } from "./helpers/wait.ts";
 
 let aegis: Aegis | null = null;
 const backends: Backend[] = [];
@@ -159,8 +159,8 @@ describe("backup servers", () => {
     for (const p of [p1, p2]) {
       await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "down", 10_000);
     }
-    // The main thread logs the change, then tells the Worker: wait for the Worker to act on it.
-    await waitFor(async () => (await greetingOf(aegis!.port)).startsWith("b"), { maxTries: 100, what: "sessions on the backups" });
+    // The main thread logs the change, then tells the Worker: wait for the Worker's acknowledgement.
+    await snapshotsApplied(aegis.metricsPort);
     const fallback = await tally(aegis.port, 12);
     expect(Object.keys(fallback).every((n) => n.startsWith("b"))).toBe(true);
     if (balance !== "consistent") expect(Object.keys(fallback).sort()).toEqual(["b1", "b2"]);
@@ -170,7 +170,7 @@ describe("backup servers", () => {
     for (const p of [p1, p2]) {
       await aegis.waitForLog((l) => l.msg === "server state" && l.server === p.address && l.to === "up" && l.from === "down", 10_000);
     }
-    await waitFor(async () => (await greetingOf(aegis!.port)).startsWith("p"), { maxTries: 100, what: "sessions on the primaries again" });
+    await snapshotsApplied(aegis.metricsPort);
     const back = await tally(aegis.port, 12);
     expect(Object.keys(back).every((n) => n.startsWith("p"))).toBe(true);
   });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { closedPort, startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { snapshotsApplied, waitFor } from "./helpers/wait.ts";
 
 let aegis: Aegis | null = null;
 const backends: Backend[] = [];
@@ -67,6 +67,7 @@ describe("active health checks", () => {
     aegis = await startAegis(simpleConfig([good.address, flaky.address], { workers: 2, upstream: HEALTH }));
     const down = await aegis.waitForLog((l) => l.msg === "server state" && l.server === flaky.address && l.to === "down", 10_000);
     expect(String(down.reason)).toContain("2 check(s) in a row failed");
+    await snapshotsApplied(aegis.metricsPort); // logged on the main thread; the Workers have it once acknowledged
     expect(await stateOf(aegis, flaky.address)).toBe("down");
     expect((await aegis.metrics()).get(`aegis_server_up{upstream="app",server="${flaky.address}"}`)).toBe(0);
     const before = flaky.accepted;
@@ -77,9 +78,10 @@ describe("active health checks", () => {
 
     answer = "+PONG\r\n";
     await aegis.waitForLog((l) => l.msg === "server state" && l.server === flaky.address && l.to === "up", 10_000);
-    // The main thread logs "up", then tells the Workers: sessions reach flaky again soon after.
+    // The main thread logs "up", then tells the Workers: once they acknowledge, sessions reach flaky again.
+    await snapshotsApplied(aegis.metricsPort);
     const seen = new Set<string>();
-    await waitFor(async () => seen.add(await greetingOf(aegis!.port)).size === 2, { maxTries: 200, what: "sessions reaching both servers" });
+    for (let i = 0; i < 10; i++) seen.add(await greetingOf(aegis.port));
     expect([...seen].sort()).toEqual(["flaky", "good"]);
     const m = await aegis.metrics();
     expect(m.get(`aegis_server_state_changes_total{upstream="app",server="${flaky.address}"}`)).toBe(2);
@@ -166,6 +168,7 @@ describe("passive checks", () => {
     expect(String(ejected.reason)).toContain("3 connection failures in a row");
     // Round robin alternates, so it took three resets, each after a connection that succeeded.
     expect(seen.filter((n) => n === "bad").length).toBe(3);
+    await snapshotsApplied(aegis.metricsPort);
     for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
   });
 
@@ -178,6 +181,7 @@ describe("passive checks", () => {
     for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");
     const ejected = await aegis.waitForLog((l) => l.msg === "server state" && l.server === dead && l.to === "ejected", 10_000);
     expect(String(ejected.reason)).toContain("2 connection failures in a row");
+    await snapshotsApplied(aegis.metricsPort); // the Worker has the ejection: from here it does not try the server
     const errorsAtEjection = (await aegis.metrics()).get(`aegis_upstream_connect_errors_total{upstream="app",server="${dead}"}`);
     // While ejected, the dead server is not even tried.
     for (let i = 0; i < 4; i++) expect(await greetingOf(aegis.port)).toBe("good");

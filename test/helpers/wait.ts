@@ -52,3 +52,27 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
     clearTimeout(timer);
   }
 }
+
+/**
+ * Wait until every running Worker has applied every server snapshot sent so far: health changes,
+ * ejections, admin state and weights (aegis_worker_snapshot_seq{worker} has reached the
+ * aegis_snapshot_seq read first). Call it after seeing a change aegis logged from the main thread
+ * ("server state", "server weight"): the main thread sends the snapshot right after the line, and
+ * a Worker acts on it only once applied. Returns the sequence number waited for.
+ */
+export async function snapshotsApplied(metricsPort: number | null, options: WaitOptions = {}): Promise<number> {
+  if (!metricsPort) throw new Error("snapshotsApplied: this aegis has no metrics listener");
+  const read = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const sent = /^aegis_snapshot_seq (\d+)$/m.exec(text);
+    if (!sent) throw new Error("snapshotsApplied: /metrics has no aegis_snapshot_seq (an aegis without acknowledged snapshots?)");
+    const applied = [...text.matchAll(/^aegis_worker_snapshot_seq\{worker="(\d+)"\} (-?\d+)$/gm)].map((m) => Number(m[2]));
+    return { sent: Number(sent[1]), applied };
+  };
+  const target = (await read()).sent;
+  await waitFor(async () => {
+    const { applied } = await read();
+    return applied.length > 0 && applied.every((seq) => seq >= target) ? applied : false;
+  }, { what: `every Worker applied snapshot ${target}`, ...options });
+  return target;
+}
