@@ -137,7 +137,7 @@ describe("finding the config", () => {
   // With a system-wide /etc/aegis/aegis.toml present, aegis would (rightly) use it.
   test.skipIf(existsSync("/etc/aegis/aegis.toml"))("no config in an empty directory: exit 2, names the paths looked at, suggests init, --config and the demo", async () => {
     for (const args of [[], ["check"]]) {
-      const r = await aegis(args, { timeoutMs: 5_000 });
+      const r = await aegis(args, { timeoutMs: 15_000 });
       expect(r.code).toBe(2);
       expect(r.stdout).toBe("");
       expect(r.stderr).toContain("aegis: no config file: looked for ./aegis.toml and /etc/aegis/aegis.toml");
@@ -205,7 +205,7 @@ describe("aegis check", () => {
 
   test("running (not checking) an invalid config also exits 2 before listening", async () => {
     const dir = dirWith("aegis.toml", VALID.replace(`"127.0.0.1:9001"`, `"127.0.0.1:99999"`));
-    const r = await aegis([], { cwd: dir, timeoutMs: 5_000 });
+    const r = await aegis([], { cwd: dir, timeoutMs: 15_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("is not a valid port");
     expect(r.stdout).not.toContain('"ready"');

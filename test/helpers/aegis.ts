@@ -134,8 +134,8 @@ export function parseMetrics(text: string): Map<string, number> {
   return out;
 }
 
-/** Poll `check` every 20 ms until it returns true or `timeoutMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition"): Promise<void> {
+/** Poll `check` every 20 ms until it returns true or `timeoutMs` passes (see also waitFor in ./wait.ts). */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     if (await check()) return;

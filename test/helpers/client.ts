@@ -53,7 +53,7 @@ export async function connect(port: number): Promise<Client> {
       const n = socket.write(bytes);
       if (n >= 0 && n < bytes.length) pending.push(bytes.subarray(n));
     },
-    async waitFor(predicate, timeoutMs = 5_000) {
+    async waitFor(predicate, timeoutMs = 10_000) { // generous: it returns as soon as the data is there, busy machine or not
       const deadline = performance.now() + timeoutMs;
       while (performance.now() < deadline) {
         const text = received().toString();
