@@ -60,7 +60,7 @@ export interface Postgres {
   spawnPsql(sql: string): Subprocess;
   /** pg_ctl `args` against the data dir, as the server's user. */
   pgCtl(args: string[], timeoutMs?: number): Promise<RunResult>;
-  /** Pids of the postmaster's children with their `ps` command lines. */
+  /** Pids of the postmaster's children with their command lines. */
   children(): { pid: number; args: string }[];
   /** Server log so far (for failure messages). */
   log(): string;
@@ -100,7 +100,8 @@ export async function startPostgres(bin: string, options: StartPostgresOptions =
   // As another user: runuser (util-linux, on every Debian) drops root before exec.
   const asUser = (cmd: string[]) => (user ? ["runuser", "-u", user, "--", ...cmd] : cmd);
 
-  const dir = mkdtempSync(join(tmpdir(), "aegis-pg-"));
+  // Under /tmp when the server runs as another user: TMPDIR may be inside root's home, which it cannot enter.
+  const dir = mkdtempSync(join(user ? "/tmp" : tmpdir(), "aegis-pg-"));
   if (ids) chownSync(dir, ids.uid, ids.gid);
   const dataDir = join(dir, "data");
   const logFile = join(dir, "server.log");
@@ -144,11 +145,20 @@ export async function startPostgres(bin: string, options: StartPostgresOptions =
       return run(asUser([join(bin, "pg_ctl"), ...extra, "-D", dataDir]), { timeoutMs });
     },
     children() {
-      const out = Bun.spawnSync(["ps", "--ppid", String(postmasterPid), "-o", "pid=,args="]).stdout.toString();
-      return out.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
-        const space = l.indexOf(" ");
-        return { pid: Number(l.slice(0, space)), args: l.slice(space + 1) };
-      });
+      // From /proc rather than ps: a minimal Debian has no procps.
+      const out: { pid: number; args: string }[] = [];
+      for (const name of readdirSync("/proc")) {
+        if (!/^\d+$/.test(name)) continue;
+        try {
+          const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+          const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+          if (ppid !== postmasterPid) continue;
+          out.push({ pid: Number(name), args: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ").trim() });
+        } catch {
+          // exited meanwhile
+        }
+      }
+      return out;
     },
     log,
     async destroy() {
