@@ -3,6 +3,7 @@ import { afterEach, expect, test } from "bun:test";
 import { SOURCE_COMMAND, simpleConfig, writeConfig } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const backends: Backend[] = [];
 const procs: { kill(s?: NodeJS.Signals): void }[] = [];
@@ -17,15 +18,16 @@ test("text log lines carry the same fields as JSON", async () => {
   const path = writeConfig(simpleConfig([echo.address], { logLevel: "info", global: 'access_log = true\nlog_format = "text"' }));
   const proc = Bun.spawn([...SOURCE_COMMAND, "--config", path], { stdout: "pipe", stderr: "pipe" });
   procs.push(proc);
-  const reader = proc.stdout.getReader();
   let text = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout) text += decoder.decode(chunk, { stream: true });
+  })();
+  // Bounded even when aegis goes quiet (a blocking read() never came back), and says what it got.
   const readUntil = async (pattern: RegExp) => {
-    const deadline = performance.now() + 10_000;
-    while (!pattern.test(text) && performance.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
+    await waitFor(() => pattern.test(text), { timeoutMs: 15_000, what: `a log line matching ${pattern} (stdout so far: ${JSON.stringify(text.slice(-800))})` }).catch(() => {
+      throw new Error(`no log line matching ${pattern} within 15 s; stdout so far: ${text.slice(-1500)}`);
+    });
     return text;
   };
   const ready = (await readUntil(/ ready .*\n/)).split("\n").find((l) => / info ready /.test(l))!;
