@@ -258,16 +258,18 @@ export class Supervisor {
    * first, so a new listener on port 0 gets one port that the others then share. Refused during
    * shutdown, and abandoned when shutdown begins before the commit.
    */
-  async reload(): Promise<ReloadResult> {
+  reload(): Promise<ReloadResult> {
     if (this.#stopping) {
       this.logger.warn("reload refused: shutting down", { config: this.config.source });
-      return { ok: false, error: "shutting down" };
+      return Promise.resolve({ ok: false, error: "shutting down" });
     }
-    if (this.#reloading) return { ok: false, error: "a reload is already in progress" };
+    if (this.#reloading) return Promise.resolve({ ok: false, error: "a reload is already in progress" });
+    return (this.#reloading = this.#reloadAndReport());
+  }
+
+  async #reloadAndReport(): Promise<ReloadResult> {
     this.reloadHooks?.before();
-    const run = this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
-    this.#reloading = run;
-    const result = await run;
+    const result = await this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
     this.#reloading = null;
     if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
     else if (result.error === ABANDONED) this.logger.warn("reload refused: shutting down", { config: this.config.source, error: result.error });
@@ -382,6 +384,8 @@ export class Supervisor {
         for (const slot of this.#slots) slot.worker?.terminate(); // last resort: Bun's terminate() has crashed before
       }
     }
+    // A reload that shutdown overtook has its outcome logged before "stopped" (its waits are bounded).
+    await this.#reloading;
   }
 
   #active(): number {
