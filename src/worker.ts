@@ -1,6 +1,6 @@
 // Worker entry point: owns one data plane; the main thread starts, reloads, drains and closes it by message.
 import { setThreadWorker } from "./admission/shared-region.ts";
-import { crashThisWorker, faultsEnabled } from "./control/faults.ts";
+import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/faults.ts";
 import type { FromWorker, ToWorker } from "./control/messages.ts";
 import { DataPlane, type PreparedReload } from "./data/plane.ts";
 import { Logger } from "./telemetry/log.ts";
@@ -94,7 +94,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       send({ type: "applied", worker: workerIndex, seq: message.seq });
       return;
     case "fault":
-      if (faultsEnabled() && message.fault === "crash") crashThisWorker(workerIndex);
+      if (!faultsEnabled()) return;
+      if (message.fault.kind === "crash") crashThisWorker(workerIndex);
+      else stallThisWorker(message.fault.ms);
       return;
     case "close": {
       plane?.closeAll();

@@ -15,3 +15,8 @@ export function crashThisWorker(worker: number): void {
     throw new Error(`${FAULTS_ENV}: Worker ${worker} crashed on purpose`);
   }, 0);
 }
+
+/** Block the calling Worker's thread for `ms`: no message, timer or socket is served meanwhile. */
+export function stallThisWorker(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

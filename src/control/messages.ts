@@ -27,7 +27,10 @@ export type ToWorker =
    *  (configured, or set through the admin API); without weights the current ones stay. Answered by `applied`. */
   | { type: "servers"; seq: number; upstream: number; states: ServerState[]; weights?: number[] }
   /** Tests only: the Worker obeys only when AEGIS_TEST_FAULTS=1 is in its environment (see faults.ts). */
-  | { type: "fault"; fault: "crash" };
+  | { type: "fault"; fault: WorkerFault };
+
+/** Crash (an uncaught exception), or stall: block the Worker's thread for `ms`, as a stuck Worker would. */
+export type WorkerFault = { kind: "crash" } | { kind: "stall"; ms: number };
 
 export type FromWorker =
   | { type: "listening"; worker: number; addresses: Address[] }

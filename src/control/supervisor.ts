@@ -10,7 +10,7 @@ import { SlotRegistry } from "./slots.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { startMetricsServer } from "../telemetry/metrics-server.ts";
 import { HealthMonitor } from "../health/monitor.ts";
-import type { FromWorker, ReloadAnswer, ToWorker } from "./messages.ts";
+import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
 
 export interface ReadyInfo {
@@ -124,10 +124,10 @@ export class Supervisor {
     for (const check of [...this.#appliedWaiters]) check();
   }
 
-  /** Tests only (AEGIS_TEST_FAULTS=1, checked again in the Worker): make Worker `index` crash. */
-  crashWorker(index: number): boolean {
+  /** Tests only (AEGIS_TEST_FAULTS=1, checked again in the Worker): make Worker `index` crash or stall. */
+  injectFault(index: number, fault: WorkerFault): boolean {
     const worker = this.#slots[index]?.worker;
-    worker?.postMessage({ type: "fault", fault: "crash" } satisfies ToWorker);
+    worker?.postMessage({ type: "fault", fault } satisfies ToWorker);
     return worker !== undefined && worker !== null;
   }
 
@@ -386,6 +386,13 @@ export class Supervisor {
     }
     // A reload that shutdown overtook has its outcome logged before "stopped" (its waits are bounded).
     await this.#reloading;
+  }
+
+  /** A second signal: every Worker ends its sessions now (resets where bytes were unsent); resolves once they exited, or after a deadline. */
+  async closeNow(): Promise<void> {
+    this.#stopping = true;
+    this.#post({ type: "close" });
+    await this.#allExitedWithin(CLOSE_DEADLINE_MS);
   }
 
   #active(): number {

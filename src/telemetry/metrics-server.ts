@@ -8,6 +8,7 @@ import { renderHistograms } from "./histogram-metrics.ts";
 import { handleApi } from "../admin/api.ts";
 import { ChangeLog, type AppliedWait } from "../admin/changes.ts";
 import { faultsEnabled } from "../control/faults.ts";
+import type { WorkerFault } from "../control/messages.ts";
 import { failure, json, methodNotAllowed } from "../admin/http.ts";
 import { readinessResponse } from "../admin/readiness.ts";
 import type { StatusSource } from "../admin/source.ts";
@@ -17,8 +18,8 @@ import { metricsView } from "../admin/views.ts";
 export interface MetricsSource extends StatusSource, AppliedWait {
   /** The last server snapshot sent to the Workers, and the last each Worker applied (null: not running). */
   snapshotSeqs?(): { sent: number; applied: (number | null)[] };
-  /** Tests only (AEGIS_TEST_FAULTS=1): crash Worker `index`; false when it is not running. */
-  crashWorker?(index: number): boolean;
+  /** Tests only (AEGIS_TEST_FAULTS=1): crash or stall Worker `index`; false when it is not running. */
+  injectFault?(index: number, fault: WorkerFault): boolean;
 }
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
@@ -73,15 +74,20 @@ function renderSnapshotSeqs(source: MetricsSource): string {
   return lines.join("\n") + "\n";
 }
 
-/** POST /faults/crash-worker/{n}: only with AEGIS_TEST_FAULTS=1 (tests); 404 otherwise, like any unknown path. */
+/**
+ * POST /faults/crash-worker/{n}, POST /faults/stall-worker/{n}?ms=...: only with AEGIS_TEST_FAULTS=1
+ * (tests); 404 otherwise, like any unknown path.
+ */
 function fault(source: MetricsSource, request: Request, path: string): Response {
-  const match = /^\/faults\/crash-worker\/(\d+)$/.exec(path);
-  if (!match || !source.crashWorker) return failure(404, `no such fault: ${path}`);
+  const match = /^\/faults\/(crash|stall)-worker\/(\d+)$/.exec(path);
+  if (!match || !source.injectFault) return failure(404, `no such fault: ${path}`);
   if (request.method !== "POST") return methodNotAllowed(request.method, ["POST"]);
-  const worker = Number(match[1]);
-  if (!source.crashWorker(worker)) return failure(409, `Worker ${worker} is not running`);
-  source.logger.warn("test fault: crashing a Worker", { worker });
-  return json({ crashing: worker }, 202);
+  const worker = Number(match[2]);
+  const ms = Number(new URL(request.url).searchParams.get("ms") ?? 1000);
+  const injected: WorkerFault = match[1] === "crash" ? { kind: "crash" } : { kind: "stall", ms };
+  if (!source.injectFault(worker, injected)) return failure(409, `Worker ${worker} is not running`);
+  source.logger.warn("test fault injected", { worker, fault: injected });
+  return json({ worker, fault: injected }, 202);
 }
 
 /** Who asked, for the admin API's log lines: the peer address (IPv4 without its IPv6 mapping prefix). */
