@@ -136,10 +136,13 @@ describe("reload: prepare everywhere, then commit everywhere", () => {
     const dir = tempDir();
     const path = join(dir, "aegis.toml");
     writeFileSync(path, toml({ mainPort: 0, server: a, metrics: "enabled = false" }));
-    // Worker 1's messages pass through here: while `takePort` is set, the port its prepare is told
-    // to share for the new listener is replaced by the busy one, as if another process took it.
+    // Worker 1's reload messages pass through here. Its prepare is held back until the test lets it
+    // go (Worker 0 has prepared by then: it goes first), so a client can reach the listener Worker 0
+    // bound before anything commits; while `takePort` is set, the port that prepare is told to share
+    // for the new listener is replaced by the busy one, as if another process had taken it.
     let takePort = true;
-    let preparedPort: number | null = null; // the port Worker 0 bound for the new listener
+    let held: { message: ToWorker; release(): void } | null = null;
+    let onHeld: (port: number) => void = () => {};
     let spawned = 0;
     const spawn = () => {
       const worker = new Worker(new URL("../src/worker.ts", import.meta.url).href);
@@ -147,41 +150,64 @@ describe("reload: prepare everywhere, then commit everywhere", () => {
         const post = worker.postMessage.bind(worker);
         worker.postMessage = (message: ToWorker) => {
           const m = message as ToWorker & { ports?: (number | null)[] };
-          if (takePort && (m.type === "reload_prepare" || (m.type as string) === "reload") && m.ports && m.ports.length > 1) {
-            preparedPort = m.ports[1] ?? null;
-            message = { ...m, ports: m.ports.map((p, i) => (i === 1 ? busy.port : p)) } as ToWorker;
+          if ((m.type === "reload_prepare" || (m.type as string) === "reload") && m.ports && m.ports.length > 1) {
+            const port = m.ports[1]!;
+            if (takePort) message = { ...m, ports: m.ports.map((p, i) => (i === 1 ? busy.port : p)) } as ToWorker;
+            held = { message, release: () => post(message) };
+            return onHeld(port);
           }
           post(message);
         };
       }
       return worker;
     };
+    const heldPrepare = () => new Promise<number>((resolve) => (onHeld = resolve));
     supervisor = new Supervisor(loadConfigFile(path), new Logger("error"), spawn);
     const ready = await supervisor.start();
     const mainPort = Number(ready.listeners[0]!.address.split(":").pop());
     writeFileSync(path, toml({ mainPort, server: b, side: true, metrics: "enabled = false" }));
 
-    const failed = await supervisor.reload();
+    let prepared = heldPrepare();
+    let reloading = supervisor.reload();
+    let sidePort = await prepared;
+    // Worker 0 listens on the new port already; a client there waits, unserved, for the outcome.
+    const early = await connect(sidePort);
+    clients.push(early);
+    early.write("early");
+    expect(b.accepted).toBe(0);
+    held!.release();
+    const failed = await reloading;
     expect(failed.ok).toBe(false);
     expect(failed.ok ? "" : failed.error).toContain("Worker 1 could not prepare the reload");
     expect(failed.ok ? "" : failed.error).toContain(`listener side: cannot listen on 127.0.0.1:${busy.port}`);
+    // The early client is cut, having reached no server; Worker 0 no longer listens there.
+    await early.ended;
+    expect(early.text()).toBe("");
+    expect(await refused(sidePort)).toBe(true);
     // The Supervisor and both Workers still run the old config: many connections, so that the
     // kernel hands some to each Worker (all to one: p = 2^-19), all greeted by the old server.
     expect(supervisor.config.listeners.map((l) => l.name)).toEqual(["main"]);
     const seen = new Set<string>();
     for (let i = 0; i < 20; i++) seen.add(await greeting(mainPort));
     expect([...seen]).toEqual(["a"]);
-    // Worker 0 had bound the new listener in its prepare; the abort closed it again.
-    expect(preparedPort).toBeGreaterThan(0);
-    expect(await refused(preparedPort!)).toBe(true);
+    expect(b.accepted).toBe(0);
 
-    // With the port free, the same file reloads on both Workers.
+    // With the port free, the same file reloads on both Workers; a client that reached the new
+    // listener before the commit is served under the new config once it lands.
     takePort = false;
-    const done = await supervisor.reload();
-    expect(done).toMatchObject({ ok: true });
+    prepared = heldPrepare();
+    reloading = supervisor.reload();
+    sidePort = await prepared;
+    const waiting = await connect(sidePort);
+    clients.push(waiting);
+    waiting.write("early");
+    held!.release();
+    expect(await reloading).toMatchObject({ ok: true });
+    await waiting.waitFor((t) => t === "b\nearly");
     const seenAfter = new Set<string>();
     for (let i = 0; i < 20; i++) seenAfter.add(await greeting(mainPort));
     expect([...seenAfter]).toEqual(["b"]);
+    expect(await greeting(sidePort)).toBe("b");
     expect(supervisor.config.listeners.map((l) => l.name)).toEqual(["main", "side"]);
   }, 60_000);
 });
