@@ -82,11 +82,28 @@ describe("spread over live backends", () => {
   });
 
   test("p2c_ewma: equally fast servers share 30 held-open connections", async () => {
-    const { config } = setUp(["a", "b", "c"], "p2c_ewma");
-    aegis = await startAegis(config);
-    const counts = await tally(aegis.port, 30, true);
-    // Loopback connect times differ by noise (a loaded CI machine adds outliers that count for
-    // seconds), so the shares are not exact; the (active + 1) factor keeps every server in use.
+    // Equally fast means equally slow here: each server answers a session's first bytes after
+    // 100 ms, so the reply estimates p2c_ewma compares are about 100 ms each. Loopback connects
+    // alone (a tenth of a millisecond) let a busy machine's scheduling noise make one server look
+    // 100 times slower than the others (it got 1 of 30 under stress-ng); next to 100 ms that noise
+    // is small, and the (active + 1) factor keeps every server in use.
+    const REPLY_MS = 100;
+    const servers = ["a", "b", "c"].map((name) => startScripted({
+      data(socket) { setTimeout(() => socket.write(`${name}\n`), REPLY_MS); },
+      end(socket) { socket.shutdown(); },
+    }));
+    backends.push(...servers);
+    const list = servers.map((s) => `"${s.address}"`).join(", ");
+    aegis = await startAegis(simpleConfig([], { workers: 1, upstream: `balance = "p2c_ewma"` }).replace("servers = []", `servers = [${list}]`));
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 30; i++) {
+      const client = await connect(aegis.port);
+      clients.push(client); // held open until the test ends
+      client.write("hello\n");
+      const name = (await client.waitFor((t) => t.endsWith("\n"))).trim();
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    expect(Object.values(counts).reduce((x, y) => x + y, 0)).toBe(30);
     for (const name of ["a", "b", "c"]) expect(counts[name] ?? 0).toBeGreaterThanOrEqual(2);
   });
 
