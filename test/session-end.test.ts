@@ -21,8 +21,8 @@ async function startPeer(mode: string): Promise<{ port: number; lines: string[] 
   const proc = Bun.spawn(["python3", FIXTURE, mode], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   peers.push(proc);
   const lines: string[] = [];
-  let first: ((line: string) => void) | null = null;
-  const port = new Promise<string>((r) => (first = r));
+  const port = Promise.withResolvers<string>();
+  let first = true;
   void (async () => {
     let buffered = "";
     for await (const chunk of proc.stdout) {
@@ -31,14 +31,13 @@ async function startPeer(mode: string): Promise<{ port: number; lines: string[] 
       while ((nl = buffered.indexOf("\n")) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        if (first) {
-          first(line);
-          first = null;
-        } else lines.push(line);
+        if (first) port.resolve(line);
+        else lines.push(line);
+        first = false;
       }
     }
   })();
-  return { port: Number(await port), lines };
+  return { port: Number(await port.promise), lines };
 }
 
 /** Run a fixture client to the end and parse its one JSON line. */

@@ -16,6 +16,7 @@ export async function runProxy(
   const supervisor = new Supervisor(config, logger, spawnWorker);
   let ready = false;
   let stopping = false;
+  let exitingNow = false;
   const reload = (why: string) => {
     if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
     logger.info("reload requested", { trigger: why });
@@ -49,9 +50,16 @@ export async function runProxy(
   const stopRequested = new Promise<string>((resolve) => (signalled = resolve));
   const onStop = (signal: string) => {
     if (stopping) {
+      if (exitingNow) return; // a third signal: the Workers are already being closed
+      exitingNow = true;
       logger.warn("second signal, exiting now", { signal });
-      logger.flush();
-      process.exit(1);
+      // Workers end their sessions first (resets where bytes were unsent): exiting under them would
+      // let the kernel send FINs, and a truncated stream would look complete. Bounded: a few seconds.
+      void supervisor.closeNow().finally(() => {
+        logger.flush();
+        process.exit(1);
+      });
+      return;
     }
     stopping = true;
     logger.info("signal received", { signal });

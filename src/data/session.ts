@@ -49,6 +49,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
    */
   clientBroken = false;
   serverBroken = false;
+  /** aegis is resetting both peers itself (see `close`): not the server's fault. */
+  #cutting = false;
   endReason: EndReason | null = null;
   exclude: readonly number[] = NO_EXCLUSIONS;
   /** Server limits and the queue of this session's upstream; set by the plane before `connect`. */
@@ -347,7 +349,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   onClientClosed(error: Error | undefined): void {
     if (this.clientClosed) return;
     this.clientClosed = true;
-    const reset = error !== undefined || this.clientBroken;
+    const reset = error !== undefined || this.clientBroken || this.#cutting;
     this.#ended(reset ? "client_reset" : "client_closed");
     const conn = this.conn;
     if (this.state === CONNECTING) {
@@ -372,10 +374,10 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   onServerClosed(error: Error | undefined): void {
     if (this.serverClosed || this.state !== RELAYING) return;
     this.serverClosed = true;
-    const reset = error !== undefined || this.serverBroken;
+    const reset = error !== undefined || this.serverBroken || this.#cutting;
     this.#ended(reset ? "server_reset" : "server_closed");
-    // A reset while the client is still there is the server's doing (not ours passing a client's reset on).
-    const failed = reset && !this.clientClosed;
+    // A reset while the client is still there is the server's doing (not ours passing a client's reset on, nor our own cut).
+    const failed = reset && !this.clientClosed && !this.#cutting;
     this.upstream.countClose(this.conn!.server, failed);
     this.#giveBack();
     this.toServer.clear();
@@ -424,6 +426,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     this.endReason = reason;
     const conn = this.conn;
     const cut = reason === "overload" || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
+    // Our own terminate() calls the close handlers at once: they must pass a reset on, not a FIN.
+    this.#cutting = cut;
     if (conn && !this.serverClosed && this.state === RELAYING) {
       if (cut) conn.socket?.terminate();
       else conn.socket?.end();
