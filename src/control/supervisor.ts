@@ -12,6 +12,7 @@ import { startMetricsServer } from "../telemetry/metrics-server.ts";
 import { HealthMonitor } from "../health/monitor.ts";
 import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
+import { SnapshotAcks } from "./snapshot-acks.ts";
 
 export interface ReadyInfo {
   listeners: { name: string; address: string }[];
@@ -54,9 +55,8 @@ export class Supervisor {
   /** The reload in progress, if any: a Worker restart waits for it, so it starts on the config that won. */
   #reloading: Promise<ReloadResult> | null = null;
   #reloadId = 0;
-  /** Sequence number of the last server snapshot sent to the Workers. */
-  #seq = 0;
-  readonly #appliedWaiters = new Set<() => void>();
+  /** Sequence numbers of server snapshots, and which each Worker applied. */
+  readonly #acks = new SnapshotAcks(() => this.#slots);
   #slots: Slot[] = [];
   #ports: number[] | null = null;
   #metrics: Server<undefined> | null = null;
@@ -77,7 +77,7 @@ export class Supervisor {
   #newHealth(config: Config): HealthMonitor {
     const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
-      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", seq: ++this.#seq, upstream, states, weights }); },
+      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", seq: this.#acks.next(), upstream, states, weights }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.sessionsOk),
     });
     return monitor;
@@ -89,39 +89,15 @@ export class Supervisor {
 
   /** The last snapshot sent, and what each Worker has applied (null: none running in that place). */
   snapshotSeqs(): { sent: number; applied: (number | null)[] } {
-    return { sent: this.#seq, applied: this.#slots.map((s) => (s.worker && s.listening ? s.applied : null)) };
+    return this.#acks.view();
   }
 
   /**
    * Resolves once every live Worker has applied every snapshot sent so far (a state or weight
    * change, a health change, a reload's commit), or after `timeoutMs` naming those that did not.
-   * A Worker that exits meanwhile is not waited for: its replacement starts from the newest snapshot.
    */
   untilApplied(timeoutMs: number): Promise<AppliedResult> {
-    const seq = this.#seq;
-    const missing = () => this.#slots.flatMap((s, i) => (s.worker !== null && s.applied < seq ? [i] : []));
-    if (missing().length === 0) return Promise.resolve({ ok: true, seq });
-    return new Promise((resolve) => {
-      const check = () => {
-        if (missing().length > 0) return;
-        finish();
-        resolve({ ok: true, seq });
-      };
-      const finish = () => {
-        clearTimeout(timer);
-        this.#appliedWaiters.delete(check);
-      };
-      const timer = setTimeout(() => {
-        finish();
-        resolve({ ok: false, seq, missing: missing() });
-      }, timeoutMs);
-      this.#appliedWaiters.add(check);
-    });
-  }
-
-  #applied(slot: Slot, seq: number): void {
-    if (seq > slot.applied) slot.applied = seq;
-    for (const check of [...this.#appliedWaiters]) check();
+    return this.#acks.untilApplied(timeoutMs);
   }
 
   /** Tests only (AEGIS_TEST_FAULTS=1, checked again in the Worker): make Worker `index` crash or stall. */
@@ -169,21 +145,21 @@ export class Supervisor {
       let markExited!: () => void;
       const slot: Slot = { worker, listening: false, applied: -1, exited: new Promise((r) => (markExited = r)), pendingReload: null };
       this.#slots[index] = slot;
-      const startSeq = this.#seq;
+      const startSeq = this.#acks.sent;
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
         if (message.type === "listening" && !settled) {
           settled = true;
           slot.listening = true;
-          this.#applied(slot, startSeq);
+          this.#acks.applied(slot, startSeq);
           resolve(message.addresses);
         } else if (message.type === "failed" && !settled) {
           settled = true;
           reject(new Error(message.error));
         } else if (message.type === "applied") {
-          this.#applied(slot, message.seq);
+          this.#acks.applied(slot, message.seq);
         } else if (message.type === "prepared" || message.type === "committed" || message.type === "aborted" || message.type === "reload_failed") {
-          if (message.type === "committed") this.#applied(slot, message.seq);
+          if (message.type === "committed") this.#acks.applied(slot, message.seq);
           slot.pendingReload?.(message);
         } else if (message.type === "server_failure") {
           this.health.reportFailure(message.upstream, message.server);
@@ -197,7 +173,7 @@ export class Supervisor {
         slot.worker = null;
         this.#forgetActive(index);
         slot.pendingReload?.({ type: "reload_failed", worker: index, id: -1, error: `Worker ${index} exited (code ${(event as CloseEvent).code})` });
-        for (const check of [...this.#appliedWaiters]) check(); // nobody waits for a dead Worker
+        this.#acks.changed(); // nobody waits for a dead Worker
         markExited();
         if (!settled) {
           settled = true;
@@ -330,7 +306,7 @@ export class Supervisor {
     health.carryOver(this.health);
     const snapshots = next.upstreams.map((_, u) => health.snapshot(u));
     const weights = next.upstreams.map((_, u) => health.weights(u));
-    const seq = ++this.#seq;
+    const seq = this.#acks.next();
     this.health.stop();
     this.health = health;
     this.config = next;
