@@ -1,5 +1,6 @@
 // The upstream pool: sockets connected ahead of time, greetings kept for the client, dead and old ones replaced.
 import { afterEach, describe, expect, test } from "bun:test";
+import { outOfDescriptors } from "../src/data/descriptors.ts";
 import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import type { Socket } from "bun";
@@ -170,6 +171,7 @@ describe("ServerPool: a server that closes, refuses or is down is left alone", (
     newConn(server: number): UpstreamConn {
       return new UpstreamConn(server, this.#recycler, 64 * 1024);
     }
+    shortOfDescriptors = outOfDescriptors;
     countPoolConnectError(): void { this.connectErrors++; }
     countPoolConnect(): void { this.connects++; }
     countPoolClosed(): void { this.closedByServer++; }

@@ -6,6 +6,7 @@ import { sdNotify } from "../control/sd-notify.ts";
 import { Supervisor, type ReadyInfo } from "../control/supervisor.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { rootWarning } from "./service/root-warning.ts";
+import { descriptorWarning } from "../data/descriptors.ts";
 
 export async function runProxy(
   config: Config,
@@ -71,6 +72,8 @@ export async function runProxy(
 
   const asRoot = config.source.startsWith("<") ? null : rootWarning();
   if (asRoot) logger.warn(asRoot);
+  const fds = descriptorWarning(config);
+  if (fds) logger.warn("max_connections does not fit the open-file limit", fds);
 
   try {
     const info = await supervisor.start();

@@ -15,6 +15,13 @@ export interface Plane {
   readonly logger: Logger;
   /** A server failed a connect or reset a session (posted to the main thread; rare, never per chunk). */
   reportServerFailure(upstream: number, server: number): void;
+  /**
+   * A connect failed: true when the cause is this process's own lack of file descriptors, which is
+   * never the server's fault (logged, at most once every 10 s).
+   */
+  shortOfDescriptors(): boolean;
+  /** Call `session.descriptorsBack()` once this process can open descriptors again. */
+  waitForDescriptors(session: Session): void;
   /** The session is over: release its admission slot, count it, log it. */
   finish(session: Session, durationMs: number): void;
 }

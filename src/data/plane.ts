@@ -8,6 +8,7 @@ import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "./recycler.ts";
 import { Session } from "./session.ts";
+import { openFileLimit, outOfDescriptors, sessionsThatFit } from "./descriptors.ts";
 import { TimerWheel } from "./timer-wheel.ts";
 import { UpstreamRuntime, type UpstreamEnv } from "./upstream.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
@@ -21,6 +22,7 @@ const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
 /** Per direction of one session: a Bun read is at most 512 KiB and the reader pauses at the first short write. */
 const QUEUE_CAPACITY = 1024 * 1024;
 const TICK_MS = 100;
+const FD_LOG_EVERY_MS = 10_000;
 const POOL_MAINTENANCE_TICKS = 10;
 
 export interface PlaneOptions {
@@ -72,6 +74,13 @@ export class DataPlane implements Plane {
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
   #onDrained: (() => void) | null = null;
+  /** Sessions admitted process-wide: max_connections, or fewer when the open-file limit cannot fit it. */
+  #sessionCap: number;
+  #fdLoggedAt = Number.NEGATIVE_INFINITY;
+  /** The open-file limit, read at start: /proc cannot be read once descriptors have run out. */
+  readonly #fdLimit = openFileLimit();
+  /** Sessions whose connect failed for want of descriptors, waiting for them to come back. */
+  readonly #descriptorWaiters = new Set<Session>();
   #draining = false;
 
   constructor(options: PlaneOptions) {
@@ -82,6 +91,7 @@ export class DataPlane implements Plane {
     this.cells = workerCells(options.sab, this.#layout, options.worker);
     this.#admission = admissionCell(options.sab);
     this.#gates = new Admission(options.sab, () => this.#layout, options.worker);
+    this.#sessionCap = Math.min(options.config.global.maxConnections, sessionsThatFit(options.config));
   }
 
   serverBase(upstream: number, server: number): number {
@@ -176,6 +186,7 @@ export class DataPlane implements Plane {
       l.rt.histBase = l.histBase;
     }
     this.config = p.config;
+    this.#sessionCap = Math.min(p.config.global.maxConnections, sessionsThatFit(p.config));
     this.#layout = p.layout;
     this.upstreams = p.upstreams;
     this.listeners = p.listeners.map((l) => l.rt);
@@ -228,6 +239,8 @@ export class DataPlane implements Plane {
       serverBase: (upstream, server) => layout.serverBase(upstream, server),
       connectHistBase: (upstream, server) => layout.connectHistBase(upstream, server),
       serverSessionHistBase: (upstream, server) => layout.serverSessionHistBase(upstream, server),
+      shortOfDescriptors: () => this.shortOfDescriptors(),
+      logger: this.logger,
     };
   }
 
@@ -250,8 +263,13 @@ export class DataPlane implements Plane {
     const gate = this.#gates.listener(listener.config, base);
     const ip = gate === null ? IP_UNTRACKED : gate.admit(socket.remoteAddress);
     if (ip < IP_UNTRACKED) return this.#reject(listener, socket, refusalCell(ip), refusalReason(ip));
-    if (!tryAdmit(this.#admission, this.config.global.maxConnections)) {
+    if (!tryAdmit(this.#admission, this.#sessionCap)) {
       this.#gates.releaseIp(ip);
+      if (this.#sessionCap < this.config.global.maxConnections) {
+        // The open-file limit is what binds: a session past it would fail its own server connect.
+        this.#descriptorsShort();
+        return this.#reject(listener, socket, L.rejectedFdLimit, "fd_limit");
+      }
       return this.#reject(listener, socket, L.rejectedMaxConnections, "max_connections");
     }
     this.cells[base + L.connections]! += 1;
@@ -277,8 +295,30 @@ export class DataPlane implements Plane {
     socket.end();
   }
 
+  shortOfDescriptors(): boolean {
+    if (!outOfDescriptors()) return false;
+    this.#descriptorsShort();
+    return true;
+  }
+
+  waitForDescriptors(session: Session): void {
+    this.#descriptorWaiters.add(session);
+  }
+
+  /** One error line every 10 s at most: running out of descriptors is an operator's problem, not a server's. */
+  #descriptorsShort(): void {
+    const now = performance.now();
+    if (now - this.#fdLoggedAt < FD_LOG_EVERY_MS) return;
+    this.#fdLoggedAt = now;
+    this.logger.error("too many open files: new connections wait in the kernel's backlog, or are refused (reason fd_limit), until descriptors free up", {
+      open_file_limit: this.#fdLimit, max_connections: this.config.global.maxConnections, sessions_that_fit: this.#sessionCap,
+      fix: "raise the open-file limit: LimitNOFILE= in the systemd unit, or ulimit -n before starting aegis",
+    });
+  }
+
   finish(session: Session, durationMs: number): void {
     this.sessions.delete(session);
+    this.#descriptorWaiters.delete(session);
     this.cells[session.listener.base + L.active]! -= 1;
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     // Only sessions that reached a server (conn is dropped when a connect fails or is abandoned).
@@ -292,6 +332,11 @@ export class DataPlane implements Plane {
   #tick(): void {
     this.now = performance.now();
     this.wheel.advance(this.now);
+    if (this.#descriptorWaiters.size > 0 && !outOfDescriptors()) {
+      const waiting = [...this.#descriptorWaiters];
+      this.#descriptorWaiters.clear();
+      for (const session of waiting) session.descriptorsBack();
+    }
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
       for (const up of this.upstreams) up.maintainPools(this.now);
     }

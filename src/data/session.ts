@@ -61,6 +61,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   held = -1;
   /** True while the session waits in its upstream's queue. */
   queued = false;
+  /** True while the session waits for file descriptors to come back before it connects. */
+  waitingForDescriptors = false;
   /** Why admission turned the session away after accept (queue_full, queue_timeout). */
   rejectReason: string | null = null;
   attempts = 0;
@@ -147,7 +149,30 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
 
   onConnectFailed(conn: UpstreamConn): void {
     if (conn !== this.conn || this.state !== CONNECTING) return;
+    if (this.plane.shortOfDescriptors()) return this.#noDescriptors(conn);
     this.#retry(conn);
+  }
+
+  /**
+   * Our own socket() failed for want of descriptors: the server is not to blame and no attempt is
+   * spent. The session waits (holding its client's descriptor, so the Worker accepts no more and
+   * new clients stay in the kernel's backlog) and connects again once descriptors are back; the
+   * connect deadline still bounds the wait, and past it the client is refused as fd_limit.
+   */
+  #noDescriptors(conn: UpstreamConn): void {
+    conn.discard();
+    this.conn = null;
+    this.attempts--;
+    this.#giveBack();
+    this.waitingForDescriptors = true;
+    this.plane.waitForDescriptors(this);
+  }
+
+  /** Descriptors are back (the plane's tick saw it): try the connect again. */
+  descriptorsBack(): void {
+    if (this.state !== CONNECTING || !this.waitingForDescriptors) return;
+    this.waitingForDescriptors = false;
+    this.connect();
   }
 
   #retry(conn: UpstreamConn): void {
@@ -399,6 +424,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     if (this.state === CONNECTING) {
       if (this.conn) this.#retry(this.conn);
       else if (this.queued) this.gate.timedOut(this);
+      else if (this.waitingForDescriptors) this.refuse(L.rejectedFdLimit, "fd_limit");
       return;
     }
     if (this.state !== RELAYING || this.idleTimeoutMs <= 0) return;

@@ -17,6 +17,8 @@ import type { IdleKeeper, UpstreamConn } from "./upstream-conn.ts";
 export interface PoolHost {
   dial(conn: UpstreamConn): void;
   newConn(server: number): UpstreamConn;
+  /** A dial failed: true when the cause was this process running out of descriptors, not the server. */
+  shortOfDescriptors(): boolean;
   /** A pool dial failed or timed out (aegis_upstream_connect_errors_total). */
   countPoolConnectError(server: number): void;
   /** A pool dial connected (aegis_upstream_pool_connections_total). */
@@ -192,7 +194,8 @@ export class ServerPool implements IdleKeeper {
   onConnectFailed(conn: UpstreamConn): void {
     this.#dialed(conn);
     conn.keeper = null;
-    this.host.countPoolConnectError(this.server);
+    // Out of descriptors is ours, not the server's: not counted against it, but still waited out.
+    if (!this.host.shortOfDescriptors()) this.host.countPoolConnectError(this.server);
     this.#dialFailed();
   }
 

@@ -21,6 +21,8 @@ export interface UpstreamEnv {
   serverBase(upstream: number, server: number): number;
   connectHistBase(upstream: number, server: number): number;
   serverSessionHistBase(upstream: number, server: number): number;
+  /** A connect failed: true when this process is out of descriptors (not the server's fault); logs it. */
+  shortOfDescriptors(): boolean;
 }
 
 const ignore = () => {};
@@ -94,6 +96,10 @@ export class UpstreamRuntime implements PoolHost {
   countConnectError(server: number): void {
     this.env.cells[this.#bases[server]! + S.connectErrors]! += 1;
     this.pools?.[server]?.onSessionConnectFailed();
+  }
+
+  shortOfDescriptors(): boolean {
+    return this.env.shortOfDescriptors();
   }
 
   countPoolConnectError(server: number): void {

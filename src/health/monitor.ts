@@ -169,6 +169,8 @@ export class HealthMonitor {
     const health = u.health!;
     const result = await runProbe(u.servers[s.server]!.address, this.#probes[s.upstream]!, health.timeoutMs);
     if (this.#stopped) return;
+    // A check aegis could not even start (no descriptors left) is no evidence about the server.
+    if (result.local) return this.#schedule(s, health.intervalMs);
     s.checkSeconds.observe(result.ms / 1000);
     const { state, changed } = record(s.active, result.ok, health.rise, health.fall);
     s.active = state;

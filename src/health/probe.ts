@@ -1,11 +1,14 @@
 // One active check of one server: connect, optionally send, and wait for the expected reply, within a timeout.
 import type { Address, HealthCheckConfig } from "../config/types.ts";
+import { outOfDescriptors } from "../data/descriptors.ts";
 
 export interface ProbeResult {
   ok: boolean;
   ms: number;
   /** Why it failed, for the state-change log line; "" on success. */
   reason: string;
+  /** The check could not run for want of file descriptors here: it says nothing about the server. */
+  local?: boolean;
 }
 
 /** Replies longer than this are not searched further: a check expects a short answer. */
@@ -36,12 +39,12 @@ export function runProbe(address: Address, probe: Probe, timeoutMs: number): Pro
     let settled = false;
     let reply = Buffer.alloc(0);
     let socket: { end(): void } | null = null;
-    const finish = (ok: boolean, reason: string) => {
+    const finish = (ok: boolean, reason: string, local = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket?.end();
-      resolve({ ok, ms: performance.now() - started, reason });
+      resolve({ ok, ms: performance.now() - started, reason, ...(local ? { local } : {}) });
     };
     const timer = setTimeout(() => finish(false, reply.length ? `reply did not match within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`), timeoutMs);
     Bun.connect({
@@ -61,6 +64,8 @@ export function runProbe(address: Address, probe: Probe, timeoutMs: number): Pro
           finish(false, reply.length ? `closed after an unexpected reply: ${JSON.stringify(reply.subarray(0, 60).toString("latin1"))}` : "closed without a reply");
         },
         connectError(_s, error) {
+          // Bun reports a socket() that failed with EMFILE as ECONNREFUSED: ask before blaming the server.
+          if (outOfDescriptors()) return finish(false, "too many open files in aegis", true);
           finish(false, `connect failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
         },
         error() {},

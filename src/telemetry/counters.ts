@@ -28,8 +28,10 @@ export const L = {
   rejectedQueueTimeout: 12,
   /** Gauge: sessions waiting in an upstream queue (admission). */
   queued: 13,
+  /** Refused because the process is out of file descriptors, or would be (the open-file limit). */
+  rejectedFdLimit: 14,
 } as const;
-export const LISTENER_CELLS = 14;
+export const LISTENER_CELLS = 15;
 export const REJECT_REASONS = [
   ["max_connections", L.rejectedMaxConnections],
   ["no_server", L.rejectedNoServer],
@@ -40,6 +42,7 @@ export const REJECT_REASONS = [
   ["per_ip_table_full", L.rejectedPerIpTableFull],
   ["queue_full", L.rejectedQueueFull],
   ["queue_timeout", L.rejectedQueueTimeout],
+  ["fd_limit", L.rejectedFdLimit],
 ] as const;
 
 /** Per-server cells (one set per upstream server). */
