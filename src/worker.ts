@@ -27,6 +27,22 @@ function abortPrepared(): void {
   prepared = null;
 }
 
+/**
+ * A bug that nothing caught: reset this Worker's sessions before it goes (left to the runtime, they
+ * would end with FINs, and a cut-off stream would look complete), then exit for the main thread
+ * to give back its places and start another.
+ */
+function crashed(err: unknown): void {
+  logger.error("worker crashed, resetting its sessions", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  try {
+    plane?.resetAll();
+  } finally {
+    exit(70);
+  }
+}
+process.on("uncaughtException", crashed);
+process.on("unhandledRejection", crashed);
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {

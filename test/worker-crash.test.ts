@@ -91,6 +91,12 @@ queue_timeout = "60s"
     return active === alive.length ? alive : null;
   }, { what: "aegis_connections_active equal to the sessions still open" });
   const died = sessions.length - survivors.length;
+  // The crashing Worker resets what it was relaying: a FIN would make a cut-off stream look complete.
+  // (A FIN would leave the client half-open, its `closed` unresolved: bounded, that reads as "fin".)
+  for (const t of sessions.filter((s) => s.dead)) {
+    const how = await Promise.race([t.client.closed.then((e) => (e ? "reset" : "clean close")), Bun.sleep(10_000).then(() => "fin")]);
+    expect(how).toBe("reset");
+  }
   // With 10 sessions, both Workers got some unless the kernel sent all to one (p = 2^-9).
   expect(died).toBeGreaterThan(0);
   expect(survivors.length).toBeGreaterThan(0);

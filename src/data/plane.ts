@@ -363,6 +363,12 @@ export class DataPlane implements Plane {
     for (const session of [...this.sessions]) session.close("shutdown");
     if (this.#timer) clearInterval(this.#timer);
   }
+
+  /** The Worker is crashing: reset every session, since what it was relaying can no longer be trusted to arrive whole. */
+  resetAll(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const session of [...this.sessions]) session.close("worker_crash", true);
+  }
 }
 
 /** The access log record: the fields HAProxy's `option tcplog` users look for, with our names. */

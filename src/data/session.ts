@@ -13,7 +13,7 @@ import { IP_UNTRACKED } from "../admission/ip-table.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
-  | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected";
+  | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected" | "worker_crash";
 
 /**
  * While connecting, the client is paused only once this much is queued. A read is at most
@@ -443,15 +443,15 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   }
 
   /**
-   * End the session now from aegis's side (idle timeout, shutdown, overload). With bytes still
-   * unsent either way (or on overload, where bytes were refused), both peers get a reset: a FIN
-   * would make a truncated stream look complete.
+   * End the session now from aegis's side (idle timeout, shutdown, overload, a crash). With bytes
+   * still unsent either way, on overload (bytes were refused) or when `reset` says so, both peers
+   * get a reset: a FIN would make a truncated stream look complete.
    */
-  close(reason: EndReason): void {
+  close(reason: EndReason, reset = false): void {
     if (this.state === DONE) return;
     this.endReason = reason;
     const conn = this.conn;
-    const cut = reason === "overload" || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
+    const cut = reset || reason === "overload" || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
     // Our own terminate() calls the close handlers at once: they must pass a reset on, not a FIN.
     this.#cutting = cut;
     if (conn && !this.serverClosed && this.state === RELAYING) {
