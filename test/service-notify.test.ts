@@ -179,7 +179,9 @@ describe("running as root by hand", () => {
     cleanup.push(() => Object.assign(process.env, Object.fromEntries(Object.entries(saved).filter(([, v]) => v !== undefined))));
     const aegis = await startAegis(config(0, echo.address), { command: [binary] });
     cleanup.push(() => aegis.stop());
-    const warnings = aegis.logs.filter((l) => l.level === "warn");
+    // The open-file warning depends on this machine's limit (a hard limit of 20000 cannot fit the
+    // default max_connections of 10000): it is tested in fd-limit.test.ts, not here.
+    const warnings = aegis.logs.filter((l) => l.level === "warn" && l.msg !== "max_connections does not fit the open-file limit");
     expect(warnings).toHaveLength(1);
     expect(String(warnings[0]!.msg)).toContain("running as root");
     expect(String(warnings[0]!.msg)).toContain("aegis service install");
