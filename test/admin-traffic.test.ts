@@ -99,7 +99,10 @@ describe("under load", () => {
     backends.push(startEcho(), startEcho());
     aegis = await startAegis(simpleConfig(backends.map((b) => b.address), { workers: 2, global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`);
     const a = aegis;
-    const load = pacedStreams(a.port, 40, 0.25);
+    const load = pacedStreams(a.port, 40, 0.25, 16 * 1024 * 1024); // 11 MiB/s in all, not 43: the new sessions need the CPU too
+    // The streams are running when their bytes move through aegis: measured, not assumed from time.
+    const relayed = async () => (await a.metrics()).get('aegis_bytes_received_total{listener="main"}') ?? 0;
+    const streamed = async (bytes: number) => { const from = await relayed(); await waitFor(async () => (await relayed()) >= from + bytes, { timeoutMs: 30_000, what: `${bytes} more bytes streamed` }); };
     try {
       let failures = 0;
       let sessions = 0;
@@ -120,12 +123,14 @@ describe("under load", () => {
       })();
       // Each change once new sessions have kept coming for a while (a count, not a time: on a busy
       // machine 300 ms may see none), and the next only after a few more.
-      const more = (n: number) => { const mark = sessions + failures; return waitFor(() => sessions + failures >= mark + n, { timeoutMs: 20_000, what: `${n} more sessions` }); };
-      await more(8);
+      const more = (n: number) => { const mark = sessions + failures; return waitFor(() => sessions + failures >= mark + n, { timeoutMs: 30_000, what: `${n} more sessions` }); };
+      await streamed(40 * 128 * 1024);
+      await more(6);
       for (const state of ["draining", "disabled", "ready"]) {
         await post(a, "0/state", { state });
-        await more(8);
+        await more(6);
       }
+      await streamed(40 * 512 * 1024); // every stream well past expectIntact's 64 KiB after the changes
       churning = false;
       await churn;
       expectIntact(await load.finish(), 40);
@@ -136,7 +141,7 @@ describe("under load", () => {
     } finally {
       load.kill();
     }
-  }, 60_000);
+  }, 150_000);
 });
 
 describe("weight", () => {

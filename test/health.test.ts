@@ -33,7 +33,14 @@ const stateOf = async (a: Aegis, server: string) => {
 
 async function greetingOf(port: number): Promise<string> {
   const client = await connect(port);
-  const text = await client.waitFor((t) => t.includes("\n"));
+  // A session closed before its greeting fails at once, not after waitFor's 10 s.
+  const text = await Promise.race([
+    client.waitFor((t) => t.includes("\n")),
+    client.closed.then(() => {
+      if (client.text().includes("\n")) return client.text();
+      throw new Error(`closed before a greeting (got ${JSON.stringify(client.text())})`);
+    }),
+  ]);
   client.socket.end();
   return text.trim();
 }
@@ -111,30 +118,41 @@ describe("active health checks", () => {
 });
 
 describe("clients do not notice a dying server", () => {
-  test("under a stream of new connections, killing one of three servers fails no client", async () => {
+  test("under a stream of new connections, killing one of three servers fails no client that comes after", async () => {
     const servers = ["a", "b", "c"].map((n) => pingServer(n));
     backends.push(...servers);
     aegis = await startAegis(simpleConfig(servers.map((s) => s.address), { workers: 2, logLevel: "info", upstream: HEALTH }));
+    // A session the dying server's kernel had already accepted (its handshake done, the greeting
+    // not yet sent) is reset with it: aegis cannot tell that from a server that reset a session.
+    // On a quiet machine that window is microseconds; on a busy one, where the server's process
+    // waits for the CPU, a few of the 8 sessions in flight fall into it. Every session that starts
+    // after the kill must succeed, and those in flight at the kill may fail at most once each.
+    const CLIENTS = 8;
+    let killed = false;
     let failures = 0;
+    let inFlightFailures = 0;
     let done = 0;
     // Load for as long as it takes: sessions before the kill, the server marked down, and as many
     // again after, rather than a fixed 3 s in which a busy machine might manage few sessions.
     let running = true;
     const client = async () => {
       while (running && done < 20_000) {
+        const afterKill = killed;
         try {
           const g = await greetingOf(aegis!.port);
           if (!["a", "b", "c"].includes(g)) failures++;
         } catch {
-          failures++;
+          if (afterKill) failures++;
+          else inFlightFailures++;
         }
         done++;
       }
     };
-    const load = Promise.all(Array.from({ length: 8 }, client));
+    const load = Promise.all(Array.from({ length: CLIENTS }, client));
     try {
       await waitFor(() => done >= 100, { timeoutMs: 20_000, what: "100 sessions before the kill" });
       servers[1]!.stop();
+      killed = true;
       await aegis.waitForLog((l) => l.msg === "server state" && l.server === servers[1]!.address && l.to === "down", 10_000);
       const atDown = done;
       await waitFor(() => done >= atDown + 100, { timeoutMs: 20_000, what: "100 sessions after the server went down" });
@@ -143,6 +161,7 @@ describe("clients do not notice a dying server", () => {
       await load;
     }
     expect(failures).toBe(0);
+    expect(inFlightFailures).toBeLessThanOrEqual(CLIENTS);
     expect(await stateOf(aegis, servers[1]!.address)).toBe("down");
   }, 60_000);
 });
