@@ -84,7 +84,7 @@ function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: n
   return `# Written by bench/compare.
 [global]
 workers = 0            # one per core
-max_connections = 20000
+max_connections = 9000  # as HAProxy's maxconn: what fits the 20,000 open-file limit (two descriptors a session)
 log_level = "warn"
 access_log = false
 
