@@ -3,7 +3,7 @@
 // serves again once descriptors come back.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { BINARY, eventually, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
+import { BINARY, eventually, simpleConfig, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 
 const LIMIT = 256;
@@ -20,27 +20,11 @@ afterEach(async () => {
 
 interface Peer { got: string; closed: boolean }
 
-function config(server: string): string {
-  return `
-[global]
-workers = 2
-[metrics]
-listen = "127.0.0.1:0"
-[[listener]]
-name = "main"
-bind = "127.0.0.1:0"
-upstream = "app"
-[[upstream]]
-name = "app"
-servers = ["${server}"]
-connect_timeout = "60s" # a session short of descriptors waits up to this long before it is refused
-`;
-}
-
 /** The real binary with a low open-file limit, as `ulimit -n` in a shell would set it. */
 async function startLimited(): Promise<Aegis> {
   echo = startEcho();
-  return startAegis(config(echo.address), {
+  // A session short of descriptors waits up to connect_timeout before it is refused: make that long.
+  return startAegis(simpleConfig([echo.address], { workers: 2, logLevel: "info", upstream: `connect_timeout = "60s"` }), {
     command: ["bash", "-c", `ulimit -n ${LIMIT} && exec "$0" "$@"`, BINARY],
     cwd: tempDir(),
   });
