@@ -216,7 +216,7 @@ ${d.machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")
 - Backends, started by the run on free 127.0.0.1 ports: \`redis-server --save '' --appendonly no\` (this run: ${d.backend.redis}),
   with \`key:__rand_int__\` set to a 3-byte value, and \`iperf3 -s\` (this run: ${d.backend.iperf}).
 - Every proxy relays two listeners, one to each backend. Configs are in \`bench/lib/proxies.ts\`:
-  aegis \`workers = 0\` (one per core), \`max_connections = 20000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
+  aegis \`workers = 0\` (one per core), \`max_connections = 9000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
   (aegis+pool: \`pool = ${d.aegisPool}\` on the Redis upstream only); HAProxy 2.6 \`mode tcp\`, \`nbthread\` = cores, no logging;
   nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log;
   bare Bun relay: \`bun bench/lib/bun-relay.ts CORES LISTEN:BACKEND ...\`, one Worker per core with \`reusePort\`, backpressure and half-close, nothing else.
