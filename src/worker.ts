@@ -1,9 +1,16 @@
-// Worker entry point: owns one data plane; the main thread starts, reloads, drains and closes it by message.
-import { setThreadWorker } from "./admission/shared-region.ts";
+// The Worker's entry point and composition root: builds the data plane, its listener gates and its
+// upstreams' assigners (choosing each one's algorithm), then obeys the main thread's messages.
+import { ListenerGates } from "./admission/gates.ts";
+import { SharedAdmission, setThreadWorker } from "./admission/shared-region.ts";
+import { BALANCERS } from "./balancing/registry.ts";
+import type { Config } from "./config/types.ts";
 import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/faults.ts";
 import type { FromWorker, ToWorker } from "./control/messages.ts";
 import { DataPlane, type PreparedReload } from "./data/plane.ts";
+import { CounterLayout } from "./telemetry/counters.ts";
 import { Logger } from "./telemetry/log.ts";
+import { Assigner } from "./upstream/assigner.ts";
+import { QueueWaker } from "./upstream/queue-waker.ts";
 
 declare const self: Worker;
 
@@ -43,6 +50,19 @@ function crashed(err: unknown): void {
 process.on("uncaughtException", crashed);
 process.on("unhandledRejection", crashed);
 
+/** Everything one Worker runs, wired: the shared admission state, gates, assigners and the plane. */
+function buildPlane(message: Extract<ToWorker, { type: "start" }>, config: Config): DataPlane {
+  const layout = new CounterLayout(message.slots, config.global.workers);
+  const shared = new SharedAdmission(message.sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers);
+  const places = { shared, waker: new QueueWaker(shared), worker: message.worker };
+  return new DataPlane({
+    config, slots: message.slots, worker: message.worker, sab: message.sab, logger,
+    onServerFailure: (upstream, server) => send({ type: "server_failure", upstream, server }),
+    gates: new ListenerGates(shared),
+    assigner: (index, upstream, env) => new Assigner(index, upstream, BALANCERS[upstream.balance], env, places),
+  });
+}
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
@@ -51,10 +71,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       setThreadWorker(message.worker); // before the plane builds its admission: per-IP counts are recorded as this Worker's
       logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
       try {
-        plane = new DataPlane({
-          config: message.config, slots: message.slots, worker: message.worker, sab: message.sab, logger,
-          onServerFailure: (upstream, server) => send({ type: "server_failure", upstream, server }),
-        });
+        plane = buildPlane(message, message.config);
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
         // the same turn as the bind, so no connection is accepted before it.

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import type { Socket } from "bun";
 import { startEcho, startScripted, closedPort, type Backend } from "./helpers/backends.ts";
-import { Recycler } from "../src/data/recycler.ts";
-import { UpstreamConn, upstreamHandlers } from "../src/data/upstream-conn.ts";
-import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/data/upstream-pool.ts";
+import { Recycler } from "../src/primitives/recycler.ts";
+import { UpstreamConn, upstreamHandlers } from "../src/upstream/conn.ts";
+import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/upstream/pool.ts";
 import { connect } from "./helpers/client.ts";
 
 let aegis: Aegis | null = null;
@@ -168,7 +168,7 @@ describe("ServerPool: a server that closes, refuses or is down is left alone", (
     readonly warnings: { msg: string; fields: Record<string, unknown> }[] = [];
     readonly #recycler = new Recycler(4 * 1024 * 1024);
     constructor(readonly port: number) {}
-    dial(conn: UpstreamConn): void {
+    connect(conn: UpstreamConn): void {
       this.dials++;
       Bun.connect({ hostname: "127.0.0.1", port: this.port, allowHalfOpen: true, data: conn, socket: upstreamHandlers }).catch(() => {});
     }

@@ -1,6 +1,6 @@
-// Open connections per server, as one Worker's balancer counts them through onOpen / onClose.
+// Sessions holding each server, as one Worker's balancer counts them through onTake / onDrop.
 
-/** Contract: never negative, even if a close arrives for a server the count never saw open. */
+/** Contract: never negative, even if a drop arrives for a server the count never saw taken. */
 export class ActiveCounts {
   readonly #counts: Int32Array;
 
@@ -12,11 +12,11 @@ export class ActiveCounts {
     return this.#counts[server] ?? 0;
   }
 
-  open(server: number): void {
+  take(server: number): void {
     if (server >= 0 && server < this.#counts.length) this.#counts[server]! += 1;
   }
 
-  close(server: number): void {
+  drop(server: number): void {
     if (this.#counts[server]! > 0) this.#counts[server]! -= 1;
   }
 }

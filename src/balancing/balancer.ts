@@ -23,17 +23,30 @@ export interface PickContext {
 export interface Balancer {
   /** Index of the chosen server, or -1 when none is eligible. */
   pick(ctx: PickContext): number;
-  /** A connection to `server` was established (least-connection algorithms count these). */
-  onOpen(server: number): void;
-  /** A connection to `server` ended. */
-  onClose(server: number): void;
-  /**
-   * A latency sample for `server`, in ms, of one kind: a connect's duration, or the time from a
-   * session's first client bytes to the server's first reply. Latency-aware algorithms learn from it.
-   */
-  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void;
   /** A new snapshot of the same servers in the same order (health or admin state changed). */
   update(servers: readonly ServerView[]): void;
+  /**
+   * Optional: a session took a place on `server` at assignment, before its connect. Algorithms
+   * that count load (least_conn, p2c, p2c_ewma) count it from here, exactly as the server limits
+   * do, so a burst of connects in flight is spread instead of all landing on one idle server.
+   */
+  onTake?(server: number): void;
+  /** Optional: that place was given back (the connect failed, or the session left the server). */
+  onDrop?(server: number): void;
+  /**
+   * Optional: a latency sample for `server`, in ms, of one kind: a connect's duration, or the time
+   * from a session's first client bytes to the server's first reply.
+   */
+  onLatency?(server: number, kind: LatencyKind, ms: number, now: number): void;
+}
+
+/** What an algorithm reads beyond availability, so the config check can warn where it cannot work ("max_connections": a hard or soft limit). */
+export type Need = "client_address" | "weights" | "max_connections";
+
+/** One selection algorithm: how to build it, and what it needs to do its job. */
+export interface Algorithm {
+  readonly build: BalancerFactory;
+  readonly needs: readonly Need[];
 }
 
 /** The kinds of latency sample: numbers, so reporting one allocates nothing. */

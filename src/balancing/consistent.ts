@@ -56,10 +56,6 @@ class Maglev implements Balancer {
     if (servers.some((s, i) => weightInTable(s) !== this.#built[i])) this.#build();
   }
 
-  onOpen(): void {}
-  onClose(): void {}
-  onLatency(): void {}
-
   #anyEligible(ctx: PickContext): boolean {
     for (let i = 0; i < this.#servers.length; i++) if (eligible(this.#servers, i, ctx)) return true;
     return false;

@@ -26,8 +26,4 @@ class FirstFit implements Balancer {
   update(servers: readonly ServerView[]): void {
     this.#servers = servers;
   }
-
-  onOpen(): void {}
-  onClose(): void {}
-  onLatency(): void {}
 }

@@ -1,4 +1,4 @@
-// Weighted least connections: the fewest open connections per unit of weight; ties by smooth round robin.
+// Weighted least connections: the fewest sessions holding a server per unit of weight; ties by smooth round robin.
 import type { Balancer, BalancerFactory, PickContext, ServerView } from "./balancer.ts";
 import { ActiveCounts } from "./active.ts";
 import { eligible } from "./eligible.ts";
@@ -53,13 +53,11 @@ class LeastConn implements Balancer {
     this.#servers = servers;
   }
 
-  onOpen(server: number): void {
-    this.#active.open(server);
+  onTake(server: number): void {
+    this.#active.take(server);
   }
 
-  onClose(server: number): void {
-    this.#active.close(server);
+  onDrop(server: number): void {
+    this.#active.drop(server);
   }
-
-  onLatency(): void {}
 }

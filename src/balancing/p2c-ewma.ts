@@ -47,7 +47,7 @@ class LatencyAware extends PowerOfTwoChoices {
     return latency * (1 + this.active.of(server) / this.servers[server]!.weight);
   }
 
-  override onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
+  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
     (kind === Latency.reply ? this.#reply : this.#connect).sample(server, ms, now);
   }
 }

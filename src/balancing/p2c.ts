@@ -1,5 +1,5 @@
 // Power of two choices: two distinct servers drawn by weight, the less loaded one wins.
-import type { Balancer, BalancerFactory, LatencyKind, PickContext, Random, ServerView } from "./balancer.ts";
+import type { Balancer, BalancerFactory, PickContext, Random, ServerView } from "./balancer.ts";
 import { ActiveCounts } from "./active.ts";
 import { atWeight, eligibleWeight } from "./eligible.ts";
 
@@ -45,13 +45,11 @@ export class PowerOfTwoChoices implements Balancer {
     this.servers = servers;
   }
 
-  onOpen(server: number): void {
-    this.active.open(server);
+  onTake(server: number): void {
+    this.active.take(server);
   }
 
-  onClose(server: number): void {
-    this.active.close(server);
+  onDrop(server: number): void {
+    this.active.drop(server);
   }
-
-  onLatency(_server: number, _kind: LatencyKind, _ms: number, _now: number): void {}
 }

@@ -15,10 +15,17 @@ class PreferIdle implements Balancer {
   #servers: readonly ServerView[];
   readonly #inner: Balancer;
   readonly #sub = new SubContext();
+  // The inner algorithm's hooks, passed straight through; absent when it has none.
+  readonly onTake?: (server: number) => void;
+  readonly onDrop?: (server: number) => void;
+  readonly onLatency?: (server: number, kind: LatencyKind, ms: number, now: number) => void;
 
   constructor(servers: readonly ServerView[], inner: Balancer) {
     this.#servers = servers;
     this.#inner = inner;
+    this.onTake = inner.onTake?.bind(inner);
+    this.onDrop = inner.onDrop?.bind(inner);
+    this.onLatency = inner.onLatency?.bind(inner);
   }
 
   pick(ctx: PickContext): number {
@@ -39,17 +46,5 @@ class PreferIdle implements Balancer {
   update(servers: readonly ServerView[]): void {
     this.#servers = servers;
     this.#inner.update(servers);
-  }
-
-  onOpen(server: number): void {
-    this.#inner.onOpen(server);
-  }
-
-  onClose(server: number): void {
-    this.#inner.onClose(server);
-  }
-
-  onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
-    this.#inner.onLatency(server, kind, ms, now);
   }
 }

@@ -23,8 +23,4 @@ class WeightedRandom implements Balancer {
   update(servers: readonly ServerView[]): void {
     this.#servers = servers;
   }
-
-  onOpen(): void {}
-  onClose(): void {}
-  onLatency(): void {}
 }

@@ -32,8 +32,4 @@ class SmoothRoundRobin implements Balancer {
   update(servers: readonly ServerView[]): void {
     this.#servers = servers;
   }
-
-  onOpen(): void {}
-  onClose(): void {}
-  onLatency(): void {}
 }

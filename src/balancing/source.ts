@@ -27,8 +27,4 @@ class SourceHash implements Balancer {
   update(servers: readonly ServerView[]): void {
     this.#servers = servers;
   }
-
-  onOpen(): void {}
-  onClose(): void {}
-  onLatency(): void {}
 }

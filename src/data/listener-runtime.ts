@@ -1,9 +1,10 @@
 // One listener as a Worker runs it. The object outlives reloads that keep its name and address: the
-// listening socket stays open and only its route and settings are swapped.
+// listening socket stays open and only its routes and settings are swapped.
 import type { TCPSocketListener } from "bun";
 import type { ListenerConfig } from "../config/types.ts";
+import type { RouteTable } from "../route/table.ts";
+import type { Assigner } from "../upstream/assigner.ts";
 import type { Session } from "./session.ts";
-import type { UpstreamRuntime } from "./upstream.ts";
 
 /** What a session keeps of its listener: fixed at accept, so a reload never changes it under the session. */
 export interface ListenerRef {
@@ -19,7 +20,7 @@ export class ListenerRuntime implements ListenerRef {
 
   constructor(
     public config: ListenerConfig,
-    public upstream: UpstreamRuntime,
+    public routes: RouteTable<Assigner>,
     public base: number,
     public histBase: number,
   ) {}

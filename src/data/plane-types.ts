@@ -1,8 +1,8 @@
 // What a Session needs from its Worker's data plane (kept apart to avoid an import cycle).
 import type { Logger } from "../telemetry/log.ts";
-import type { Recycler } from "./recycler.ts";
+import type { Recycler } from "../primitives/recycler.ts";
+import type { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Session } from "./session.ts";
-import type { TimerWheel } from "./timer-wheel.ts";
 
 export interface Plane {
   readonly recycler: Recycler;
@@ -13,8 +13,6 @@ export interface Plane {
   readonly wheel: TimerWheel;
   readonly cells: Float64Array;
   readonly logger: Logger;
-  /** A server failed a connect or reset a session (posted to the main thread; rare, never per chunk). */
-  reportServerFailure(upstream: number, server: number): void;
   /**
    * A connect failed: true when the cause is this process's own lack of file descriptors, which is
    * never the server's fault (logged, at most once every 10 s).

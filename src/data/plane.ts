@@ -1,18 +1,19 @@
 // A Worker's data plane: its listeners, upstreams, sessions, recycler and single timer.
 import type { Socket, SocketHandler } from "bun";
-import type { Address, Config, ListenerConfig } from "../config/types.ts";
+import type { Address, Config, ListenerConfig, UpstreamConfig } from "../config/types.ts";
 import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells, type CounterSlots } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
-import { Recycler } from "./recycler.ts";
+import { Recycler } from "../primitives/recycler.ts";
 import { Session } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "./descriptors.ts";
-import { TimerWheel } from "./timer-wheel.ts";
-import { UpstreamRuntime, type UpstreamEnv } from "./upstream.ts";
+import { TimerWheel } from "../primitives/timer-wheel.ts";
+import type { Assigner, AssignerEnv } from "../upstream/assigner.ts";
+import { routesFor, type RouteTable } from "../route/table.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
-import { Admission } from "../admission/admission.ts";
+import type { ListenerGates } from "../admission/gates.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { refusalCell, refusalReason } from "../admission/refusals.ts";
 import type { ServerState } from "../health/server-state.ts";
@@ -33,6 +34,10 @@ export interface PlaneOptions {
   logger: Logger;
   /** Tell the main thread a server failed a connect or reset a session (passive health checks). */
   onServerFailure(upstream: number, server: number): void;
+  /** Each listener's ACL and per-IP limits (built by the Worker's composition root). */
+  gates: ListenerGates;
+  /** Build the assigner of one upstream of a config (the composition root picks its algorithm). */
+  assigner(index: number, config: UpstreamConfig, env: AssignerEnv): Assigner;
 }
 
 /** A listener bound by a prepared reload, and the connections it accepted before the commit. */
@@ -46,12 +51,12 @@ interface HeldListener {
 export interface PreparedReload {
   readonly config: Config;
   readonly layout: CounterLayout;
-  readonly upstreams: UpstreamRuntime[];
+  readonly upstreams: Assigner[];
   /** Per listener of the new config: its runtime (kept or new) and the fields the commit sets on it. */
-  readonly listeners: { rt: ListenerRuntime; config: ListenerConfig; route: UpstreamRuntime; base: number; histBase: number }[];
+  readonly listeners: { rt: ListenerRuntime; config: ListenerConfig; routes: RouteTable<Assigner>; base: number; histBase: number }[];
   readonly added: HeldListener[];
   readonly goneListeners: ListenerRuntime[];
-  readonly goneUpstreams: UpstreamRuntime[];
+  readonly goneUpstreams: Assigner[];
   readonly addresses: Address[];
 }
 
@@ -64,13 +69,15 @@ export class DataPlane implements Plane {
   readonly logger: Logger;
   config: Config;
   readonly reportServerFailure: (upstream: number, server: number) => void;
-  upstreams: UpstreamRuntime[] = [];
+  upstreams: Assigner[] = [];
   listeners: ListenerRuntime[] = [];
   readonly sessions = new Set<Session>();
   #layout: CounterLayout;
-  readonly #admission: Int32Array;
-  /** ACLs, per-IP limits, server limits and queues (src/admission). */
-  readonly #gates: Admission;
+  /** The process-wide count of admitted sessions, against max_connections (shared by all Workers). */
+  readonly #admitted: Int32Array;
+  /** Each listener's ACL and per-IP limits (src/admission). */
+  readonly #gates: ListenerGates;
+  readonly #buildAssigner: PlaneOptions["assigner"];
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
   #onDrained: (() => void) | null = null;
@@ -89,8 +96,9 @@ export class DataPlane implements Plane {
     this.reportServerFailure = options.onServerFailure;
     this.#layout = new CounterLayout(options.slots, options.config.global.workers);
     this.cells = workerCells(options.sab, this.#layout, options.worker);
-    this.#admission = admissionCell(options.sab);
-    this.#gates = new Admission(options.sab, () => this.#layout, options.worker);
+    this.#admitted = admissionCell(options.sab);
+    this.#gates = options.gates;
+    this.#buildAssigner = options.assigner;
     this.#sessionCap = Math.min(options.config.global.maxConnections, sessionsThatFit(options.config));
   }
 
@@ -100,7 +108,7 @@ export class DataPlane implements Plane {
 
   /** A health snapshot from the main thread: swapped in whole. */
   applySnapshot(upstream: number, states: readonly ServerState[], weights?: readonly number[]): void {
-    this.upstreams[upstream]?.applySnapshot(states, weights);
+    this.upstreams[upstream]?.apply(states, weights);
   }
 
   /**
@@ -141,17 +149,20 @@ export class DataPlane implements Plane {
         return old;
       }
       return null;
-    }).map((kept, i) => kept ?? new UpstreamRuntime(i, config.upstreams[i]!, env));
+    }).map((kept, i) => kept ?? this.#buildAssigner(i, config.upstreams[i]!, env));
     const oldListeners = [...this.listeners];
     const added: HeldListener[] = [];
     const listeners = config.listeners.map((l, i) => {
-      const route = upstreams.find((u) => u.config.name === l.upstream);
-      if (!route) throw new Error(`listener ${l.name}: no upstream named ${l.upstream}`);
+      const routes = routesFor(l, (name) => {
+        const upstream = upstreams.find((u) => u.config.name === name);
+        if (!upstream) throw new Error(`listener ${l.name}: no upstream named ${name}`);
+        return upstream;
+      });
       const at = oldListeners.findIndex((o) => o.sameSocket(l));
       const kept = at >= 0 ? oldListeners.splice(at, 1)[0]! : null;
-      const rt = kept ?? new ListenerRuntime(l, route, layout.listenerBase(i), layout.sessionHistBase(i));
+      const rt = kept ?? new ListenerRuntime(l, routes, layout.listenerBase(i), layout.sessionHistBase(i));
       if (!kept) added.push({ rt, held: new Set() });
-      return { rt, config: l, route, base: layout.listenerBase(i), histBase: layout.sessionHistBase(i) };
+      return { rt, config: l, routes, base: layout.listenerBase(i), histBase: layout.sessionHistBase(i) };
     });
     try {
       for (const entry of added) {
@@ -176,12 +187,12 @@ export class DataPlane implements Plane {
     for (const gone of p.goneListeners) gone.socket?.stop(false); // stop accepting; its sessions go on
     for (const gone of p.goneUpstreams) {
       gone.index = -1; // its sessions' failure reports no longer match a server the main thread knows
-      gone.stopPools();
+      gone.stop();
     }
     p.upstreams.forEach((u, i) => (u.index = i));
     for (const l of p.listeners) {
       l.rt.config = l.config;
-      l.rt.upstream = l.route;
+      l.rt.routes = l.routes;
       l.rt.base = l.base;
       l.rt.histBase = l.histBase;
     }
@@ -190,7 +201,7 @@ export class DataPlane implements Plane {
     this.#layout = p.layout;
     this.upstreams = p.upstreams;
     this.listeners = p.listeners.map((l) => l.rt);
-    if (!this.#draining) for (const up of p.upstreams) up.startPools();
+    if (!this.#draining) for (const up of p.upstreams) up.start();
     for (const entry of p.added) {
       const early = [...(entry.held ?? [])];
       entry.held = null; // from now on the listener's events go straight to the session handlers
@@ -229,17 +240,17 @@ export class DataPlane implements Plane {
     };
   }
 
-  #envFor(layout: CounterLayout): UpstreamEnv {
+  #envFor(layout: CounterLayout): AssignerEnv {
     const plane = this;
     return {
       recycler: this.recycler,
       cells: this.cells,
       queueCapacity: this.queueCapacity,
+      wheel: this.wheel,
       get now() { return plane.now; },
-      serverBase: (upstream, server) => layout.serverBase(upstream, server),
-      connectHistBase: (upstream, server) => layout.connectHistBase(upstream, server),
-      serverSessionHistBase: (upstream, server) => layout.serverSessionHistBase(upstream, server),
+      layout,
       shortOfDescriptors: () => this.shortOfDescriptors(),
+      reportFailure: (upstream, server) => this.reportServerFailure(upstream, server),
       logger: this.logger,
     };
   }
@@ -263,7 +274,7 @@ export class DataPlane implements Plane {
     const gate = this.#gates.listener(listener.config, base);
     const ip = gate === null ? IP_UNTRACKED : gate.admit(socket.remoteAddress);
     if (ip < IP_UNTRACKED) return this.#reject(listener, socket, refusalCell(ip), refusalReason(ip));
-    if (!tryAdmit(this.#admission, this.#sessionCap)) {
+    if (!tryAdmit(this.#admitted, this.#sessionCap)) {
       this.#gates.releaseIp(ip);
       if (this.#sessionCap < this.config.global.maxConnections) {
         // The open-file limit is what binds: a session past it would fail its own server connect.
@@ -275,13 +286,12 @@ export class DataPlane implements Plane {
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
-    const session = new Session(this, listener.ref(), listener.upstream, socket, listener.config.idleTimeoutMs);
+    const session = new Session(this, listener.ref(), socket, listener.config.idleTimeoutMs);
     session.ipSlot = ip;
-    session.gate = this.#gates.upstream(listener.upstream);
     if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
-    session.connect();
+    session.route(listener.routes); // accept -> admission (above) -> route -> assign -> relay
   }
 
   #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
@@ -322,8 +332,8 @@ export class DataPlane implements Plane {
     this.cells[session.listener.base + L.active]! -= 1;
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     // Only sessions that reached a server (conn is dropped when a connect fails or is abandoned).
-    if (session.conn) session.upstream.observeSession(session.conn.server, durationMs / 1000);
-    release(this.#admission);
+    if (session.conn) session.assigner!.finished(session.conn.server, durationMs / 1000);
+    release(this.#admitted);
     this.#gates.releaseIp(session.ipSlot);
     if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();
@@ -338,7 +348,7 @@ export class DataPlane implements Plane {
       for (const session of waiting) session.descriptorsBack();
     }
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
-      for (const up of this.upstreams) up.maintainPools(this.now);
+      for (const up of this.upstreams) up.maintain(this.now);
     }
   }
 
@@ -353,7 +363,7 @@ export class DataPlane implements Plane {
   drain(done: () => void): void {
     this.#draining = true;
     this.stopListening();
-    for (const up of this.upstreams) up.stopPools();
+    for (const up of this.upstreams) up.stop();
     this.#onDrained = done;
     if (this.sessions.size === 0) done();
   }
@@ -374,16 +384,17 @@ export class DataPlane implements Plane {
 /** The access log record: the fields HAProxy's `option tcplog` users look for, with our names. */
 function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
   const conn = s.conn;
+  const up = s.assigner;
   return {
     time: new Date().toISOString(),
     level: "info",
     msg: "session",
     listener: s.listener.name,
     client: `${s.clientAddress}:${s.clientPort}`,
-    upstream: s.upstream.config.name,
-    server: conn ? s.upstream.serverName(conn.server) : null,
+    upstream: up ? up.name : null,
+    server: conn && up ? up.serverName(conn.server) : null,
     // The server's state as the session ends (down, ejected, draining... explain many endings).
-    server_state: conn ? s.upstream.stateOf(conn.server) : null,
+    server_state: conn && up ? up.stateOf(conn.server) : null,
     bytes_in: s.bytesIn,
     bytes_out: s.bytesOut,
     connect_ms: s.connectMs < 0 ? null : Math.round(s.connectMs * 100) / 100,

@@ -1,14 +1,14 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
 import type { Socket } from "bun";
-import { Latency, NO_EXCLUSIONS, type PickContext } from "../balancing/balancer.ts";
+import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
 import { L } from "../telemetry/counters.ts";
-import { ByteQueue } from "./byte-queue.ts";
-import { UNSCHEDULED, type TimerEntry } from "./timer-wheel.ts";
-import type { UpstreamConn, UpstreamOwner } from "./upstream-conn.ts";
-import type { UpstreamRuntime } from "./upstream.ts";
+import { ByteQueue } from "../primitives/byte-queue.ts";
+import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
+import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
+import { NO_SERVER, Outcome, POOLED, QUEUED, QUEUE_FULL, type Assigner, type Claim } from "../upstream/assigner.ts";
+import type { RouteInput, RouteTable } from "../route/table.ts";
 import type { Plane } from "./plane-types.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
-import { ALL_FULL, type GateClient, type UpstreamGate } from "../admission/upstream-gate.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 
 export type EndReason =
@@ -25,7 +25,12 @@ const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
 
-export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClient {
+/**
+ * The Session knows its two sockets and the relay between them. Which upstream it goes to is the
+ * route's decision (src/route), and which server, the assigner's (src/upstream): the session only
+ * asks for a server, says what happened, and gives it back.
+ */
+export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -53,8 +58,10 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   #cutting = false;
   endReason: EndReason | null = null;
   exclude: readonly number[] = NO_EXCLUSIONS;
-  /** Server limits and the queue of this session's upstream; set by the plane before `connect`. */
-  gate!: UpstreamGate;
+  /** The upstream its route chose; null while the route waits for the client's first bytes. */
+  assigner: Assigner | null = null;
+  /** The listener's routes, while they wait for the client's first bytes. */
+  #routes: RouteTable<Assigner> | null = null;
   /** The per-IP table slot this session counts in, given back when it ends (IP_UNTRACKED: none). */
   ipSlot = IP_UNTRACKED;
   /** The server whose place (against its max_connections and soft_limit) this session holds, or -1. */
@@ -83,18 +90,12 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   constructor(
     readonly plane: Plane,
     readonly listener: ListenerRef,
-    readonly upstream: UpstreamRuntime,
     readonly client: Socket<Session | null>,
     readonly idleTimeoutMs: number,
   ) {
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
     this.lastActive = plane.now;
     this.#cellBase = listener.base;
-  }
-
-
-  get now(): number {
-    return this.plane.now;
   }
 
   get clientAddress(): string {
@@ -107,43 +108,78 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     this.clientPort = this.client.remotePort;
   }
 
+  // ---- routing ----------------------------------------------------------------------------
+
+  /**
+   * The listener's route stage: choose the upstream now, or, when a route reads the client's first
+   * bytes, collect them (as while connecting) and choose once they decide. No await: each chunk
+   * tries again, and the wheel bounds the wait (inspect timeout).
+   */
+  route(routes: RouteTable<Assigner>): void {
+    if (!routes.readsBytes) return this.#routed(routes.choose(this, true)!);
+    this.#routes = routes;
+    this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
+  }
+
+  /** The client's first bytes so far, for routes that read them (a copy: only while routing). */
+  firstBytes(): Uint8Array {
+    return this.toServer.copyOut();
+  }
+
+  /** `final`: no more bytes are waited for, so every route must decide. */
+  #tryRoute(final: boolean): void {
+    const routes = this.#routes!;
+    const target = routes.choose(this, final || this.clientEof || this.toServer.size >= routes.inspect.maxBytes);
+    if (target === null) return;
+    this.#routes = null;
+    this.#routed(target);
+  }
+
+  #routed(assigner: Assigner): void {
+    this.assigner = assigner;
+    this.connect();
+  }
+
   // ---- connecting -------------------------------------------------------------------------
 
-  /** True when `server` is at its soft limit: the balancer prefers others. */
-  busy(server: number): boolean {
-    return this.gate.busy(server);
-  }
-
-  /** Pick a server (holding a place on it) and connect, or wait in the upstream's queue. */
+  /** Ask the upstream for a server (holding a place on it) and connect, or wait in its queue. */
   connect(): void {
-    const server = this.gate.pick(this);
-    if (server === ALL_FULL) return this.gate.wait(this);
-    this.connectTo(server);
+    const server = this.assigner!.assign(this);
+    if (server === QUEUED) return; // `granted` or the queue timeout follows
+    if (server === QUEUE_FULL) return this.refuse(L.rejectedQueueFull, "queue_full");
+    this.granted(server);
   }
 
-  /** Start a connect to `server`, whose place this session holds, or take a pooled socket; -1: none eligible. */
-  connectTo(server: number): void {
-    const up = this.upstream;
-    if (server < 0) return this.#fail();
+  /** This session holds a place on `server` (NO_SERVER: none is eligible): take a pooled socket, or connect. */
+  granted(server: number): void {
+    if (server === NO_SERVER) return this.#fail();
+    const up = this.assigner!;
     this.held = server;
     this.attempts++;
     const pooled = up.takePooled(server);
     if (pooled) {
       this.connectMs = 0;
+      up.connected(server, POOLED);
       return this.#adopt(pooled);
     }
     const conn = up.newConn(server);
     conn.owner = this;
-    this.conn = conn;
+    this.conn = conn; // before the connect starts, so whatever it reports finds its session
     this.#connectStart = performance.now();
     this.plane.wheel.schedule(this, this.plane.now + up.config.connectTimeoutMs);
-    up.dial(conn);
+    up.connect(conn);
+  }
+
+  /** Entering or leaving the upstream's queue: what the client already sent stays here, the rest waits in the kernel. */
+  queueing(waiting: boolean): void {
+    this.plane.cells[this.#cellBase + L.queued]! += waiting ? 1 : -1;
+    if (waiting) this.client.pause();
   }
 
   onUpstreamOpen(conn: UpstreamConn): void {
     if (conn !== this.conn || this.state !== CONNECTING) return conn.discard();
     this.connectMs = performance.now() - this.#connectStart;
-    this.upstream.observeConnect(conn.server, this.connectMs, this.plane.now);
+    this.assigner!.connected(conn.server, this.connectMs);
     this.#adopt(conn);
   }
 
@@ -163,7 +199,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     conn.discard();
     this.conn = null;
     this.attempts--;
-    this.#giveBack();
+    this.#giveBack(Outcome.unused);
     this.waitingForDescriptors = true;
     this.plane.waitForDescriptors(this);
   }
@@ -176,13 +212,12 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   }
 
   #retry(conn: UpstreamConn): void {
-    this.upstream.countConnectError(conn.server);
-    this.plane.reportServerFailure(this.upstream.index, conn.server);
-    this.plane.logger.debug("connect failed", { upstream: this.upstream.config.name, server: this.upstream.serverName(conn.server) });
+    const up = this.assigner!;
+    this.plane.logger.debug("connect failed", { upstream: up.name, server: up.serverName(conn.server) });
     conn.discard();
     this.conn = null;
-    this.#giveBack();
-    if (this.attempts > this.upstream.config.retries) return this.#fail();
+    this.#giveBack(Outcome.connectFailed);
+    if (this.attempts > up.config.retries) return this.#fail();
     this.exclude = [...this.exclude, conn.server];
     this.connect();
   }
@@ -202,12 +237,12 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     this.client.end(); // close runs synchronously and finishes the session
   }
 
-  /** Give back the place held on a server (the next queued session may take it). */
-  #giveBack(): void {
+  /** Give back the place held on a server, saying what happened there (the next queued session may take it). */
+  #giveBack(outcome: Outcome): void {
     const server = this.held;
     if (server < 0) return;
     this.held = -1;
-    this.gate.release(server);
+    this.assigner!.release(server, outcome);
   }
 
   #adopt(conn: UpstreamConn): void {
@@ -215,7 +250,6 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     conn.owner = this;
     this.conn = conn;
     this.state = RELAYING;
-    this.upstream.countOpen(conn.server);
     // What the client sent while we connected; this resumes the client once it is all written.
     this.onUpstreamDrain();
     // A pooled socket's greeting; this resumes the upstream socket once it is all written.
@@ -238,6 +272,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
       if (!this.toServer.push(data, written)) return this.#overload();
     } else if (this.state === CONNECTING) {
       if (!this.toServer.push(data, 0)) return this.#overload();
+      if (this.#routes) this.#tryRoute(this.toServer.size >= CONNECTING_PAUSE_AT);
       // Most clients speak first: hold their opening bytes without the cost of a pause and resume.
       if (this.toServer.size < CONNECTING_PAUSE_AT) return;
     } else if (socket) {
@@ -301,7 +336,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
    * Once per session; a server that speaks first (a greeting) gives no sample.
    */
   #firstReply(server: number): void {
-    if (this.#replyClock > 0) this.upstream.balancer.onLatency(server, Latency.reply, performance.now() - this.#replyClock, this.plane.now);
+    if (this.#replyClock > 0) this.assigner!.replied(server, performance.now() - this.#replyClock);
     this.#replyClock = -1;
   }
 
@@ -316,6 +351,7 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     if (this.clientBroken || this.clientEof) return; // a broken write's `end` is a reset; `close` follows
     this.clientEof = true;
     this.endReason ??= "client_closed";
+    if (this.#routes) return this.#tryRoute(true); // no more bytes are coming: route on what came
     if (this.clientShut && !this.clientClosed) this.client.end(); // FIN both ways: close it (Bun may not)
     if (this.state === RELAYING && this.toServer.empty) this.#shutServer();
   }
@@ -403,10 +439,8 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     this.#ended(reset ? "server_reset" : "server_closed");
     // A reset while the client is still there is the server's doing (not ours passing a client's reset on, nor our own cut).
     const failed = reset && !this.clientClosed && !this.#cutting;
-    this.upstream.countClose(this.conn!.server, failed);
-    this.#giveBack();
+    this.#giveBack(failed ? Outcome.serverFailed : Outcome.ok);
     this.toServer.clear();
-    if (failed) this.plane.reportServerFailure(this.upstream.index, this.conn!.server);
     if (!this.clientClosed) {
       if (reset) {
         this.#cutClient(); // pass the reset on: a truncated stream must not look complete
@@ -422,8 +456,9 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
   /** Idle or connect deadline reached (the Worker's timer wheel calls this). */
   onDeadline(now: number): void {
     if (this.state === CONNECTING) {
-      if (this.conn) this.#retry(this.conn);
-      else if (this.queued) this.gate.timedOut(this);
+      if (this.#routes) this.#tryRoute(true);
+      else if (this.conn) this.#retry(this.conn);
+      else if (this.queued) this.#queueTimedOut();
       else if (this.waitingForDescriptors) this.refuse(L.rejectedFdLimit, "fd_limit");
       return;
     }
@@ -431,6 +466,11 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     const due = this.lastActive + this.idleTimeoutMs;
     if (due > now) return this.plane.wheel.schedule(this, due);
     this.close("idle_timeout");
+  }
+
+  #queueTimedOut(): void {
+    this.assigner!.withdraw(this);
+    this.refuse(L.rejectedQueueTimeout, "queue_timeout");
   }
 
   #armIdle(): void {
@@ -470,8 +510,9 @@ export class Session implements TimerEntry, UpstreamOwner, PickContext, GateClie
     if (this.state === RELAYING && !this.serverClosed) return;
     this.state = DONE;
     this.plane.wheel.cancel(this);
-    this.#giveBack();
-    this.gate.leave(this);
+    this.#giveBack(Outcome.unused);
+    this.assigner?.withdraw(this);
+    this.#routes = null;
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();

@@ -1,7 +1,7 @@
 // Maglev consistent hashing: the contract, plus how many clients move when a server leaves and returns.
 import { expect, test } from "bun:test";
 import { tableSize } from "../../src/balancing/consistent.ts";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { balancerContract, clientIp, ctx, onlyAvailable, seeded, views } from "./contract.ts";
 
 // Table shares are exact to a slot in ~1,000; the rest is how 8,000 client hashes fall (σ ≈ 0.0054).

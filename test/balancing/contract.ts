@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import type { BalanceAlgorithm } from "../../src/config/types.ts";
 import { Latency, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../../src/balancing/balancer.ts";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
+import { withBackups } from "../../src/upstream/tiers.ts";
 
 /** A seeded generator (mulberry32) so every run picks the same way. */
 export function seeded(seed: number): () => number {
@@ -46,9 +47,9 @@ export function shares(factory: BalancerFactory, servers: ServerView[], n: numbe
   for (let i = 0; i < n; i++) {
     const picked = balancer.pick(ctx([], clientIp(i)));
     counts[picked]!++;
-    balancer.onOpen(picked);
+    balancer.onTake?.(picked);
     open.push(picked);
-    if (open.length > concurrent) balancer.onClose(open.shift()!);
+    if (open.length > concurrent) balancer.onDrop?.(open.shift()!);
   }
   return counts.map((c) => c / n);
 }
@@ -63,7 +64,8 @@ export interface ContractOptions {
 }
 
 export function balancerContract(name: BalanceAlgorithm, options: ContractOptions = {}): void {
-  const factory = BALANCERS[name];
+  // What an upstream builds: the algorithm with soft limits, in a primary and a backup tier.
+  const factory = withBackups(BALANCERS[name]);
   const { tolerance = 0.05, weighted = true } = options;
   const loadedTolerance = options.loadedTolerance ?? tolerance;
   const weights = [1, 2, 5];
@@ -150,9 +152,9 @@ export function balancerContract(name: BalanceAlgorithm, options: ContractOption
     test("hooks for any server, in any order, never break picking", () => {
       const balancer = factory([false, true].map((backup) => ({ weight: 1, available: true, backup })), seeded(11));
       for (const server of [0, 1, -1, 2]) {
-        balancer.onClose(server);
-        balancer.onLatency(server, Latency.connect, 5, 10);
-        balancer.onOpen(server);
+        balancer.onDrop?.(server);
+        balancer.onLatency?.(server, Latency.connect, 5, 10);
+        balancer.onTake?.(server);
       }
       expect(picks(balancer, 50)).toEqual(new Set([0]));
     });

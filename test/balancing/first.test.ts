@@ -1,6 +1,6 @@
 // First: the contract (weights are ignored by design), plus filling servers in config order.
 import { expect, test } from "bun:test";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { balancerContract, ctx, onlyAvailable, seeded, views } from "./contract.ts";
 
 balancerContract("first", { weighted: false });
@@ -9,7 +9,7 @@ balancerContract("first", { weighted: false });
 function fill(balancer: ReturnType<typeof BALANCERS.first>, active: number[], soft: number, n: number): number[] {
   return Array.from({ length: n }, () => {
     const server = balancer.pick(ctx([], "127.0.0.1", (i) => active[i]! >= soft));
-    balancer.onOpen(server);
+    balancer.onTake?.(server);
     active[server]!++;
     return server;
   });

@@ -1,6 +1,6 @@
 // Weighted least connections: the contract, plus spreading by active/weight and fair ties.
 import { expect, test } from "bun:test";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { balancerContract, ctx, seeded, views } from "./contract.ts";
 
 // Exact while idle (ties go by smooth round robin); with 24 open it stays within one connection per server.
@@ -9,7 +9,7 @@ balancerContract("least_conn", { tolerance: 0.001, loadedTolerance: 0.01 });
 const open = (balancer: ReturnType<typeof BALANCERS.least_conn>, n: number): number[] =>
   Array.from({ length: n }, () => {
     const server = balancer.pick(ctx());
-    balancer.onOpen(server);
+    balancer.onTake?.(server);
     return server;
   });
 
@@ -20,11 +20,11 @@ test("connections held open spread by active/weight: 40 over weights 1, 1, 2 are
 
 test("a loaded server gets nothing until the others catch up, and is first once its connections close", () => {
   const balancer = BALANCERS.least_conn(views(1, 1, 1), seeded(1));
-  for (let i = 0; i < 5; i++) balancer.onOpen(0);
+  for (let i = 0; i < 5; i++) balancer.onTake?.(0);
   const picked = open(balancer, 10);
   expect(picked.filter((p) => p === 1)).toHaveLength(5);
   expect(picked.filter((p) => p === 2)).toHaveLength(5);
-  for (let i = 0; i < 5; i++) balancer.onClose(0);
+  for (let i = 0; i < 5; i++) balancer.onDrop?.(0);
   expect(balancer.pick(ctx())).toBe(0);
 });
 
@@ -35,7 +35,7 @@ test("ties rotate instead of favouring the first server", () => {
 
 test("update() keeps the open-connection counts", () => {
   const balancer = BALANCERS.least_conn(views(1, 1), seeded(1));
-  for (let i = 0; i < 3; i++) balancer.onOpen(0);
+  for (let i = 0; i < 3; i++) balancer.onTake?.(0);
   balancer.update(views(1, 1));
   expect(open(balancer, 3)).toEqual([1, 1, 1]);
 });

@@ -1,7 +1,7 @@
 // Latency-aware p2c: the contract, plus steering away from a slow server and back once it recovers.
 import { expect, test } from "bun:test";
 import { Latency } from "../../src/balancing/balancer.ts";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { EWMA_HALF_LIFE_MS } from "../../src/balancing/p2c-ewma.ts";
 import { balancerContract, ctx, seeded, shares, views } from "./contract.ts";
 
@@ -26,10 +26,10 @@ test("steers away from a high-latency server, and back to it after its latency r
       now += 1;
       const server = balancer.pick(at(now));
       counts[server]!++;
-      balancer.onLatency(server, Latency.connect, latency[server]!, now);
-      balancer.onOpen(server);
+      balancer.onLatency?.(server, Latency.connect, latency[server]!, now);
+      balancer.onTake?.(server);
       open.push(server);
-      if (open.length > 12) balancer.onClose(open.shift()!);
+      if (open.length > 12) balancer.onDrop?.(open.shift()!);
     }
     return counts.map((c) => c / picks);
   };
@@ -55,13 +55,13 @@ test("a server that connects as fast as the others but replies slowly gets littl
     due.sort((a, b) => a.at - b.at);
     while (due.length > 0 && due[0]!.at <= now) {
       const e = due.shift()!;
-      if (e.reply) balancer.onLatency(e.server, Latency.reply, reply[e.server]!, e.at);
-      else balancer.onClose(e.server);
+      if (e.reply) balancer.onLatency?.(e.server, Latency.reply, reply[e.server]!, e.at);
+      else balancer.onDrop?.(e.server);
     }
     const server = balancer.pick(at(now));
     counts[server]!++;
-    balancer.onLatency(server, Latency.connect, 0.1, now);
-    balancer.onOpen(server);
+    balancer.onLatency?.(server, Latency.connect, 0.1, now);
+    balancer.onTake?.(server);
     due.push({ at: now + 0.1 + reply[server]!, reply: true, server }, { at: now + 6 + reply[server]!, reply: false, server });
   }
   expect(counts[2]! / 40_000).toBeLessThan(0.04);
@@ -69,22 +69,22 @@ test("a server that connects as fast as the others but replies slowly gets littl
 
 test("reply time counts only once some server has given one: before that, connect latency alone decides", () => {
   const balancer = BALANCERS.p2c_ewma(views(1, 1), seeded(13));
-  balancer.onLatency(0, Latency.connect, 1, 0);
-  balancer.onLatency(1, Latency.connect, 3, 0);
+  balancer.onLatency?.(0, Latency.connect, 1, 0);
+  balancer.onLatency?.(1, Latency.connect, 3, 0);
   expect(new Set(Array.from({ length: 50 }, () => balancer.pick(at(1))))).toEqual(new Set([0]));
   // Server 0 replies slowly: 1 + 10 against 3 + 10 (neutral for server 1, which has no reply sample yet).
-  balancer.onLatency(0, Latency.reply, 10, 1);
+  balancer.onLatency?.(0, Latency.reply, 10, 1);
   expect(balancer.pick(at(2))).toBe(0);
-  balancer.onLatency(1, Latency.reply, 0.5, 2);
+  balancer.onLatency?.(1, Latency.reply, 0.5, 2);
   expect(new Set(Array.from({ length: 50 }, () => balancer.pick(at(3))))).toEqual(new Set([1]));
 });
 
 test("a slow server's estimate halves its distance to the best one every half-life", () => {
   // Server 0: 1 ms and 3 open (cost 1 x 4). Server 1: 50 ms, idle (cost 1 + 49 x 2^-t/H).
   const balancer = BALANCERS.p2c_ewma(views(1, 1), seeded(9));
-  balancer.onLatency(0, Latency.connect, 1, 0);
-  balancer.onLatency(1, Latency.connect, 50, 0);
-  for (let i = 0; i < 3; i++) balancer.onOpen(0);
+  balancer.onLatency?.(0, Latency.connect, 1, 0);
+  balancer.onLatency?.(1, Latency.connect, 50, 0);
+  for (let i = 0; i < 3; i++) balancer.onTake?.(0);
   const H = EWMA_HALF_LIFE_MS;
   expect(balancer.pick(at(0))).toBe(0);
   expect(balancer.pick(at(3 * H))).toBe(0); // 1 + 49/8 = 7.1 > 4
@@ -93,16 +93,16 @@ test("a slow server's estimate halves its distance to the best one every half-li
 
 test("a server without samples scores as well as the best one, so it is tried", () => {
   const balancer = BALANCERS.p2c_ewma(views(1, 1, 1), seeded(10));
-  balancer.onLatency(0, Latency.connect, 5, 0);
-  balancer.onLatency(1, Latency.connect, 5, 0);
-  for (const s of [0, 1]) balancer.onOpen(s);
+  balancer.onLatency?.(0, Latency.connect, 5, 0);
+  balancer.onLatency?.(1, Latency.connect, 5, 0);
+  for (const s of [0, 1]) balancer.onTake?.(s);
   expect(new Set(Array.from({ length: 50 }, () => balancer.pick(at(1))))).toContain(2);
 });
 
 test("update() keeps the latency estimates", () => {
   const balancer = BALANCERS.p2c_ewma(views(1, 1), seeded(11));
-  balancer.onLatency(0, Latency.connect, 1, 0);
-  balancer.onLatency(1, Latency.connect, 40, 0);
+  balancer.onLatency?.(0, Latency.connect, 1, 0);
+  balancer.onLatency?.(1, Latency.connect, 40, 0);
   balancer.update(views(1, 1));
   expect(new Set(Array.from({ length: 50 }, () => balancer.pick(at(1))))).toEqual(new Set([0]));
 });

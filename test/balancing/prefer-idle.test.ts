@@ -1,7 +1,8 @@
 // The soft-limit wrapper: busy servers last, and the client address read only when an algorithm needs it.
 import { expect, test } from "bun:test";
 import type { PickContext } from "../../src/balancing/balancer.ts";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
+import { withBackups } from "../../src/upstream/tiers.ts";
 import { seeded, views } from "./contract.ts";
 
 /** A context that counts reads of the client address (on a live session each read is a system call). */
@@ -23,7 +24,7 @@ test("algorithms that do not hash never read the client address, even through th
   const servers = [false, true, false].map((backup) => ({ weight: 1, available: true, backup }));
   for (const name of ["round_robin", "least_conn", "random", "p2c", "p2c_ewma", "first"] as const) {
     const { ctx, reads } = counting((i) => i === 0);
-    const balancer = BALANCERS[name](servers, seeded(1));
+    const balancer = withBackups(BALANCERS[name])(servers, seeded(1));
     for (let i = 0; i < 10; i++) expect(balancer.pick(ctx)).toBe(2);
     expect(reads()).toBe(0);
   }

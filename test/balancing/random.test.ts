@@ -1,6 +1,6 @@
 // Weighted random: the contract, plus its use of the injected random source.
 import { expect, test } from "bun:test";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { balancerContract, ctx, views } from "./contract.ts";
 
 // 8,000 draws: the 5/8 share has a standard deviation of 0.0054; 0.025 is over 4.5 of them.

@@ -1,6 +1,6 @@
 // Source hashing: the contract, plus the same client on the same server while the set is the same.
 import { expect, test } from "bun:test";
-import { BALANCERS } from "../../src/balancing/index.ts";
+import { BALANCERS } from "../../src/balancing/registry.ts";
 import { hash32 } from "../../src/balancing/hash.ts";
 import { balancerContract, clientIp, ctx, onlyAvailable, seeded, views } from "./contract.ts";
 

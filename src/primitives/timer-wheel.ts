@@ -11,7 +11,7 @@ export interface TimerEntry {
   timerSlot: number;
 }
 
-/** Fields a class spreads into itself to become a TimerEntry. */
+/** The `timerSlot` of an entry that is in no slot: not scheduled, or already fired or cancelled. */
 export const UNSCHEDULED = -1;
 
 export class TimerWheel {

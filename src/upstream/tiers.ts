@@ -1,9 +1,11 @@
 // Backup servers for every algorithm: primaries and backups are two tiers, each with its own balancer.
+// The other half of the backup rule (a full primary queues, it is not replaced by a backup) is in
+// assigner.ts, the only place that tells full servers from failed ones.
 // Like Envoy's priority levels and HAProxy's separate active/backup trees: the backup tier's
 // balancer keeps its own state (its own rotation, its own hash table), so backups share their
 // load by the same algorithm when they take over, and primaries' state is never disturbed.
-import { NO_EXCLUSIONS, type Balancer, type BalancerFactory, type LatencyKind, type PickContext, type ServerView } from "./balancer.ts";
-import { SubContext } from "./sub-context.ts";
+import { NO_EXCLUSIONS, type Balancer, type BalancerFactory, type LatencyKind, type PickContext, type ServerView } from "../balancing/balancer.ts";
+import { SubContext } from "../balancing/sub-context.ts";
 
 /**
  * Contract: the wrapped balancer picks a backup only when its inner algorithm finds no eligible
@@ -86,16 +88,17 @@ class Tiered implements Balancer {
     for (const tier of this.#tiers) tier.update(servers);
   }
 
-  onOpen(server: number): void {
-    this.#inner(server)?.onOpen(this.#localOf[server]!);
+  // Each hook reaches the tier that holds the server, in that tier's numbering.
+  onTake(server: number): void {
+    this.#inner(server)?.onTake?.(this.#localOf[server]!);
   }
 
-  onClose(server: number): void {
-    this.#inner(server)?.onClose(this.#localOf[server]!);
+  onDrop(server: number): void {
+    this.#inner(server)?.onDrop?.(this.#localOf[server]!);
   }
 
   onLatency(server: number, kind: LatencyKind, ms: number, now: number): void {
-    this.#inner(server)?.onLatency(this.#localOf[server]!, kind, ms, now);
+    this.#inner(server)?.onLatency?.(this.#localOf[server]!, kind, ms, now);
   }
 
   #inner(server: number): Balancer | undefined {

@@ -1,7 +1,7 @@
 // One upstream socket: owned by a Session while relaying, by a ServerPool while idle, or abandoned.
 import type { Socket, SocketHandler } from "bun";
-import { ByteQueue } from "./byte-queue.ts";
-import type { Recycler } from "./recycler.ts";
+import { ByteQueue } from "../primitives/byte-queue.ts";
+import type { Recycler } from "../primitives/recycler.ts";
 
 /** The side of a Session that upstream socket events are delivered to. */
 export interface UpstreamOwner {

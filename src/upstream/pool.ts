@@ -11,11 +11,11 @@
 // sees abandoned (MySQL and MariaDB count it against aegis's address up to max_connect_errors,
 // PostgreSQL logs an incomplete startup packet). So one is replaced only while sessions come; after
 // pool_max_idle without any, the pool empties and the next session fills it again.
-import type { IdleKeeper, UpstreamConn } from "./upstream-conn.ts";
+import type { IdleKeeper, UpstreamConn } from "./conn.ts";
 
 /** What a pool needs from its upstream: open a socket, count and log what happens, make a conn. */
 export interface PoolHost {
-  dial(conn: UpstreamConn): void;
+  connect(conn: UpstreamConn): void;
   newConn(server: number): UpstreamConn;
   /** A dial failed: true when the cause was this process running out of descriptors, not the server. */
   shortOfDescriptors(): boolean;
@@ -108,7 +108,7 @@ export class ServerPool implements IdleKeeper {
       conn.keeper = this;
       conn.idleSince = this.host.now;
       this.#dialing.push(conn);
-      this.host.dial(conn);
+      this.host.connect(conn);
     }
   }
 

@@ -1,5 +1,5 @@
 // Wakes a Worker's queues when another Worker frees a server place: Atomics.waitAsync, no messages.
-import type { SharedAdmission } from "./shared-region.ts";
+import type { SharedAdmission } from "../admission/shared-region.ts";
 
 /** Also re-checks this often without a wake-up: a server may become available (health) with no place freed. */
 const POLL_MS = 100;

@@ -1,6 +1,6 @@
 // Sessions of one Worker waiting for a place on one upstream: bounded, and first come first served
 // across all Workers.
-import type { SharedAdmission } from "./shared-region.ts";
+import type { SharedAdmission } from "../admission/shared-region.ts";
 
 /**
  * The bound (`queue`) is kept in the upstream's shared cell, so it holds for all Workers together.

@@ -1,4 +1,4 @@
-// Unsent bytes of one relay direction, held as a chain of recycler chunks (a ring over the Worker's slabs).
+// Unsent bytes of one relay direction, held as a linked chain of the recycler's fixed-size chunks.
 import { CHUNK_SIZE, type Recycler } from "./recycler.ts";
 
 /** The one call the queue makes on a socket: Bun's `write(buffer, offset, length)`. */
@@ -77,6 +77,24 @@ export class ByteQueue {
       this.#popHead();
     }
     return written;
+  }
+
+  /**
+   * A copy of every queued byte, oldest first, leaving the queue as it is. It allocates: for the
+   * route stage reading a client's first bytes, never for the relay.
+   */
+  copyOut(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    const rec = this.recycler;
+    let at = 0;
+    for (let chunk = this.#head; chunk >= 0 && at < out.length; chunk = rec.next[chunk]!) {
+      const start = chunk === this.#head ? this.#headStart : 0;
+      const end = chunk === this.#tail ? this.#tailEnd : CHUNK_SIZE;
+      copy.call(rec.slabOf(chunk), out, at, rec.offsetOf(chunk) + start, rec.offsetOf(chunk) + end);
+      at += end - start;
+      if (chunk === this.#tail) break;
+    }
+    return out;
   }
 
   /** Give every chunk back; the bytes are discarded. */

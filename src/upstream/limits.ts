@@ -1,6 +1,6 @@
 // Per-server limits of one upstream, as one Worker applies them: `max_connections` (hard) and `soft_limit`.
 import type { ServerConfig } from "../config/types.ts";
-import type { SharedAdmission } from "./shared-region.ts";
+import type { SharedAdmission } from "../admission/shared-region.ts";
 
 /**
  * A server's load is the number of sessions holding it, connecting or relaying, in every Worker:
