@@ -3,14 +3,16 @@
 import { ListenerGates } from "./admission/gates.ts";
 import { SharedAdmission, setThreadWorker } from "./admission/shared-region.ts";
 import { BALANCERS } from "./balancing/registry.ts";
+import { isMainThread } from "node:worker_threads";
 import type { Config } from "./config/types.ts";
 import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/faults.ts";
 import type { FromWorker, ToWorker } from "./control/messages.ts";
 import { DataPlane, type PreparedReload } from "./data/plane.ts";
-import { CounterLayout } from "./telemetry/counters.ts";
+import { CounterLayout, type CounterSlots } from "./telemetry/counters.ts";
 import { Logger } from "./telemetry/log.ts";
 import { Assigner } from "./upstream/assigner.ts";
 import { QueueWaker } from "./upstream/queue-waker.ts";
+import { routesFor } from "./route/table.ts";
 
 declare const self: Worker;
 
@@ -47,23 +49,34 @@ function crashed(err: unknown): void {
     exit(70);
   }
 }
-process.on("uncaughtException", crashed);
-process.on("unhandledRejection", crashed);
+/** What a plane is built from: the start message's fields (tests build planes in-process from the same). */
+export interface PlaneStart {
+  config: Config;
+  slots: CounterSlots;
+  worker: number;
+  sab: SharedArrayBuffer;
+}
 
-/** Everything one Worker runs, wired: the shared admission state, gates, assigners and the plane. */
-function buildPlane(message: Extract<ToWorker, { type: "start" }>, config: Config): DataPlane {
-  const layout = new CounterLayout(message.slots, config.global.workers);
-  const shared = new SharedAdmission(message.sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers);
-  const places = { shared, waker: new QueueWaker(shared), worker: message.worker };
+/** Everything one Worker runs, wired: the shared admission state, gates, assigners, routes and the plane. */
+export function buildPlane(
+  start: PlaneStart,
+  logger: Logger,
+  onServerFailure: (upstream: number, server: number) => void,
+  routes: typeof routesFor = routesFor,
+): DataPlane {
+  const layout = new CounterLayout(start.slots, start.config.global.workers);
+  const shared = new SharedAdmission(start.sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers);
+  const places = { shared, waker: new QueueWaker(shared), worker: start.worker };
   return new DataPlane({
-    config, slots: message.slots, worker: message.worker, sab: message.sab, logger,
-    onServerFailure: (upstream, server) => send({ type: "server_failure", upstream, server }),
+    config: start.config, slots: start.slots, worker: start.worker, sab: start.sab, logger, onServerFailure,
     gates: new ListenerGates(shared),
     assigner: (index, upstream, env) => new Assigner(index, upstream, BALANCERS[upstream.balance], env, places),
+    routes,
   });
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
+/** The main thread's messages, one at a time. */
+function obey(event: MessageEvent<ToWorker>): void {
   const message = event.data;
   switch (message.type) {
     case "start": {
@@ -71,7 +84,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       setThreadWorker(message.worker); // before the plane builds its admission: per-IP counts are recorded as this Worker's
       logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
       try {
-        plane = buildPlane(message, message.config);
+        plane = buildPlane(message, logger, (upstream, server) => send({ type: "server_failure", upstream, server }));
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
         // the same turn as the bind, so no connection is accepted before it.
@@ -136,4 +149,11 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       exit(0);
     }
   }
-};
+}
+
+// Imported by a test on the main thread, this module only lends `buildPlane`.
+if (!isMainThread) {
+  process.on("uncaughtException", crashed);
+  process.on("unhandledRejection", crashed);
+  self.onmessage = obey;
+}

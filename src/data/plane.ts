@@ -11,7 +11,7 @@ import { Session } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "./descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Assigner, AssignerEnv } from "../upstream/assigner.ts";
-import { routesFor, type RouteTable } from "../route/table.ts";
+import type { RouteTable } from "../route/table.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
 import type { ListenerGates } from "../admission/gates.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
@@ -38,6 +38,8 @@ export interface PlaneOptions {
   gates: ListenerGates;
   /** Build the assigner of one upstream of a config (the composition root picks its algorithm). */
   assigner(index: number, config: UpstreamConfig, env: AssignerEnv): Assigner;
+  /** Build a listener's route table; `resolve` turns an upstream name into its assigner (or throws). */
+  routes(listener: ListenerConfig, resolve: (upstream: string) => Assigner): RouteTable<Assigner>;
 }
 
 /** A listener bound by a prepared reload, and the connections it accepted before the commit. */
@@ -78,6 +80,7 @@ export class DataPlane implements Plane {
   /** Each listener's ACL and per-IP limits (src/admission). */
   readonly #gates: ListenerGates;
   readonly #buildAssigner: PlaneOptions["assigner"];
+  readonly #buildRoutes: PlaneOptions["routes"];
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
   #onDrained: (() => void) | null = null;
@@ -99,6 +102,7 @@ export class DataPlane implements Plane {
     this.#admitted = admissionCell(options.sab);
     this.#gates = options.gates;
     this.#buildAssigner = options.assigner;
+    this.#buildRoutes = options.routes;
     this.#sessionCap = Math.min(options.config.global.maxConnections, sessionsThatFit(options.config));
   }
 
@@ -153,7 +157,7 @@ export class DataPlane implements Plane {
     const oldListeners = [...this.listeners];
     const added: HeldListener[] = [];
     const listeners = config.listeners.map((l, i) => {
-      const routes = routesFor(l, (name) => {
+      const routes = this.#buildRoutes(l, (name) => {
         const upstream = upstreams.find((u) => u.config.name === name);
         if (!upstream) throw new Error(`listener ${l.name}: no upstream named ${name}`);
         return upstream;
