@@ -1,7 +1,7 @@
 // A Worker's admission: the gates of its listeners and upstreams over the state all Workers share.
 import type { Balancer } from "../balancing/balancer.ts";
 import type { ListenerConfig, UpstreamConfig } from "../config/types.ts";
-import type { CounterLayout } from "../telemetry/counters.ts";
+import type { CounterLayout } from "../shared/layout.ts";
 import { ListenerGate } from "./listener-gate.ts";
 import { QueueWaker } from "./queue-waker.ts";
 import { ServerLimits } from "./server-limits.ts";

@@ -2,7 +2,7 @@
 import type { Balancer, PickContext } from "../balancing/balancer.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import type { TimerEntry, TimerWheel } from "../data/timer-wheel.ts";
-import { L } from "../telemetry/counters.ts";
+import { L } from "../shared/layout.ts";
 import type { QueueWaker } from "./queue-waker.ts";
 import type { ServerLimits } from "./server-limits.ts";
 import { UpstreamQueue } from "./upstream-queue.ts";

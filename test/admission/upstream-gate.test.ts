@@ -5,10 +5,10 @@ import { BALANCERS } from "../../src/balancing/index.ts";
 import type { ServerConfig, UpstreamConfig } from "../../src/config/types.ts";
 import { QueueWaker } from "../../src/admission/queue-waker.ts";
 import { ServerLimits } from "../../src/admission/server-limits.ts";
-import { SharedAdmission, admissionBytes } from "../../src/admission/shared-region.ts";
+import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { ALL_FULL, UpstreamGate, type GateClient } from "../../src/admission/upstream-gate.ts";
 import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/data/timer-wheel.ts";
-import { L, LISTENER_CELLS } from "../../src/telemetry/counters.ts";
+import { L, LISTENER_CELLS, admissionBytes } from "../../src/shared/layout.ts";
 
 const server = (maxConnections?: number, softLimit?: number): ServerConfig => ({
   name: "s", address: { host: "127.0.0.1", port: 1 }, weight: 1, backup: false,
