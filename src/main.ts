@@ -1,15 +1,16 @@
-// aegis entry point and composition root: parses the command line and wires config, control plane and Workers.
+// aegis entry point: parses the command line and runs the command; `run` and `demo` hand the config to
+// the main thread's composition root (src/main-thread.ts).
 import { takeEarlyWorker } from "./early-worker.ts"; // first: starts the first Worker as early as possible
 import { existsSync } from "node:fs";
 import { parseArgs, UsageError, type Args } from "./cli/args.ts";
 import { startDemo, DEMO_LISTEN, DEMO_METRICS } from "./cli/demo.ts";
 import { helpText } from "./cli/help.ts";
-import { runProxy } from "./cli/run.ts";
 import { formatAddress } from "./config/address.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
 import type { Config } from "./config/types.ts";
+import { runProxy } from "./main-thread.ts";
 import { Logger } from "./telemetry/log.ts";
 import { VERSION, versionText } from "./version.ts";
 

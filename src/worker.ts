@@ -8,7 +8,7 @@ import type { Config } from "./config/types.ts";
 import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/faults.ts";
 import type { FromWorker, ToWorker } from "./control/messages.ts";
 import { DataPlane, type PreparedReload } from "./data/plane.ts";
-import { CounterLayout, type CounterSlots } from "./telemetry/counters.ts";
+import { CounterLayout, type CounterSlots } from "./shared/layout.ts";
 import { Logger } from "./telemetry/log.ts";
 import { Assigner } from "./upstream/assigner.ts";
 import { QueueWaker } from "./upstream/queue-waker.ts";

@@ -3,7 +3,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { allocateShared } from "../src/control/slots.ts";
 import { Supervisor } from "../src/control/supervisor.ts";
+import { HealthMonitor } from "../src/health/monitor.ts";
 import type { ToWorker } from "../src/control/messages.ts";
 import { loadConfigFile } from "../src/config/load.ts";
 import { Logger } from "../src/telemetry/log.ts";
@@ -162,7 +164,9 @@ describe("reload: prepare everywhere, then commit everywhere", () => {
       return worker;
     };
     const heldPrepare = () => new Promise<number>((resolve) => (onHeld = resolve));
-    supervisor = new Supervisor(loadConfigFile(path), new Logger("error"), spawn);
+    const config = loadConfigFile(path);
+    const logger = new Logger("error");
+    supervisor = new Supervisor({ config, logger, spawn, memory: allocateShared(config), health: (c, events) => new HealthMonitor(c, logger, events) });
     const ready = await supervisor.start();
     const mainPort = Number(ready.listeners[0]!.address.split(":").pop());
     writeFileSync(path, toml({ mainPort, server: b, side: true, metrics: "enabled = false" }));

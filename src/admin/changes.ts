@@ -1,5 +1,6 @@
 // The last state and weight changes of servers, kept on the main thread for /metrics.json and the status
 // page; and the wait until a change is applied in every Worker, before the admin API answers.
+import type { AppliedResult } from "../control/snapshot-acks.ts";
 import type { HealthMonitor, ServerChange } from "../health/monitor.ts";
 import { failure } from "./http.ts";
 
@@ -26,9 +27,6 @@ export class ChangeLog {
     return this.#items.slice().reverse();
   }
 }
-
-/** Whether every live Worker applied the snapshots sent so far; `missing` names those that did not answer in time. */
-export type AppliedResult = { ok: true; seq: number } | { ok: false; seq: number; missing: number[] };
 
 /** How long a state or weight change waits for every Worker to apply it before answering 504. */
 export const APPLY_TIMEOUT_MS = 5000;

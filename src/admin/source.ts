@@ -1,10 +1,9 @@
 // What the metrics listener's endpoints read and steer: the running config, counters, health, and reload.
 import type { Config } from "../config/types.ts";
+import type { ReloadResult } from "../control/supervisor.ts";
 import type { HealthMonitor } from "../health/monitor.ts";
 import type { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-
-export type ReloadResult = { ok: true; changes: string[] } | { ok: false; error: string };
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload

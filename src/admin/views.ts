@@ -2,12 +2,14 @@
 // exposes, read from the same counters, so the two never disagree.
 import { formatAddress } from "../config/address.ts";
 import type { ServerChange } from "../health/monitor.ts";
-import { L, REJECT_REASONS, S, type CounterReader } from "../telemetry/counters.ts";
-import { CONNECT_BUCKETS, SESSION_BUCKETS, histogramView, type HistogramView } from "../telemetry/histogram-cells.ts";
+import { perIpUsage } from "../admission/shared-region.ts";
+import { CONNECT_BUCKETS, L, S, SESSION_BUCKETS } from "../shared/layout.ts";
+import { REJECT_REASONS, type CounterReader } from "../telemetry/counters.ts";
+import { histogramView, type HistogramView } from "../telemetry/histogram-cells.ts";
 import { VERSION } from "../version.ts";
 import type { StatusSource } from "./source.ts";
 
-export interface ServerView {
+export interface ServerStatus {
   index: number;
   name: string;
   address: string;
@@ -42,16 +44,16 @@ export interface ServerView {
   };
 }
 
-export interface UpstreamView {
+export interface UpstreamStatus {
   name: string;
   balance: string;
   servers_up: number;
   connections_active: number;
   connections_total: number;
-  servers: ServerView[];
+  servers: ServerStatus[];
 }
 
-export interface ListenerView {
+export interface ListenerStatus {
   name: string;
   bind: string;
   upstream: string;
@@ -69,7 +71,7 @@ export interface ListenerView {
 const cellsHistogram = (reader: CounterReader, base: number, buckets: readonly number[]): HistogramView =>
   histogramView(buckets, (o) => reader.sum(base + o));
 
-export function listenerViews(source: StatusSource): ListenerView[] {
+export function listenerViews(source: StatusSource): ListenerStatus[] {
   const { config, reader } = source;
   return config.listeners.map((l, i) => ({
     name: l.name,
@@ -85,13 +87,13 @@ export function listenerViews(source: StatusSource): ListenerView[] {
   }));
 }
 
-export function upstreamView(source: StatusSource, ui: number): UpstreamView {
+export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
   const { config, reader, health } = source;
   const u = config.upstreams[ui]!;
   const states = health.states()[ui] ?? [];
   const weights = health.weights(ui);
   const now = performance.now();
-  const servers = u.servers.map((s, si): ServerView => {
+  const servers = u.servers.map((s, si): ServerStatus => {
     const h = states[si];
     const ejectedFor = h && h.ejection.ejectedUntil !== 0 ? Math.max(0, h.ejection.ejectedUntil - now) / 1000 : 0;
     return {
@@ -132,7 +134,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamView {
   };
 }
 
-export function upstreamViews(source: StatusSource): UpstreamView[] {
+export function upstreamViews(source: StatusSource): UpstreamStatus[] {
   return source.config.upstreams.map((_, ui) => upstreamView(source, ui));
 }
 
@@ -160,7 +162,7 @@ export function metricsView(source: StatusSource, changes: readonly ServerChange
     process: processView(source),
     listeners: listenerViews(source),
     upstreams: upstreamViews(source),
-    per_ip: source.reader.perIp(source.config),
+    per_ip: perIpUsage(source.config, source.reader.sab, source.reader.layout),
     changes: changes.map(changeView),
   };
 }

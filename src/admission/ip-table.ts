@@ -1,7 +1,8 @@
 // Per-client-address state shared by every Worker: open connections and a token bucket per address,
 // in a fixed-size table in shared memory. Like HAProxy's stick-table conn_cur, exact process-wide.
 //
-// Slot layout (24 bytes): key (Int64), TAT of the token bucket (Int64, µs), count (Int32), tag (Int32).
+// Slot layout (IP_SLOT in src/shared/layout.ts): key (Int64), TAT of the token bucket (Int64, µs),
+// count (Int32), tag (Int32).
 //   key    0 = empty; otherwise the client: an IPv4 address, or an IPv6 /64 (see `clientKey`).
 //   tag    which listener the entry belongs to (listeners keep separate counts).
 //   count  >= 0: connections held; -1: one Worker is filling or emptying the slot, others retry.
@@ -20,6 +21,8 @@
 // can switch off is no cap. Placing each new entry in the emptier of its two buckets keeps that from
 // happening below about 70% of the slots live (measured on random addresses), and the seed, chosen
 // at start-up, keeps an attacker from aiming addresses at one bucket.
+import { mix32 as mix } from "../shared/hash.ts";
+import { IP_SLOT } from "../shared/layout.ts";
 import { isV4, type IpWords } from "./ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
@@ -29,7 +32,7 @@ export const IP_OVER_LIMIT = -2;
 export const IP_OVER_RATE = -3;
 export const IP_TABLE_FULL = -4;
 
-const SLOT_BYTES = 24;
+const { wide: W, narrow: N, key: KEY, tat: TAT, count: COUNT, tag: TAG, keyLo: KEY_LO, keyHi: KEY_HI, tatLo: TAT_LO, tatHi: TAT_HI } = IP_SLOT;
 const BUCKET = 8;
 /** Rounds of a lookup that lost races; a round only repeats when another Worker changed a candidate. */
 const FAST_ATTEMPTS = 32;
@@ -44,12 +47,10 @@ const PAUSE_MS = 0.02;
 const PATIENCE_MS = 10;
 const RETRY = -10;
 
-export const ipTableBytes = (slots: number): number => slots * SLOT_BYTES;
-
 export class IpTable {
-  /** [3s] key, [3s + 1] TAT. */
+  /** Per slot, IP_SLOT.wide words: key, TAT. */
   readonly #wide: BigInt64Array;
-  /** [6s + 4] count, [6s + 5] tag. */
+  /** Per slot, IP_SLOT.narrow words: the halves of key and TAT, then count, tag. */
   readonly #narrow: Int32Array;
   readonly #buckets: number;
   readonly #seed: number;
@@ -62,8 +63,8 @@ export class IpTable {
 
   /** `slots` is a power of two, at least 16. The seed lives in `header[seedIndex]`, set by whoever comes first. */
   constructor(sab: SharedArrayBuffer, offset: number, readonly slots: number, header: Int32Array, seedIndex: number) {
-    this.#wide = new BigInt64Array(sab, offset, slots * 3);
-    this.#narrow = new Int32Array(sab, offset, slots * 6);
+    this.#wide = new BigInt64Array(sab, offset, slots * IP_SLOT.wide);
+    this.#narrow = new Int32Array(sab, offset, slots * IP_SLOT.narrow);
     this.#buckets = slots / BUCKET;
     Atomics.compareExchange(header, seedIndex, 0, (Math.random() * 0x7fffffff) | 1);
     this.#seed = Atomics.load(header, seedIndex);
@@ -109,7 +110,7 @@ export class IpTable {
 
   /** A connection counted by `acquire` ended; negative values (nothing held) are ignored. */
   release(slot: number): void {
-    if (slot >= 0) Atomics.sub(this.#narrow, slot * 6 + 4, 1);
+    if (slot >= 0) Atomics.sub(this.#narrow, slot * N + COUNT, 1);
   }
 
   /**
@@ -119,17 +120,17 @@ export class IpTable {
   live(nowMicros: number): number {
     let n = 0;
     for (let s = 0; s < this.slots; s++) {
-      const i = s * 6;
-      if (Atomics.load(this.#narrow, i) === 0 && Atomics.load(this.#narrow, i + 1) === 0) continue; // empty
-      if (Atomics.load(this.#narrow, i + 4) > 0) n++;
-      else if (Atomics.load(this.#narrow, i + 3) * 4294967296 + (Atomics.load(this.#narrow, i + 2) >>> 0) > nowMicros) n++;
+      const i = s * N;
+      if (Atomics.load(this.#narrow, i + KEY_LO) === 0 && Atomics.load(this.#narrow, i + KEY_HI) === 0) continue; // empty
+      if (Atomics.load(this.#narrow, i + COUNT) > 0) n++;
+      else if (Atomics.load(this.#narrow, i + TAT_HI) * 4294967296 + (Atomics.load(this.#narrow, i + TAT_LO) >>> 0) > nowMicros) n++;
     }
     return n;
   }
 
   /** Connections counted for the entry in `slot`. */
   countAt(slot: number): number {
-    return Atomics.load(this.#narrow, slot * 6 + 4);
+    return Atomics.load(this.#narrow, slot * N + COUNT);
   }
 
   /**
@@ -165,7 +166,7 @@ export class IpTable {
   }
 
   #matches(slot: number, key: bigint, tag: number): boolean {
-    return Atomics.load(this.#wide, slot * 3) === key && Atomics.load(this.#narrow, slot * 6 + 5) === tag;
+    return Atomics.load(this.#wide, slot * W + KEY) === key && Atomics.load(this.#narrow, slot * N + TAG) === tag;
   }
 
   #find(key: bigint, tag: number): number {
@@ -175,7 +176,7 @@ export class IpTable {
 
   /** 0 when a count is now held on `slot`, IP_OVER_LIMIT, or RETRY when the slot moved under us. */
   #hold(slot: number, key: bigint, tag: number, max: number): number {
-    const at = slot * 6 + 4;
+    const at = slot * N + COUNT;
     for (let current = Atomics.load(this.#narrow, at); ; ) {
       if (current < 0) return RETRY;
       if (max > 0 && current >= max) return this.#matches(slot, key, tag) ? IP_OVER_LIMIT : RETRY;
@@ -202,13 +203,13 @@ export class IpTable {
       let idle = -1;
       for (let i = b * BUCKET; i < (b + 1) * BUCKET; i++) {
         const slot = this.#candidates[i]!;
-        const count = Atomics.load(this.#narrow, slot * 6 + 4);
+        const count = Atomics.load(this.#narrow, slot * N + COUNT);
         if (count < 0) {
           transient = true;
-        } else if (count === 0 && Atomics.load(this.#wide, slot * 3) === 0n) {
+        } else if (count === 0 && Atomics.load(this.#wide, slot * W + KEY) === 0n) {
           free++;
           if (empty < 0) empty = slot;
-        } else if (count === 0 && Atomics.load(this.#wide, slot * 3 + 1) <= now) {
+        } else if (count === 0 && Atomics.load(this.#wide, slot * W + TAT) <= now) {
           free++;
           if (idle < 0) idle = slot;
         }
@@ -219,20 +220,20 @@ export class IpTable {
       }
     }
     if (victim < 0) return transient ? RETRY : IP_TABLE_FULL;
-    const previous = Atomics.load(this.#wide, victim * 3);
-    const count = victim * 6 + 4;
+    const previous = Atomics.load(this.#wide, victim * W + KEY);
+    const count = victim * N + COUNT;
     if (Atomics.compareExchange(this.#narrow, count, 0, -1) !== 0) return RETRY;
     // Ours alone now; but the entry may have been used (its bucket drawn) between the look and the CAS.
-    if (Atomics.load(this.#wide, victim * 3) !== previous || Atomics.load(this.#wide, victim * 3 + 1) > now) {
+    if (Atomics.load(this.#wide, victim * W + KEY) !== previous || Atomics.load(this.#wide, victim * W + TAT) > now) {
       Atomics.store(this.#narrow, count, 0);
       return RETRY;
     }
-    Atomics.store(this.#narrow, victim * 6 + 5, tag);
-    Atomics.store(this.#wide, victim * 3 + 1, 0n);
-    Atomics.store(this.#wide, victim * 3, key); // published
+    Atomics.store(this.#narrow, victim * N + TAG, tag);
+    Atomics.store(this.#wide, victim * W + TAT, 0n);
+    Atomics.store(this.#wide, victim * W + KEY, key); // published
     for (const slot of this.#candidates) {
       if (slot !== victim && this.#matches(slot, key, tag)) {
-        Atomics.store(this.#wide, victim * 3, 0n); // withdrawn: the key first, so nobody takes a count on it
+        Atomics.store(this.#wide, victim * W + KEY, 0n); // withdrawn: the key first, so nobody takes a count on it
         Atomics.store(this.#narrow, count, 0);
         return RETRY;
       }
@@ -242,7 +243,7 @@ export class IpTable {
   }
 
   #takeToken(slot: number, bucket: TokenBucket, now: bigint): boolean {
-    const at = slot * 3 + 1;
+    const at = slot * W + TAT;
     for (let tat = Atomics.load(this.#wide, at); ; ) {
       const next = bucket.take(tat, now);
       if (next < 0n) return false;
@@ -251,14 +252,4 @@ export class IpTable {
       tat = seen;
     }
   }
-}
-
-/** murmur3's finalizer: every input bit affects every output bit. Unsigned 32-bit result. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

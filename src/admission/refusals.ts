@@ -1,5 +1,5 @@
 // Refusals decided at accept, by code: the counter cell each is counted in and the reason logged.
-import { L } from "../telemetry/counters.ts";
+import { L } from "../shared/layout.ts";
 import { IP_OVER_LIMIT, IP_OVER_RATE, IP_TABLE_FULL } from "./ip-table.ts";
 
 /** The client's address is denied, or not allowed, by the listener's ACL. */

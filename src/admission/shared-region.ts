@@ -1,43 +1,14 @@
-// The admission state every Worker shares, in one region of the counters' SharedArrayBuffer.
+// The admission state every Worker shares: server places, queues and the per-IP table, read and
+// taken through the admission region of the shared map (src/shared/layout.ts says where each part is).
 //
 // Everything here is exact process-wide because it is updated only with Atomics (a compare-and-swap
-// checks and takes in one step); nothing takes a lock. The region is sized once, at start-up, from
-// the counter slot capacities, so reloads never move a cell a running session will give back.
-import { IpTable, ipTableBytes } from "./ip-table.ts";
+// checks and takes in one step); nothing takes a lock. What a Worker holds is recorded per Worker, so
+// src/shared/forget-worker.ts can give a dead Worker's share back.
+import type { Config } from "../config/types.ts";
+import { A, IP_TABLE_SLOTS, UPSTREAM_CELLS, admissionMap, type CounterLayout } from "../shared/layout.ts";
+import { IpTable } from "./ip-table.ts";
 import type { IpWords } from "./ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
-
-/** Distinct upstream names that can own a queue over the life of the process. */
-export const UPSTREAM_CELLS = 256;
-/** Client addresses the per-IP table can track at once (before its refusal policy applies). */
-export const IP_TABLE_SLOTS = 1 << 18;
-
-const LINE = 64; // bytes: cells written by many Workers each get their own cache line
-const LINE_INTS = LINE / 4;
-
-/** Header words. */
-const WAKE = 0; // bumped, then notified, when a limited server's slot frees while someone queues
-const QUEUED = 1; // sessions queued, all upstreams together: zero means nobody needs a wake-up
-export const IP_SEED = 2; // hash seed of the per-IP table, chosen once by the first Worker
-
-const align = (n: number) => Math.ceil(n / LINE) * LINE;
-
-function sizes(serverCapacity: number, workers: number) {
-  const header = LINE;
-  const servers = serverCapacity * LINE;
-  const names = align(UPSTREAM_CELLS * 8);
-  const queues = UPSTREAM_CELLS * LINE;
-  const held = align(workers * (serverCapacity + 2 * UPSTREAM_CELLS) * 4);
-  // Per Worker, per per-IP table slot: counts it holds. 1 MiB a Worker, but shared memory is
-  // committed by the page as it is touched, and a Worker touches only the slots its clients use.
-  const ipHeld = align(workers * IP_TABLE_SLOTS * 4);
-  return { header, servers, names, queues, held, ipHeld, ip: ipTableBytes(IP_TABLE_SLOTS) };
-}
-
-/** Bytes the region needs; CounterLayout reserves them after the Workers' counters. */
-export function admissionBytes(serverCapacity: number, workers: number): number {
-  return Object.values(sizes(serverCapacity, workers)).reduce((a, b) => a + b, 0);
-}
 
 /**
  * Which Worker this thread is, for regions built without saying (-1: the main thread, which holds
@@ -63,38 +34,43 @@ export class SharedAdmission {
    */
   readonly #held: Int32Array;
   readonly #heldStride: number;
-  /** Per Worker (IP_TABLE_SLOTS-strided): per-IP counts it holds, written only by that Worker. */
-  readonly #ipHeld: Int32Array;
-  /** Per-client-address counts; in a Worker, what it takes and gives back is recorded in #ipHeld. */
+  readonly #heldQueues: number;
+  readonly #heldHeads: number;
+  readonly #lineInts: number;
+  /** Per-client-address counts; in a Worker, what it takes and gives back is recorded in its row of the map's `ipHeld`. */
   readonly ipTable: IpTable;
 
-  /** `worker`: the Worker that takes and gives back through this view (-1: none, the main thread). */
+  /**
+   * `offset`: where the admission region starts (SharedMap.admission.offset; 0 when a test builds it
+   * alone). `worker`: the Worker that takes and gives back through this view (-1: none, the main thread).
+   */
   constructor(sab: SharedArrayBuffer, offset: number, readonly serverCapacity: number, readonly workers: number, worker = threadWorker) {
-    const s = sizes(serverCapacity, workers);
-    let at = offset;
-    this.#header = new Int32Array(sab, at, s.header / 4);
-    this.#servers = new Int32Array(sab, (at += s.header), s.servers / 4);
-    this.#names = new BigInt64Array(sab, (at += s.servers), UPSTREAM_CELLS);
-    this.#queues = new Int32Array(sab, (at += s.names), s.queues / 4);
-    this.#heldStride = serverCapacity + 2 * UPSTREAM_CELLS;
-    this.#held = new Int32Array(sab, (at += s.queues), workers * this.#heldStride);
-    this.#ipHeld = new Int32Array(sab, (at += s.held), workers * IP_TABLE_SLOTS);
-    const ipAt = (at += s.ipHeld);
+    const m = admissionMap(offset, serverCapacity, workers);
+    this.#lineInts = m.lineInts;
+    this.#header = new Int32Array(sab, m.header, m.lineInts);
+    this.#servers = new Int32Array(sab, m.servers, serverCapacity * m.lineInts);
+    this.#names = new BigInt64Array(sab, m.names, UPSTREAM_CELLS);
+    this.#queues = new Int32Array(sab, m.queues, UPSTREAM_CELLS * m.lineInts);
+    this.#heldStride = m.heldStride;
+    this.#heldQueues = m.heldQueues;
+    this.#heldHeads = m.heldHeads;
+    this.#held = new Int32Array(sab, m.held, workers * m.heldStride);
+    const ipHeld = new Int32Array(sab, m.ipHeld, workers * IP_TABLE_SLOTS);
     this.ipTable = worker >= 0 && worker < workers
-      ? new RecordedIpTable(sab, ipAt, this.#header, this.#ipHeld.subarray(worker * IP_TABLE_SLOTS, (worker + 1) * IP_TABLE_SLOTS))
-      : new IpTable(sab, ipAt, IP_TABLE_SLOTS, this.#header, IP_SEED);
+      ? new RecordedIpTable(sab, m.ipTable, this.#header, ipHeld.subarray(worker * IP_TABLE_SLOTS, (worker + 1) * IP_TABLE_SLOTS))
+      : new IpTable(sab, m.ipTable, IP_TABLE_SLOTS, this.#header, A.ipSeed);
   }
 
   // ---- server slots: hard and soft limits ---------------------------------------------------
 
   /** Sessions holding server `slot`, all Workers together. */
   serverLoad(slot: number): number {
-    return Atomics.load(this.#servers, slot * LINE_INTS);
+    return Atomics.load(this.#servers, slot * this.#lineInts);
   }
 
   /** Take one place on server `slot` unless `max` (0 = no cap) are taken; Worker `worker` then holds it. */
   takeServer(slot: number, max: number, worker: number): boolean {
-    const i = slot * LINE_INTS;
+    const i = slot * this.#lineInts;
     if (max === 0) Atomics.add(this.#servers, i, 1);
     else if (!incrementBelow(this.#servers, i, max)) return false;
     this.#held[worker * this.#heldStride + slot]! += 1;
@@ -102,7 +78,7 @@ export class SharedAdmission {
   }
 
   giveServer(slot: number, worker: number): void {
-    Atomics.sub(this.#servers, slot * LINE_INTS, 1);
+    Atomics.sub(this.#servers, slot * this.#lineInts, 1);
     this.#held[worker * this.#heldStride + slot]! -= 1;
   }
 
@@ -123,7 +99,7 @@ export class SharedAdmission {
   }
 
   queued(cell: number): number {
-    return Atomics.load(this.#queues, cell * LINE_INTS);
+    return Atomics.load(this.#queues, cell * this.#lineInts);
   }
 
   /**
@@ -131,10 +107,10 @@ export class SharedAdmission {
    * rise in arrival order, all Workers together (0: the queue is full).
    */
   enqueue(cell: number, max: number, worker: number): number {
-    const i = cell * LINE_INTS;
+    const i = cell * this.#lineInts;
     if (!incrementBelow(this.#queues, i, max)) return 0;
-    Atomics.add(this.#header, QUEUED, 1);
-    this.#held[worker * this.#heldStride + this.serverCapacity + cell]! += 1;
+    Atomics.add(this.#header, A.queued, 1);
+    this.#held[worker * this.#heldStride + this.#heldQueues + cell]! += 1;
     let ticket = 0;
     while (ticket === 0) ticket = (Atomics.add(this.#queues, i + 1, 1) + 1) | 0; // 0 means "none"; it wraps past 2^31
     return ticket;
@@ -142,70 +118,55 @@ export class SharedAdmission {
 
   /** Worker `worker`'s queue for `cell` now starts with `ticket` (0: it is empty). */
   publishHead(cell: number, worker: number, ticket: number): void {
-    Atomics.store(this.#held, worker * this.#heldStride + this.serverCapacity + UPSTREAM_CELLS + cell, ticket);
+    Atomics.store(this.#held, worker * this.#heldStride + this.#heldHeads + cell, ticket);
   }
 
   /** The oldest ticket at the head of any Worker's queue for `cell`, or 0 when all are empty. */
   oldestHead(cell: number): number {
     let oldest = 0;
     for (let w = 0; w < this.workers; w++) {
-      const ticket = Atomics.load(this.#held, w * this.#heldStride + this.serverCapacity + UPSTREAM_CELLS + cell);
+      const ticket = Atomics.load(this.#held, w * this.#heldStride + this.#heldHeads + cell);
       if (ticket !== 0 && (oldest === 0 || ((ticket - oldest) | 0) < 0)) oldest = ticket; // wrap-safe order
     }
     return oldest;
   }
 
   dequeue(cell: number, worker: number): void {
-    Atomics.sub(this.#queues, cell * LINE_INTS, 1);
-    Atomics.sub(this.#header, QUEUED, 1);
-    this.#held[worker * this.#heldStride + this.serverCapacity + cell]! -= 1;
+    Atomics.sub(this.#queues, cell * this.#lineInts, 1);
+    Atomics.sub(this.#header, A.queued, 1);
+    this.#held[worker * this.#heldStride + this.#heldQueues + cell]! -= 1;
   }
 
   /** Sessions queued anywhere, for any upstream. */
   queuedAnywhere(): number {
-    return Atomics.load(this.#header, QUEUED);
+    return Atomics.load(this.#header, A.queued);
   }
 
   /** Wake every Worker waiting in `waitForSlot`. */
   wake(): void {
-    Atomics.add(this.#header, WAKE, 1);
-    Atomics.notify(this.#header, WAKE);
+    Atomics.add(this.#header, A.wake, 1);
+    Atomics.notify(this.#header, A.wake);
   }
 
   /** Resolves when `wake` is called or after `timeoutMs` (never blocks the thread). */
   waitForSlot(timeoutMs: number): Promise<unknown> {
-    const result = Atomics.waitAsync(this.#header, WAKE, Atomics.load(this.#header, WAKE), timeoutMs);
+    const result = Atomics.waitAsync(this.#header, A.wake, Atomics.load(this.#header, A.wake), timeoutMs);
     return result.async ? result.value : Promise.resolve(result.value);
   }
+}
 
-  // ---- recovery ---------------------------------------------------------------------------
+/** The main thread's view of each buffer's admission state, built once: what /metrics reads. */
+const mainViews = new WeakMap<SharedArrayBuffer, SharedAdmission>();
 
-  /**
-   * Worker `worker` died with its sessions: give back the server places, queue places and per-IP
-   * counts it held. Only for a Worker that has exited: its own records are read without atomics.
-   */
-  forgetWorker(worker: number): void {
-    const ipBase = worker * IP_TABLE_SLOTS;
-    for (let slot = 0; slot < IP_TABLE_SLOTS; slot++) {
-      for (let n = this.#ipHeld[ipBase + slot]!; n > 0; n--) IpTable.prototype.release.call(this.ipTable, slot); // not this view's own record
-      this.#ipHeld[ipBase + slot] = 0;
-    }
-    const base = worker * this.#heldStride;
-    for (let slot = 0; slot < this.serverCapacity; slot++) {
-      const n = this.#held[base + slot]!;
-      if (n !== 0) Atomics.sub(this.#servers, slot * LINE_INTS, n);
-      this.#held[base + slot] = 0;
-    }
-    for (let cell = 0; cell < UPSTREAM_CELLS; cell++) {
-      const n = this.#held[base + this.serverCapacity + cell]!;
-      if (n !== 0) {
-        Atomics.sub(this.#queues, cell * LINE_INTS, n);
-        Atomics.sub(this.#header, QUEUED, n);
-      }
-      this.#held[base + this.serverCapacity + cell] = 0;
-      Atomics.store(this.#held, base + this.serverCapacity + UPSTREAM_CELLS + cell, 0);
-    }
-  }
+/**
+ * aegis_per_ip_entries and aegis_per_ip_capacity, for /metrics and /metrics.json alike; null when
+ * no listener has a per-IP cap or rate (the table is then never used).
+ */
+export function perIpUsage(config: Config, sab: SharedArrayBuffer, layout: CounterLayout): { entries: number; capacity: number } | null {
+  if (!config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp))) return null;
+  let view = mainViews.get(sab);
+  if (!view) mainViews.set(sab, (view = new SharedAdmission(sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers, -1)));
+  return { entries: view.ipTable.live((performance.timeOrigin + performance.now()) * 1000), capacity: view.ipTable.slots };
 }
 
 /** The per-IP table as one Worker uses it: every count it holds is also counted in its own row. */
@@ -215,7 +176,7 @@ class RecordedIpTable extends IpTable {
   #inside = false;
 
   constructor(sab: SharedArrayBuffer, offset: number, header: Int32Array, mine: Int32Array) {
-    super(sab, offset, IP_TABLE_SLOTS, header, IP_SEED);
+    super(sab, offset, IP_TABLE_SLOTS, header, A.ipSeed);
     this.#mine = mine;
   }
 

@@ -2,6 +2,8 @@
 // FNV-1a alone spreads similar keys ("10.0.0.1", "10.0.0.2") poorly in its low bits, which a
 // `hash % n` uses; the finaliser mixes every input bit into every output bit.
 
+import { mix32 } from "../shared/hash.ts";
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
@@ -14,16 +16,6 @@ export function hash32(text: string, seed = 0): number {
     if (c > 0xff) h = Math.imul(h ^ (c >>> 8), FNV_PRIME);
   }
   return mix32(h);
-}
-
-/** murmur3's fmix32: a bijection on 32-bit integers with full avalanche. */
-export function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** The key a client is hashed by: its IP, with an IPv4-mapped IPv6 address ("::ffff:10.0.0.1") as plain IPv4. */

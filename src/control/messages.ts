@@ -4,7 +4,7 @@
 // each with `applied` (or, for a reload's commit, `committed`), and since a Worker handles messages
 // in order, having applied N means having applied everything before it too.
 import type { Address, Config } from "../config/types.ts";
-import type { CounterSlots } from "../telemetry/counters.ts";
+import type { CounterSlots } from "../shared/layout.ts";
 import type { ServerState } from "../health/server-state.ts";
 
 export type ToWorker =

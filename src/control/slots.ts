@@ -1,7 +1,19 @@
 // Assigns each listener and server a counter slot by name, stable for the life of the process, so a
 // reload keeps totals continuous and never moves the cells an in-flight session writes to.
 import type { Config } from "../config/types.ts";
-import type { CounterSlots } from "../telemetry/counters.ts";
+import { SharedMap, type CounterSlots } from "../shared/layout.ts";
+
+/** The buffer every thread shares, and the registry whose capacities sized it. */
+export interface SharedMemory {
+  sab: SharedArrayBuffer;
+  registry: SlotRegistry;
+}
+
+/** Size and allocate the shared memory for a process that starts with `config`. */
+export function allocateShared(config: Config): SharedMemory {
+  const registry = new SlotRegistry(config);
+  return { sab: new SharedMap(registry, config.global.workers).allocate(), registry };
+}
 
 export class SlotRegistry {
   readonly #listeners = new Map<string, number>();

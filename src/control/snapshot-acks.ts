@@ -1,6 +1,8 @@
 // Which server snapshot each Worker has applied: sequence numbers sent, acknowledgements received,
 // and the wait "every live Worker applied everything sent so far" that the admin API answers after.
-import type { AppliedResult } from "../admin/changes.ts";
+
+/** Whether every live Worker applied the snapshots sent so far; `missing` names those that did not answer in time. */
+export type AppliedResult = { ok: true; seq: number } | { ok: false; seq: number; missing: number[] };
 
 /** A Worker's place as the acknowledgements see it (the Supervisor's slot). */
 export interface AckingSlot {

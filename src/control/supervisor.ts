@@ -1,22 +1,22 @@
-// The control plane: starts one Worker per core, serves metrics, restarts crashed Workers, shuts down gracefully.
-import type { Server } from "bun";
-import type { AppliedResult } from "../admin/changes.ts";
+// The Worker lifecycle: starts one Worker per core, restarts crashed ones, reloads them in two phases,
+// fans server snapshots out to them and shuts them down gracefully. What it works with (shared
+// memory, logger, spawner, health monitors, reload callbacks) is handed in by src/main-thread.ts.
 import { formatAddress } from "../config/address.ts";
 import type { Address, Config } from "../config/types.ts";
 import { loadConfigFile } from "../config/load.ts";
-import { CounterLayout, CounterReader, L, S, admissionCell, type CounterSlots } from "../telemetry/counters.ts";
-import { planReload } from "./reload-plan.ts";
-import { SlotRegistry } from "./slots.ts";
+import type { HealthEvents, HealthMonitor } from "../health/monitor.ts";
+import { forgetWorker } from "../shared/forget-worker.ts";
+import { CounterLayout, L, S, type CounterSlots } from "../shared/layout.ts";
+import { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { startMetricsServer } from "../telemetry/metrics-server.ts";
-import { HealthMonitor } from "../health/monitor.ts";
 import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
-import { SnapshotAcks } from "./snapshot-acks.ts";
+import { planReload } from "./reload-plan.ts";
+import type { SharedMemory, SlotRegistry } from "./slots.ts";
+import { SnapshotAcks, type AppliedResult } from "./snapshot-acks.ts";
 
 export interface ReadyInfo {
   listeners: { name: string; address: string }[];
-  metrics: string | null;
   workers: number;
 }
 
@@ -38,18 +38,28 @@ interface Slot {
 
 export type ReloadResult = { ok: true; changes: string[] } | { ok: false; error: string };
 
-/** What the process around the supervisor does on every reload, whoever asked for it. */
-export interface ReloadHooks {
-  /** A reload begins (systemd: RELOADING=1). */
-  before(): void;
-  /** It ended, taken or not; `this.config` is the configuration now running. */
-  after(result: ReloadResult): void;
+export interface SupervisorOptions {
+  config: Config;
+  logger: Logger;
+  /** Spawns one data-plane Worker. */
+  spawn: () => Worker;
+  /** The buffer every thread shares and the slot registry it was sized by (SlotRegistry.allocate). */
+  memory: SharedMemory;
+  /** Builds the health monitor of a config: at start, and for each reload's commit. */
+  health: (config: Config, events: HealthEvents) => HealthMonitor;
+  /** A reload begins, whoever asked for it (SIGHUP, the admin API, the file watch). */
+  onReloadStart?: () => void;
+  /** It ended, taken or not; `config` is then the configuration running. */
+  onReloadEnd?: (result: ReloadResult) => void;
 }
 
 export class Supervisor {
+  config: Config;
+  readonly logger: Logger;
   layout: CounterLayout;
   readonly sab: SharedArrayBuffer;
   reader: CounterReader;
+  readonly #options: SupervisorOptions;
   readonly #registry: SlotRegistry;
   #slotsNow: CounterSlots;
   /** The reload in progress, if any: a Worker restart waits for it, so it starts on the config that won. */
@@ -59,23 +69,23 @@ export class Supervisor {
   readonly #acks = new SnapshotAcks(() => this.#slots);
   #slots: Slot[] = [];
   #ports: number[] | null = null;
-  #metrics: Server<undefined> | null = null;
   #stopping = false;
   health: HealthMonitor;
-  /** Set by the composition root so SIGHUP, the admin API and the file watch reload alike. */
-  reloadHooks: ReloadHooks | null = null;
 
-  constructor(public config: Config, readonly logger: Logger, readonly spawn: () => Worker) {
-    this.#registry = new SlotRegistry(config);
-    this.#slotsNow = this.#registry.assign(config);
-    this.layout = new CounterLayout(this.#slotsNow, config.global.workers);
-    this.sab = this.layout.allocate();
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.sab = options.memory.sab;
+    this.#registry = options.memory.registry;
+    this.#slotsNow = this.#registry.assign(this.config);
+    this.layout = new CounterLayout(this.#slotsNow, this.config.global.workers);
     this.reader = new CounterReader(this.sab, this.layout);
-    this.health = this.#newHealth(config);
+    this.health = this.#newHealth(this.config);
   }
 
   #newHealth(config: Config): HealthMonitor {
-    const monitor: HealthMonitor = new HealthMonitor(config, this.logger, {
+    const monitor: HealthMonitor = this.#options.health(config, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
       publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", seq: this.#acks.next(), upstream, states, weights }); },
       successes: (upstream, server) => this.reader.server(upstream, server, S.sessionsOk),
@@ -107,14 +117,13 @@ export class Supervisor {
     return worker !== undefined && worker !== null;
   }
 
-  /** Start metrics and every Worker; resolves once all listeners accept in every Worker. */
+  /** Start every Worker; resolves once all listeners accept in every Worker. */
   async start(): Promise<ReadyInfo> {
     const { config } = this;
     assertPortsFree(config.listeners);
     // Worker 0 binds first so a port given as 0 is chosen once and shared by the others.
     const first = this.#startWorker(0);
     try {
-      if (config.metrics.listen) this.#metrics = this.#startMetrics(config.metrics.listen);
       this.#ports = (await first).map((a) => a.port);
       await Promise.all(Array.from({ length: config.global.workers - 1 }, (_, i) => this.#startWorker(i + 1)));
     } catch (err) {
@@ -125,22 +134,13 @@ export class Supervisor {
     this.health.start();
     return {
       listeners: config.listeners.map((l, i) => ({ name: l.name, address: formatAddress({ host: l.bind.host, port: this.#ports![i]! }) })),
-      metrics: this.#metrics ? formatAddress({ host: config.metrics.listen!.host, port: this.#metrics.port! }) : null,
       workers: config.global.workers,
     };
   }
 
-  #startMetrics(listen: Address): Server<undefined> {
-    try {
-      return startMetricsServer(listen, this);
-    } catch (err) {
-      throw new Error(`metrics: cannot listen on ${formatAddress(listen)}: ${(err as Error).message}`);
-    }
-  }
-
   #startWorker(index: number): Promise<Address[]> {
     return new Promise((resolve, reject) => {
-      const worker = this.spawn();
+      const worker = this.#options.spawn();
       let settled = false;
       let markExited!: () => void;
       const slot: Slot = { worker, listening: false, applied: -1, exited: new Promise((r) => (markExited = r)), pendingReload: null };
@@ -171,7 +171,7 @@ export class Supervisor {
       worker.addEventListener("close", (event) => {
         slot.listening = false;
         slot.worker = null;
-        this.#forgetActive(index);
+        forgetWorker(this.sab, this.layout.map, index); // its sessions are gone: give back all it held
         slot.pendingReload?.({ type: "reload_failed", worker: index, id: -1, error: `Worker ${index} exited (code ${(event as CloseEvent).code})` });
         this.#acks.changed(); // nobody waits for a dead Worker
         markExited();
@@ -201,32 +201,6 @@ export class Supervisor {
   }
 
   /**
-   * A dead Worker's sessions are gone: give back their places (process-wide count, server places,
-   * queue places, per-IP counts), zero its gauges (every slot, old configs' too), and wake the
-   * sessions other Workers queue for the places it held.
-   */
-  #forgetActive(index: number): void {
-    const region = new Float64Array(this.sab, 64 + index * this.layout.stride * 8, this.layout.stride);
-    const { listenerCapacity, serverCapacity } = this.#slotsNow;
-    const lay = new CounterLayout({ listeners: Array.from({ length: listenerCapacity }, (_, i) => i), servers: [Array.from({ length: serverCapacity }, (_, i) => i)], listenerCapacity, serverCapacity }, this.layout.workers);
-    let active = 0;
-    for (let l = 0; l < listenerCapacity; l++) {
-      const cell = lay.listenerBase(l) + L.active;
-      active += region[cell]!;
-      region[cell] = 0;
-      region[lay.listenerBase(l) + L.queued] = 0;
-    }
-    for (let s = 0; s < serverCapacity; s++) {
-      const base = lay.serverBase(0, s);
-      region[base + S.active] = 0;
-      region[base + S.poolIdle] = 0;
-    }
-    if (active > 0) Atomics.sub(admissionCell(this.sab), 0, active);
-    this.reader.admission.forgetWorker(index);
-    this.reader.admission.wake();
-  }
-
-  /**
    * Re-read the config file and swap every Worker to it without dropping a connection, in two
    * phases: every Worker prepares (binds the new listeners, builds the new upstreams), and only when
    * all have, every Worker commits. A failure to prepare anywhere aborts everywhere, so all Workers
@@ -244,13 +218,13 @@ export class Supervisor {
   }
 
   async #reloadAndReport(): Promise<ReloadResult> {
-    this.reloadHooks?.before();
+    this.#options.onReloadStart?.();
     const result = await this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
     this.#reloading = null;
     if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
     else if (result.error === ABANDONED) this.logger.warn("reload refused: shutting down", { config: this.config.source, error: result.error });
     else this.logger.error("reload failed, the running configuration stays", { error: result.error });
-    this.reloadHooks?.after(result);
+    this.#options.onReloadEnd?.(result);
     return result;
   }
 
@@ -352,7 +326,6 @@ export class Supervisor {
     this.logger.info("shutting down", { grace_ms: grace, active: this.#active() });
     this.health.stop();
     this.#post({ type: "drain" });
-    this.#metrics?.stop(true);
     if (!(await this.#allExitedWithin(grace))) {
       this.logger.warn("shutdown grace over, closing remaining sessions", { active: this.#active() });
       this.#post({ type: "close" });
@@ -393,7 +366,6 @@ export class Supervisor {
   async #stopAll(): Promise<void> {
     this.#stopping = true;
     this.health.stop();
-    this.#metrics?.stop(true);
     this.#post({ type: "close" });
     if (!(await this.#allExitedWithin(CLOSE_DEADLINE_MS))) for (const slot of this.#slots) slot.worker?.terminate();
   }

@@ -1,9 +1,10 @@
 // A Worker's data plane: its listeners, upstreams, sessions, recycler and single timer.
 import type { Socket, SocketHandler } from "bun";
 import type { Address, Config, ListenerConfig, UpstreamConfig } from "../config/types.ts";
-import { CounterLayout, L, admissionCell, release, tryAdmit, workerCells, type CounterSlots } from "../telemetry/counters.ts";
+import { CounterLayout, L, SESSION_BUCKETS, workerCells, type CounterSlots } from "../shared/layout.ts";
+import { admissionCell, release, tryAdmit } from "../shared/connections.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
+import { observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "../primitives/recycler.ts";

@@ -1,7 +1,7 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
 import type { Socket } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
-import { L } from "../telemetry/counters.ts";
+import { L } from "../shared/layout.ts";
 import { ByteQueue } from "../primitives/byte-queue.ts";
 import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";

@@ -1,11 +1,8 @@
 // Prometheus families for server health: state, changes and active-check durations.
 import type { Config } from "../config/types.ts";
+import { formatLabels } from "../telemetry/prometheus-text.ts";
 import type { HealthMonitor } from "./monitor.ts";
 import { SERVER_STATES, takesNewConnections } from "./server-state.ts";
-
-function labels(upstream: string, server: string): string {
-  return `upstream="${upstream.replace(/["\\\n]/g, "_")}",server="${server.replace(/["\\\n]/g, "_")}"`;
-}
 
 export function renderHealth(config: Config, monitor: HealthMonitor): string {
   const up: string[] = [];
@@ -14,7 +11,7 @@ export function renderHealth(config: Config, monitor: HealthMonitor): string {
   const durations: string[] = [];
   monitor.states().forEach((servers, ui) => servers.forEach((s, si) => {
     const u = config.upstreams[ui]!;
-    const l = labels(u.name, u.servers[si]!.name);
+    const l = formatLabels({ upstream: u.name, server: u.servers[si]!.name });
     up.push(`aegis_server_up{${l}} ${takesNewConnections(s.state) ? 1 : 0}`);
     for (const candidate of SERVER_STATES) state.push(`aegis_server_state{${l},state="${candidate}"} ${s.state === candidate ? 1 : 0}`);
     changes.push(`aegis_server_state_changes_total{${l}} ${s.changes}`);

@@ -1,22 +1,22 @@
 // Renders the summed per-Worker counters as Prometheus text exposition format (version 0.0.4).
 import type { Config } from "../config/types.ts";
-import { CounterReader, L, REJECT_REASONS, S } from "./counters.ts";
+import { L, S } from "../shared/layout.ts";
+import { REJECT_REASONS, type CounterReader } from "./counters.ts";
+import { formatLabels } from "./prometheus-text.ts";
 
 type Sample = [labels: Record<string, string>, value: number];
-
-function escape(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-}
+/** The per-IP table's use (admission/shared-region.ts perIpUsage); null when no listener uses it. */
+export type PerIpUsage = { entries: number; capacity: number } | null;
 
 function family(out: string[], name: string, type: "counter" | "gauge", help: string, samples: Sample[]): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   for (const [labels, value] of samples) {
-    const text = Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(",");
+    const text = formatLabels(labels);
     out.push(`${name}${text ? `{${text}}` : ""} ${Number.isFinite(value) ? value : 0}`);
   }
 }
 
-export function renderPrometheus(config: Config, reader: CounterReader, extra: Sample[] = []): string {
+export function renderPrometheus(config: Config, reader: CounterReader, extra: Sample[] = [], perIp: PerIpUsage = null): string {
   const out: string[] = [];
   const perListener = (field: number): Sample[] =>
     config.listeners.map((l, i) => [{ listener: l.name }, reader.listener(i, field)]);
@@ -36,7 +36,6 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
   family(out, "aegis_upstream_pool_connections_total", "counter", "Pooled sockets connected to each server, used by a session or not (aegis_upstream_connections_total counts one when a session takes it).", perServer(S.poolConnections));
   family(out, "aegis_upstream_pool_closed_total", "counter", "Idle pooled sockets the server closed before a client used them: a restart, or a server timeout below pool_max_idle.", perServer(S.poolClosed));
-  const perIp = reader.perIp(config);
   if (perIp) {
     family(out, "aegis_per_ip_entries", "gauge", "Client addresses the per-IP table holds live state for (open connections or a rate bucket not yet full), all listeners.",
       [[{}, perIp.entries]]);

@@ -6,7 +6,7 @@ import { takesNewConnections, type ServerState } from "../health/server-state.ts
 import type { SharedAdmission } from "../admission/shared-region.ts";
 import type { Recycler } from "../primitives/recycler.ts";
 import type { TimerEntry, TimerWheel } from "../primitives/timer-wheel.ts";
-import type { CounterSlots } from "../telemetry/counters.ts";
+import type { CounterSlots } from "../shared/layout.ts";
 import { Logger, type Fields } from "../telemetry/log.ts";
 import { UpstreamConn, upstreamHandlers, type UpstreamOwner } from "./conn.ts";
 import { ServerLimits } from "./limits.ts";

@@ -1,6 +1,6 @@
 // The counter cells of one upstream's servers in this Worker's region: where every per-server count is bumped.
-import { S } from "../telemetry/counters.ts";
-import { CONNECT_BUCKETS, SESSION_BUCKETS, observe } from "../telemetry/histogram-cells.ts";
+import { CONNECT_BUCKETS, S, SESSION_BUCKETS } from "../shared/layout.ts";
+import { observe } from "../telemetry/histogram-cells.ts";
 
 /** Where a server's cells start, from the Worker's current counter layout. */
 export interface ServerCellLayout {

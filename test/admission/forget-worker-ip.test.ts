@@ -3,16 +3,20 @@
 import { expect, test } from "bun:test";
 import { IpTable } from "../../src/admission/ip-table.ts";
 import { newIpWords, parseIp } from "../../src/admission/ip.ts";
-import { SharedAdmission, admissionBytes } from "../../src/admission/shared-region.ts";
+import { SharedAdmission } from "../../src/admission/shared-region.ts";
+import { forgetWorker } from "../../src/shared/forget-worker.ts";
+import { SharedMap } from "../../src/shared/layout.ts";
 import { TokenBucket } from "../../src/admission/token-bucket.ts";
 
 const CAPACITY = 16;
 const WORKERS = 3;
 
 test("forgetWorker gives back a dead Worker's per-IP counts and only those", () => {
-  const sab = new SharedArrayBuffer(admissionBytes(CAPACITY, WORKERS));
-  const main = new SharedAdmission(sab, 0, CAPACITY, WORKERS); // the main thread's view: records nothing
-  const [w1, w2] = [1, 2].map((w) => new SharedAdmission(sab, 0, CAPACITY, WORKERS, w));
+  const map = new SharedMap({ listenerCapacity: 1, serverCapacity: CAPACITY }, WORKERS);
+  const sab = map.allocate();
+  const at = map.admission.offset;
+  const main = new SharedAdmission(sab, at, CAPACITY, WORKERS); // the main thread's view: records nothing
+  const [w1, w2] = [1, 2].map((w) => new SharedAdmission(sab, at, CAPACITY, WORKERS, w));
   const ip = newIpWords();
   parseIp("10.0.0.7", ip);
   const held1 = [0, 1, 2].map(() => w1!.ipTable.acquire(ip, 0, 10, null, 0n));
@@ -29,10 +33,10 @@ test("forgetWorker gives back a dead Worker's per-IP counts and only those", () 
   expect(main.ipTable.countAt(rated)).toBe(1);
   // One of Worker 1's sessions ended normally before it died.
   w1!.ipTable.release(held1[2]!);
-  main.forgetWorker(1);
+  forgetWorker(sab, map, 1);
   expect(main.ipTable.countAt(slot)).toBe(2); // Worker 2's two
   expect(main.ipTable.countAt(rated)).toBe(0);
-  main.forgetWorker(1); // twice is harmless
+  forgetWorker(sab, map, 1); // twice is harmless
   expect(main.ipTable.countAt(slot)).toBe(2);
   for (const s of held2) w2!.ipTable.release(s);
   expect(main.ipTable.countAt(slot)).toBe(0);

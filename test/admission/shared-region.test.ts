@@ -1,6 +1,8 @@
 // Server places and queue cells shared by every Worker: exact under races, stable by name, recoverable.
 import { expect, test } from "bun:test";
-import { SharedAdmission, UPSTREAM_CELLS, admissionBytes } from "../../src/admission/shared-region.ts";
+import { SharedAdmission } from "../../src/admission/shared-region.ts";
+import { forgetWorker } from "../../src/shared/forget-worker.ts";
+import { SharedMap, UPSTREAM_CELLS, admissionBytes } from "../../src/shared/layout.ts";
 import type { HammerJob } from "./fixtures/hammer-worker.ts";
 
 const CAPACITY = 256;
@@ -8,6 +10,12 @@ const WORKERS = 8;
 const region = () => {
   const sab = new SharedArrayBuffer(admissionBytes(CAPACITY, WORKERS));
   return { sab, shared: new SharedAdmission(sab, 0, CAPACITY, WORKERS) };
+};
+/** The whole shared buffer, which forgetWorker gives back in. */
+const whole = () => {
+  const map = new SharedMap({ listenerCapacity: 1, serverCapacity: CAPACITY }, WORKERS);
+  const sab = map.allocate();
+  return { sab, map, shared: new SharedAdmission(sab, map.admission.offset, CAPACITY, WORKERS) };
 };
 
 test("a hard limit is never passed; an unlimited server is still counted", () => {
@@ -61,7 +69,7 @@ test("ticket order survives the counter wrapping past 2^31", () => {
 });
 
 test("forgetWorker gives back exactly what a dead Worker held", () => {
-  const { shared } = region();
+  const { sab, map, shared } = whole();
   const cell = shared.queueCell("app");
   shared.takeServer(7, 10, 3);
   shared.takeServer(7, 10, 3);
@@ -69,12 +77,12 @@ test("forgetWorker gives back exactly what a dead Worker held", () => {
   shared.enqueue(cell, 10, 3);
   shared.publishHead(cell, 3, 77);
   shared.enqueue(cell, 10, 4);
-  shared.forgetWorker(3);
+  forgetWorker(sab, map, 3);
   expect(shared.oldestHead(cell)).toBe(0);
   expect(shared.serverLoad(7)).toBe(1);
   expect(shared.queued(cell)).toBe(1);
   expect(shared.queuedAnywhere()).toBe(1);
-  shared.forgetWorker(3); // twice is harmless
+  forgetWorker(sab, map, 3); // twice is harmless
   expect(shared.serverLoad(7)).toBe(1);
 });
 

@@ -4,11 +4,11 @@ import { NO_EXCLUSIONS } from "../../src/balancing/balancer.ts";
 import { BALANCERS } from "../../src/balancing/registry.ts";
 import type { BalanceAlgorithm, ServerConfig, UpstreamConfig } from "../../src/config/types.ts";
 import { QueueWaker } from "../../src/upstream/queue-waker.ts";
-import { SharedAdmission, admissionBytes } from "../../src/admission/shared-region.ts";
+import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { Assigner, NO_SERVER, Outcome, QUEUED, QUEUE_FULL, type Claim } from "../../src/upstream/assigner.ts";
 import { Recycler } from "../../src/primitives/recycler.ts";
 import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
-import { L, LISTENER_CELLS, S, SERVER_CELLS } from "../../src/telemetry/counters.ts";
+import { L, LISTENER_CELLS, S, SERVER_CELLS, admissionBytes } from "../../src/shared/layout.ts";
 
 const server = (maxConnections?: number, softLimit?: number): ServerConfig => ({
   name: "s", address: { host: "127.0.0.1", port: 1 }, weight: 1, backup: false,

@@ -1,20 +1,30 @@
-// Runs a config until a signal: starts the supervisor, logs readiness, handles SIGTERM/SIGINT, and
-// reloads on SIGHUP or (with `watch = true`) when the file changes.
-import type { Config } from "../config/types.ts";
-import { watchConfig } from "../control/config-watch.ts";
-import { sdNotify } from "../control/sd-notify.ts";
-import { Supervisor, type ReadyInfo } from "../control/supervisor.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { rootWarning } from "./service/root-warning.ts";
-import { descriptorWarning } from "../data/descriptors.ts";
+// The main thread's composition root: builds the shared memory, the supervisor, the health monitors
+// and the HTTP server, and wires them to the process: signals, sd_notify, reload triggers (SIGHUP,
+// the admin API, the file watch) and readiness. Runs a config until a signal.
+import type { Server } from "bun";
+import { startHttpServer } from "./admin/server.ts";
+import { rootWarning } from "./cli/service/root-warning.ts";
+import { formatAddress } from "./config/address.ts";
+import type { Config } from "./config/types.ts";
+import { watchConfig } from "./control/config-watch.ts";
+import { sdNotify } from "./control/sd-notify.ts";
+import { allocateShared } from "./control/slots.ts";
+import { Supervisor, type ReadyInfo } from "./control/supervisor.ts";
+import { descriptorWarning } from "./data/descriptors.ts";
+import { HealthMonitor } from "./health/monitor.ts";
+import type { Logger } from "./telemetry/log.ts";
+
+/** What "ready" reports: every listener's address, the HTTP server's (null when off), the Workers. */
+export interface Ready extends ReadyInfo {
+  metrics: string | null;
+}
 
 export async function runProxy(
   config: Config,
   logger: Logger,
   spawnWorker: () => Worker,
-  onReady?: (info: ReadyInfo) => void,
+  onReady?: (info: Ready) => void,
 ): Promise<number> {
-  const supervisor = new Supervisor(config, logger, spawnWorker);
   let ready = false;
   let stopping = false;
   let exitingNow = false;
@@ -33,17 +43,22 @@ export async function runProxy(
       watcher = null;
     }
   };
-  // Every reload (SIGHUP, the admin API, the file watch) goes through these.
-  supervisor.reloadHooks = {
-    // systemd shows "reloading" until READY=1 comes back, whether the new file was taken or not.
-    before: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
-    after: () => {
+  const supervisor: Supervisor = new Supervisor({
+    config,
+    logger,
+    spawn: spawnWorker,
+    memory: allocateShared(config),
+    health: (c, events) => new HealthMonitor(c, logger, events),
+    // Every reload (SIGHUP, the admin API, the file watch) goes through these. systemd shows
+    // "reloading" until READY=1 comes back, whether the new file was taken or not.
+    onReloadStart: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
+    onReloadEnd: () => {
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
       watchAsConfigured();
       notify(logger, "READY=1");
     },
-  };
+  });
 
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM
   // in that window must still drain rather than kill the process by the default action.
@@ -75,14 +90,20 @@ export async function runProxy(
   const fds = descriptorWarning(config);
   if (fds) logger.warn("max_connections does not fit the open-file limit", fds);
 
+  let http: Server<undefined> | null = null;
   try {
-    const info = await supervisor.start();
+    // Before the Workers: a busy metrics address fails the start before any listener accepts.
+    if (config.metrics.listen) http = startHttpServer(config.metrics.listen, supervisor);
+    const started = await supervisor.start();
+    const metrics = http ? formatAddress({ host: config.metrics.listen!.host, port: http.port! }) : null;
+    const info: Ready = { listeners: started.listeners, metrics, workers: started.workers };
     ready = true;
     logger.info("ready", { config: config.source, pid: process.pid, ...info });
     // Type=notify: `systemctl start` returns only now, when every listener accepts in every Worker.
     notify(logger, `READY=1\nSTATUS=serving ${info.listeners.map((l) => l.address).join(", ")}\nMAINPID=${process.pid}`);
     onReady?.(info);
   } catch (err) {
+    http?.stop(true);
     logger.error("could not start", { error: (err as Error).message });
     logger.flush();
     return 1;
@@ -93,7 +114,9 @@ export async function runProxy(
   await stopRequested;
   notify(logger, "STOPPING=1\nSTATUS=draining sessions");
   watchAsConfigured(); // stopping: closes the watcher
-  await supervisor.shutdown();
+  const drained = supervisor.shutdown(); // Workers are told to drain before the HTTP server goes
+  http?.stop(true);
+  await drained;
   logger.info("stopped");
   logger.flush();
   return 0;

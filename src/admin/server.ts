@@ -1,21 +1,23 @@
-// The metrics listener on the main thread: /metrics (Prometheus text), /metrics.json, /healthz,
-// /readyz, the status page at /, and the admin API under /api/.
+// The HTTP server on the main thread (the `[metrics] listen` address): /metrics (Prometheus text),
+// /metrics.json, /healthz, /readyz, the status page at /, and the admin API under /api/.
 import type { Server } from "bun";
+import { perIpUsage } from "../admission/shared-region.ts";
+import { formatAddress } from "../config/address.ts";
 import type { Address } from "../config/types.ts";
-import { renderPrometheus } from "./prometheus.ts";
-import { renderHealth } from "../health/metrics.ts";
-import { renderHistograms } from "./histogram-metrics.ts";
-import { handleApi } from "../admin/api.ts";
-import { ChangeLog, type AppliedWait } from "../admin/changes.ts";
 import { faultsEnabled } from "../control/faults.ts";
 import type { WorkerFault } from "../control/messages.ts";
-import { failure, json, methodNotAllowed } from "../admin/http.ts";
-import { readinessResponse } from "../admin/readiness.ts";
-import type { StatusSource } from "../admin/source.ts";
-import { statusPage } from "../admin/status-page.ts";
-import { metricsView } from "../admin/views.ts";
+import { renderHealth } from "../health/metrics.ts";
+import { renderHistograms } from "../telemetry/histogram-metrics.ts";
+import { renderPrometheus } from "../telemetry/prometheus.ts";
+import { handleApi } from "./api.ts";
+import { ChangeLog, type AppliedWait } from "./changes.ts";
+import { failure, json, methodNotAllowed } from "./http.ts";
+import { readinessResponse } from "./readiness.ts";
+import type { StatusSource } from "./source.ts";
+import { statusPage } from "./status-page.ts";
+import { metricsView } from "./views.ts";
 
-export interface MetricsSource extends StatusSource, AppliedWait {
+export interface HttpSource extends StatusSource, AppliedWait {
   /** The last server snapshot sent to the Workers, and the last each Worker applied (null: not running). */
   snapshotSeqs?(): { sent: number; applied: (number | null)[] };
   /** Tests only (AEGIS_TEST_FAULTS=1): crash or stall Worker `index`; false when it is not running. */
@@ -24,9 +26,18 @@ export interface MetricsSource extends StatusSource, AppliedWait {
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
-export function startMetricsServer(listen: Address, source: MetricsSource): Server<undefined> {
+/** Listen on `listen`; the error names the address when it cannot. */
+export function startHttpServer(listen: Address, source: HttpSource): Server<undefined> {
   const changes = new ChangeLog();
   changes.follow(source.health);
+  try {
+    return serve(listen, source, changes);
+  } catch (err) {
+    throw new Error(`metrics: cannot listen on ${formatAddress(listen)}: ${(err as Error).message}`);
+  }
+}
+
+function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<undefined> {
   return Bun.serve({
     hostname: listen.host,
     port: listen.port,
@@ -38,7 +49,8 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
       if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(request.method, ["GET", "HEAD"]);
       switch (path) {
         case "/metrics": {
-          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]]) + renderHealth(source.config, source.health)
+          const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
+          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp) + renderHealth(source.config, source.health)
             + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source);
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
@@ -60,7 +72,7 @@ export function startMetricsServer(listen: Address, source: MetricsSource): Serv
  * aegis_worker_snapshot_seq per Worker (the last it applied): a change is in effect everywhere once
  * every Worker's value has reached the sent value read after the change.
  */
-function renderSnapshotSeqs(source: MetricsSource): string {
+function renderSnapshotSeqs(source: HttpSource): string {
   if (!source.snapshotSeqs) return "";
   const { sent, applied } = source.snapshotSeqs();
   const lines = [
@@ -78,7 +90,7 @@ function renderSnapshotSeqs(source: MetricsSource): string {
  * POST /faults/crash-worker/{n}, POST /faults/stall-worker/{n}?ms=...: only with AEGIS_TEST_FAULTS=1
  * (tests); 404 otherwise, like any unknown path.
  */
-function fault(source: MetricsSource, request: Request, path: string): Response {
+function fault(source: HttpSource, request: Request, path: string): Response {
   const match = /^\/faults\/(crash|stall)-worker\/(\d+)$/.exec(path);
   if (!match || !source.injectFault) return failure(404, `no such fault: ${path}`);
   if (request.method !== "POST") return methodNotAllowed(request.method, ["POST"]);
