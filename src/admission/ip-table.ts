@@ -20,7 +20,7 @@
 // can switch off is no cap. Placing each new entry in the emptier of its two buckets keeps that from
 // happening below about 70% of the slots live (measured on random addresses), and the seed, chosen
 // at start-up, keeps an attacker from aiming addresses at one bucket.
-import { isV4, type IpWords } from "./ip.ts";
+import { isV4, type IpWords } from "../net/ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
 /** Outcomes of `acquire` other than a held slot (>= 0). */

@@ -4,7 +4,7 @@
 // checks and takes in one step); nothing takes a lock. The region is sized once, at start-up, from
 // the counter slot capacities, so reloads never move a cell a running session will give back.
 import { IpTable, ipTableBytes } from "./ip-table.ts";
-import type { IpWords } from "./ip.ts";
+import type { IpWords } from "../net/ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
 /** Distinct upstream names that can own a queue over the life of the process. */

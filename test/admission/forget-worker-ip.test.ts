@@ -2,7 +2,7 @@
 // forgetWorker gives back exactly that Worker's share of an address's count.
 import { expect, test } from "bun:test";
 import { IpTable } from "../../src/admission/ip-table.ts";
-import { newIpWords, parseIp } from "../../src/admission/ip.ts";
+import { newIpWords, parseIp } from "../../src/net/ip.ts";
 import { SharedAdmission, admissionBytes } from "../../src/admission/shared-region.ts";
 import { TokenBucket } from "../../src/admission/token-bucket.ts";
 
