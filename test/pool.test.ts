@@ -1,6 +1,6 @@
 // The upstream pool: sockets connected ahead of time, greetings kept for the client, dead and old ones replaced.
 import { afterEach, describe, expect, test } from "bun:test";
-import { outOfDescriptors } from "../src/data/descriptors.ts";
+import { outOfDescriptors } from "../src/os/descriptors.ts";
 import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import type { Socket } from "bun";

@@ -6,7 +6,7 @@ import { sdNotify } from "../control/sd-notify.ts";
 import { Supervisor, type ReadyInfo } from "../control/supervisor.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { rootWarning } from "./service/root-warning.ts";
-import { descriptorWarning } from "../data/descriptors.ts";
+import { descriptorWarning } from "../os/descriptors.ts";
 
 export async function runProxy(
   config: Config,

@@ -8,7 +8,7 @@ import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "./recycler.ts";
 import { Session } from "./session.ts";
-import { openFileLimit, outOfDescriptors, sessionsThatFit } from "./descriptors.ts";
+import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "./timer-wheel.ts";
 import { UpstreamRuntime, type UpstreamEnv } from "./upstream.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
