@@ -9,14 +9,10 @@ import { Recycler } from "../src/data/recycler.ts";
 import { UpstreamConn, upstreamHandlers } from "../src/data/upstream-conn.ts";
 import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/data/upstream-pool.ts";
 import { connect } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends } = stopAfterEach(() => aegis);
 
 const idleGauge = async (a: Aegis) => (await a.metrics()).get("aegis_upstream_pool_idle") ?? -1;
 
