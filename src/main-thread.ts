@@ -10,7 +10,7 @@ import { watchConfig } from "./control/config-watch.ts";
 import { sdNotify } from "./control/sd-notify.ts";
 import { allocateShared } from "./control/slots.ts";
 import { Supervisor, type ReadyInfo } from "./control/supervisor.ts";
-import { descriptorWarning } from "./data/descriptors.ts";
+import { descriptorWarning } from "./os/descriptors.ts";
 import { HealthMonitor } from "./health/monitor.ts";
 import type { Logger } from "./telemetry/log.ts";
 

@@ -1,21 +1,15 @@
 // /metrics.json against /metrics on the same process, /readyz both ways, and the status page's plumbing.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { eventually, parseMetrics, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
-import { closedPort, startEcho, type Backend } from "./helpers/backends.ts";
-import { connect, type Client } from "./helpers/client.ts";
+import { closedPort, startEcho } from "./helpers/backends.ts";
+import { connect } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 import { readiness } from "../src/admin/readiness.ts";
 import type { StatusSource } from "../src/admin/source.ts";
 import { VERSION } from "../src/version.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 // A refused connect fails at once; the timeout as long as the interval allows and fall 2 keep a healthy
 // server up when a busy machine answers one check late.

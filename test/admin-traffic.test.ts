@@ -1,23 +1,17 @@
 // Admin state and weight changes seen from real clients: a draining or disabled server keeps the
 // sessions it has (bytes still flow both ways) and gets no new ones; ready restores it; a weight
 // change shifts the spread exactly (one Worker, smooth weighted round robin).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { startEcho } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
 import { expectIntact, pacedStreams } from "./helpers/streams.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 const TOKEN = "traffic-token-0123456789abcdef";
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 async function start(names: string[], workers = 2, accessLog = false): Promise<Aegis> {
   for (const n of names) backends.push(startEcho({ greeting: `${n}\n` }));

@@ -1,16 +1,12 @@
 // Listener ACLs on real sockets: refusals at accept, before any upstream work, for IPv4 and IPv6.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { startAegis, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 import { fromAddresses } from "./admission/fixtures/from-addresses.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends } = stopAfterEach(() => aegis);
 
 function config(echo: Backend, listeners: { name: string; bind: string; keys: string }[]): string {
   return `

@@ -1,20 +1,14 @@
 // Reloads and admission: counts carry over (by listener and server name), new limits apply at once.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { eventually, startAegis, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { startEcho } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 const config = (listenerKeys: string, server: string) => `
 [global]

@@ -1,19 +1,13 @@
 // Per-server limits and the upstream queue on real sockets, counted at the backends themselves.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { eventually, startAegis, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const stops: (() => void)[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const stop of stops.splice(0)) stop();
-});
+const { clients, cleanups: stops } = stopAfterEach(() => aegis);
 
 /**
  * A server that answers each connection's first bytes after `holdMs`, then closes it itself. It

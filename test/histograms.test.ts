@@ -1,17 +1,13 @@
 // Connect-latency and session-length histograms: merged from every Worker's cells at scrape time.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { startEcho } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends } = stopAfterEach(() => aegis);
 
 test("every connect and every finished session is observed once, in cumulative buckets, across Workers", async () => {
   const echo = startEcho();

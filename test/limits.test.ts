@@ -1,19 +1,13 @@
 // Limits that protect the proxy: idle timeout, process-wide max_connections, and no leaked sockets.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { startEcho } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 async function echoed(port: number, text: string): Promise<Client> {
   const client = await connect(port);

@@ -1,6 +1,6 @@
 // The upstream pool: sockets connected ahead of time, greetings kept for the client, dead and old ones replaced.
 import { afterEach, describe, expect, test } from "bun:test";
-import { outOfDescriptors } from "../src/data/descriptors.ts";
+import { outOfDescriptors } from "../src/os/descriptors.ts";
 import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import type { Socket } from "bun";
@@ -9,14 +9,10 @@ import { Recycler } from "../src/primitives/recycler.ts";
 import { UpstreamConn, upstreamHandlers } from "../src/upstream/conn.ts";
 import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/upstream/pool.ts";
 import { connect } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends } = stopAfterEach(() => aegis);
 
 const idleGauge = async (a: Aegis) => (await a.metrics()).get("aegis_upstream_pool_idle") ?? -1;
 

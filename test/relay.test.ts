@@ -1,17 +1,13 @@
 // The relay end to end: bytes both ways, half-close in each direction, resets, and closing promptly.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import type { Socket } from "bun";
-import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
+import { startEcho, startScripted } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends } = stopAfterEach(() => aegis);
 
 describe("relay", () => {
   test("a server that stops reading stops the client, not aegis's memory; every byte arrives once it reads again", async () => {

@@ -1,21 +1,15 @@
 // Reload without dropping a connection: SIGHUP, file watch, invalid files, listeners and servers
 // added and removed, and 20 reloads under streaming load losing no byte.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { eventually, startAegis, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
-import { connect, type Client } from "./helpers/client.ts";
+import { connect } from "./helpers/client.ts";
 import { expectIntact, pacedStreams } from "./helpers/streams.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 interface Shape {
   listeners: { name: string; bind: string; upstream: string }[];

@@ -1,24 +1,18 @@
 // Acknowledged snapshots: an admin state or weight change answers only once every Worker applied
 // it (a 200 means it is in effect), a stuck Worker gets a 504 that names it, and /metrics shows the
 // sequence number sent and the one each Worker applied.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { SOURCE_COMMAND, simpleConfig, startAegis, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
-import { connect, type Client } from "./helpers/client.ts";
+import { connect } from "./helpers/client.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 const TOKEN = "test-token-0123456789abcdef0123";
 const WITH_FAULTS = ["/usr/bin/env", "AEGIS_TEST_FAULTS=1", ...SOURCE_COMMAND];
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
+const { backends, clients } = stopAfterEach(() => aegis);
 
 async function start(command?: string[]): Promise<{ a: Aegis; servers: Backend[] }> {
   const servers = ["a", "b"].map((g) => startEcho({ greeting: `${g}\n` }));

@@ -1,19 +1,13 @@
 // Choosing and reaching servers: round robin spread, retries past dead servers, connect timeouts.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { closedPort, startEcho, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const cleanups: (() => void)[] = [];
-afterEach(async () => {
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-  for (const c of cleanups.splice(0)) c();
-});
+const { backends, cleanups } = stopAfterEach(() => aegis);
 
 /** Open a connection, round-trip one byte string, close it; returns the greeting's server name. */
 async function greetingOf(port: number): Promise<string> {

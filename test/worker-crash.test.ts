@@ -1,23 +1,17 @@
 // A Worker that crashes with sessions gives back everything they held: server places, queue places,
 // per-IP counts and the gauges; it is restarted, and the other Worker's sessions go on untouched.
 // The crash is real (an uncaught exception in the Worker), through the test-only fault hook.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { SOURCE_COMMAND, simpleConfig, startAegis, type Aegis } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { startEcho } from "./helpers/backends.ts";
 import { connect, type Client } from "./helpers/client.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { stopAfterEach } from "./helpers/teardown.ts";
 
 let aegis: Aegis | null = null;
-const backends: Backend[] = [];
-const clients: Client[] = [];
+const { backends, clients } = stopAfterEach(() => aegis);
 /** aegis with the test-only fault hook on (Bun.spawn does not pass on changes to process.env). */
 const WITH_FAULTS = ["/usr/bin/env", "AEGIS_TEST_FAULTS=1", ...SOURCE_COMMAND];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await aegis?.stop("SIGKILL");
-  aegis = null;
-  for (const b of backends.splice(0)) b.stop();
-});
 
 const PLACES = 4; // the server's max_connections
 const PER_IP = 10; // the listener's max_connections_per_ip: every test client is 127.0.0.1

@@ -1,5 +1,6 @@
 // The admin API under /api/ on the metrics listener: bearer-token auth, JSON in and out, and one
 // log line per change request saying who asked (the client address) and what came of it.
+import { WEIGHT_BOUNDS } from "../config/schema.ts";
 import type { AdminState } from "../health/server-state.ts";
 import { checkBearer } from "./auth.ts";
 import { awaitApplied, type AppliedWait } from "./changes.ts";
@@ -10,15 +11,14 @@ import { findServer, findUpstream } from "./targets.ts";
 import { upstreamView, upstreamViews } from "./views.ts";
 
 const ADMIN_STATES: readonly AdminState[] = ["ready", "draining", "disabled"];
-const MIN_WEIGHT = 1;
-const MAX_WEIGHT = 1000;
+const { min: MIN_WEIGHT, max: MAX_WEIGHT } = WEIGHT_BOUNDS;
 
 export const ENDPOINTS = [
   "GET  /api/upstreams",
   "GET  /api/upstreams/{upstream}",
   "GET  /api/upstreams/{upstream}/servers/{server}",
   "POST /api/upstreams/{upstream}/servers/{server}/state   {\"state\": \"draining\" | \"disabled\" | \"ready\"}",
-  "POST /api/upstreams/{upstream}/servers/{server}/weight  {\"weight\": 1..1000}",
+  `POST /api/upstreams/{upstream}/servers/{server}/weight  {"weight": ${MIN_WEIGHT}..${MAX_WEIGHT}}`,
   "POST /api/reload",
 ];
 

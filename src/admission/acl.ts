@@ -1,6 +1,6 @@
 // A listener's access list: `deny` wins over `allow`; an empty `allow` lets in everyone not denied.
-import { parseCidr, type Cidr } from "./cidr.ts";
-import { isV4, maskedWord, wordMask, type IpWords } from "./ip.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
+import { isV4, maskedWord, wordMask, type IpWords } from "../net/ip.ts";
 
 /**
  * A set of CIDR blocks with a lookup cost that does not grow with the number of IPv4 blocks:

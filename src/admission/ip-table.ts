@@ -23,7 +23,7 @@
 // at start-up, keeps an attacker from aiming addresses at one bucket.
 import { mix32 as mix } from "../shared/hash.ts";
 import { IP_SLOT } from "../shared/layout.ts";
-import { isV4, type IpWords } from "./ip.ts";
+import { isV4, type IpWords } from "../net/ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
 /** Outcomes of `acquire` other than a held slot (>= 0). */

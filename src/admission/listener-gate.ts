@@ -1,7 +1,7 @@
 // A listener's admission at accept: its ACL, then the per-client-address connection cap and rate.
 import type { ListenerAdmissionConfig } from "../config/types.ts";
 import { AccessList } from "./acl.ts";
-import { newIpWords, parseIp } from "./ip.ts";
+import { newIpWords, parseIp } from "../net/ip.ts";
 import { IP_UNTRACKED, type IpTable } from "./ip-table.ts";
 import { REFUSED_ACL } from "./refusals.ts";
 import { sharedClockMicros, TokenBucket } from "./token-bucket.ts";

@@ -7,7 +7,7 @@
 import type { Config } from "../config/types.ts";
 import { A, IP_TABLE_SLOTS, UPSTREAM_CELLS, admissionMap, type CounterLayout } from "../shared/layout.ts";
 import { IpTable } from "./ip-table.ts";
-import type { IpWords } from "./ip.ts";
+import type { IpWords } from "../net/ip.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
 /**

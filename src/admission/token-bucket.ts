@@ -3,12 +3,7 @@
 // Instead of (tokens, last refill), GCRA keeps the theoretical arrival time (TAT): when the bucket
 // would be full again. A connection at `now` conforms when TAT, moved on by one token's interval,
 // is at most one full bucket ahead of `now`. One word means one compare-and-swap updates it.
-
-/** "50/10s": a bucket of `count` tokens that refills completely in `periodMs`. */
-export interface RateLimit {
-  readonly count: number;
-  readonly periodMs: number;
-}
+import type { RateLimit } from "../config/types.ts";
 
 export class TokenBucket {
   /** Microseconds per token (at least 1). */

@@ -6,8 +6,8 @@ import { parseAddress, type AddressUse } from "./address.ts";
 import { didYouMean } from "./suggest.ts";
 import { readSection, isTable, describe } from "./section.ts";
 import { parseRate, RATE_PATTERN } from "./rate.ts";
-import type { RateLimit } from "../admission/token-bucket.ts";
-import { formatCidr, parseCidr } from "../admission/cidr.ts";
+import type { RateLimit } from "./types.ts";
+import { formatCidr, parseCidr } from "../net/cidr.ts";
 import { quote } from "./quote.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */

@@ -1,5 +1,5 @@
 // Rates such as "50/10s" (50 per 10 seconds) or "100/m" (100 per minute), for per-client limits.
-import type { RateLimit } from "../admission/token-bucket.ts";
+import type { RateLimit } from "./types.ts";
 import { problem } from "./errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { quote } from "./quote.ts";

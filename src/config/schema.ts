@@ -2,6 +2,7 @@
 import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ServerConfig } from "./types.ts";
 import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
+import { formatDuration } from "./duration.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ["json", "text"] as const satisfies readonly LogFormat[];
@@ -66,9 +67,20 @@ export const LISTENER = {
   })),
 } satisfies Fields;
 
+/** A server's weight; the admin API's weight change checks against the same bounds. */
+export const WEIGHT_BOUNDS = { min: 1, max: 1000 } as const;
+
+/**
+ * An upstream's queue when the file says nothing. 100 absorbs a burst (a place frees within
+ * milliseconds when sessions are short) while bounding the clients held, and what they sent, when
+ * servers stay full; like HAProxy's maxqueue, not unlimited. Also what a hand-built config (the
+ * demo, tests) that leaves the queue out gets.
+ */
+export const QUEUE_DEFAULTS = { size: 100, timeoutMs: 5_000 } as const;
+
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),
-  weight: integer({ min: 1, max: 1000, default: 1, description: "Relative share of new connections." }),
+  weight: integer({ ...WEIGHT_BOUNDS, default: 1, description: "Relative share of new connections." }),
   backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server is up; primaries at max_connections queue new sessions instead." }),
   max_connections: integer({
     min: 0, max: 10_000_000, default: 0,
@@ -143,13 +155,11 @@ export const UPSTREAM = {
   })),
   fail_threshold: integer({ min: 0, max: 1000, default: 5, description: "Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off." }),
   eject_for: duration({ min: 1, default: "10s", description: "How long an ejected server is skipped; doubles for each ejection in a row, up to 5 minutes." }),
-  // 100 absorbs a burst (a place frees within milliseconds when sessions are short) while bounding
-  // the clients held, and what they sent, when servers stay full; like HAProxy's maxqueue, not unlimited.
   queue: integer({
-    min: 0, max: 1_000_000, default: 100,
+    min: 0, max: 1_000_000, default: QUEUE_DEFAULTS.size,
     description: "Sessions that may wait, all Workers together, when every eligible server is at its max_connections; past it they are refused (queue_full). 0 refuses at once. Unused without max_connections.",
   }),
-  queue_timeout: duration({ min: 1, default: "5s", description: "A session waiting in the queue longer than this is refused (queue_timeout)." }),
+  queue_timeout: duration({ min: 1, default: formatDuration(QUEUE_DEFAULTS.timeoutMs), description: "A session waiting in the queue longer than this is refused (queue_timeout)." }),
   servers: list(SERVER, {
     required: true,
     shorthand: "address",

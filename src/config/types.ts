@@ -51,7 +51,13 @@ export interface ListenerAdmissionConfig {
   /** Open connections one client address may have (an IPv6 client is its /64); 0 = no cap. */
   maxConnectionsPerIp: number;
   /** New connections one client address may open: a token bucket; null = no rate limit. */
-  connectionRatePerIp: { count: number; periodMs: number } | null;
+  connectionRatePerIp: RateLimit | null;
+}
+
+/** "50/10s": a bucket of `count` tokens that refills completely in `periodMs`. */
+export interface RateLimit {
+  readonly count: number;
+  readonly periodMs: number;
 }
 
 export interface ServerConfig {

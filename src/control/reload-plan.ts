@@ -1,5 +1,6 @@
 // What a reload changes: which listeners keep their sockets (and ports), and a readable list of changes.
 import { formatAddress } from "../config/address.ts";
+import { keepsSocket } from "../config/listener-identity.ts";
 import type { Config, ListenerConfig } from "../config/types.ts";
 
 export interface ReloadPlan {
@@ -13,12 +14,7 @@ export interface ReloadPlan {
 
 export function planReload(old: Config, next: Config, oldPorts: readonly number[]): ReloadPlan {
   const changes: string[] = [];
-  // Same name and host, and the same port, where 0 matches the port the kernel gave it.
-  const sameSocket = (a: ListenerConfig, b: ListenerConfig) => {
-    if (a.name !== b.name || a.bind.host !== b.bind.host) return false;
-    const bound = oldPorts[old.listeners.indexOf(a)];
-    return b.bind.port === a.bind.port || b.bind.port === bound || b.bind.port === 0;
-  };
+  const sameSocket = (a: ListenerConfig, b: ListenerConfig) => keepsSocket(a, oldPorts[old.listeners.indexOf(a)] ?? null, b);
   const ports = next.listeners.map((l) => {
     const at = old.listeners.findIndex((o) => sameSocket(o, l));
     return at >= 0 ? oldPorts[at] ?? null : null;

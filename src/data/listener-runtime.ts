@@ -1,6 +1,7 @@
 // One listener as a Worker runs it. The object outlives reloads that keep its name and address: the
 // listening socket stays open and only its routes and settings are swapped.
 import type { TCPSocketListener } from "bun";
+import { keepsSocket } from "../config/listener-identity.ts";
 import type { ListenerConfig } from "../config/types.ts";
 import type { RouteTable } from "../route/table.ts";
 import type { Assigner } from "../upstream/assigner.ts";
@@ -29,13 +30,9 @@ export class ListenerRuntime implements ListenerRef {
     return this.config.name;
   }
 
-  /**
-   * The same listening socket can serve the new config when the name and address are unchanged;
-   * a port written as 0 matches the port the kernel gave it, and the other way round.
-   */
+  /** The same listening socket can serve the new config (the rule is config/listener-identity.ts). */
   sameSocket(next: ListenerConfig): boolean {
-    if (next.name !== this.config.name || next.bind.host !== this.config.bind.host) return false;
-    return next.bind.port === this.config.bind.port || next.bind.port === this.socket?.port || (next.bind.port === 0 && this.socket !== null);
+    return keepsSocket(this.config, this.socket?.port ?? null, next);
   }
 
   /** A fixed snapshot for one session (the runtime's own fields change on reload). */

@@ -9,7 +9,7 @@ import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "../primitives/recycler.ts";
 import { Session } from "./session.ts";
-import { openFileLimit, outOfDescriptors, sessionsThatFit } from "./descriptors.ts";
+import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Assigner, AssignerEnv } from "../upstream/assigner.ts";
 import type { RouteTable } from "../route/table.ts";

@@ -1,6 +1,6 @@
 // One active check of one server: connect, optionally send, and wait for the expected reply, within a timeout.
 import type { Address, HealthCheckConfig } from "../config/types.ts";
-import { outOfDescriptors } from "../data/descriptors.ts";
+import { outOfDescriptors } from "../os/descriptors.ts";
 
 export interface ProbeResult {
   ok: boolean;

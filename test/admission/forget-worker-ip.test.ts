@@ -2,7 +2,7 @@
 // forgetWorker gives back exactly that Worker's share of an address's count.
 import { expect, test } from "bun:test";
 import { IpTable } from "../../src/admission/ip-table.ts";
-import { newIpWords, parseIp } from "../../src/admission/ip.ts";
+import { newIpWords, parseIp } from "../../src/net/ip.ts";
 import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { forgetWorker } from "../../src/shared/forget-worker.ts";
 import { SharedMap } from "../../src/shared/layout.ts";

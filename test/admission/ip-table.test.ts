@@ -1,6 +1,6 @@
 // The shared per-IP table: counts, rates, keys, bounded memory and its full policy, and exactness across threads.
 import { describe, expect, test } from "bun:test";
-import { newIpWords, parseIp } from "../../src/admission/ip.ts";
+import { newIpWords, parseIp } from "../../src/net/ip.ts";
 import { IpTable, IP_OVER_LIMIT, IP_OVER_RATE, IP_TABLE_FULL, IP_UNTRACKED } from "../../src/admission/ip-table.ts";
 import { ipTableBytes } from "../../src/shared/layout.ts";
 import { TokenBucket } from "../../src/admission/token-bucket.ts";

@@ -2,7 +2,7 @@
 // dies, and everything it held is given back while another Worker's holdings stay. A region added to
 // the map without a check here fails the test, so a new region cannot be forgotten by forgetWorker.
 import { expect, test } from "bun:test";
-import { newIpWords, parseIp } from "../../src/admission/ip.ts";
+import { newIpWords, parseIp } from "../../src/net/ip.ts";
 import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { TokenBucket } from "../../src/admission/token-bucket.ts";
 import { admissionCell, tryAdmit } from "../../src/shared/connections.ts";

@@ -1,4 +1,4 @@
-// CIDR blocks ("10.0.0.0/8", "2001:db8::/32", or a bare address) in the 128-bit space of ip.ts.
+// CIDR blocks ("10.0.0.0/8", "2001:db8::/32", or a bare address) in the 128-bit space of ip.ts; pure, so config checks them and admission matches them.
 import { formatIp, maskedWord, newIpWords, parseIp } from "./ip.ts";
 
 /** A network: the address with its host bits zero, and its prefix length in the 128-bit space. */

@@ -1,6 +1,15 @@
 // File descriptors: how many sessions the open-file limit fits, and whether this process is out of them now.
 import { closeSync, openSync, readFileSync } from "node:fs";
-import type { Config } from "../config/types.ts";
+
+/**
+ * The part of a config that decides descriptor use. Written out here rather than imported, so os/
+ * sits below config/; a Config is one.
+ */
+export interface DescriptorUse {
+  readonly global: { readonly workers: number; readonly maxConnections: number };
+  readonly listeners: readonly unknown[];
+  readonly upstreams: readonly { readonly pool: number; readonly servers: readonly unknown[] }[];
+}
 
 /** What a session costs: its client socket and its server socket. */
 const FDS_PER_SESSION = 2;
@@ -27,7 +36,7 @@ export function openFileLimit(limitsText?: string): number | null {
  * two Workers, measured), listeners, pooled sockets, health checks in flight, and metrics/admin
  * clients.
  */
-export function reservedDescriptors(config: Config): number {
+export function reservedDescriptors(config: DescriptorUse): number {
   const workers = config.global.workers;
   const servers = config.upstreams.reduce((n, u) => n + u.servers.length, 0);
   const pooled = config.upstreams.reduce((n, u) => n + u.pool * u.servers.length, 0) * workers;
@@ -35,7 +44,7 @@ export function reservedDescriptors(config: Config): number {
 }
 
 /** How many sessions fit under `limit` (Infinity when there is no limit to speak of). */
-export function sessionsThatFit(config: Config, limit: number | null = openFileLimit()): number {
+export function sessionsThatFit(config: DescriptorUse, limit: number | null = openFileLimit()): number {
   if (limit === null || !Number.isFinite(limit)) return Number.POSITIVE_INFINITY;
   return Math.max(0, Math.floor((limit - reservedDescriptors(config)) / FDS_PER_SESSION));
 }
@@ -44,7 +53,7 @@ export function sessionsThatFit(config: Config, limit: number | null = openFileL
  * The start-up warning when `max_connections` cannot fit the open-file limit (null when it fits):
  * HAProxy derives its maxconn from the limit the same way, and says so.
  */
-export function descriptorWarning(config: Config, limit: number | null = openFileLimit()): Record<string, unknown> | null {
+export function descriptorWarning(config: DescriptorUse, limit: number | null = openFileLimit()): Record<string, unknown> | null {
   const fit = sessionsThatFit(config, limit);
   if (config.global.maxConnections <= fit) return null;
   const wanted = config.global.maxConnections * FDS_PER_SESSION + reservedDescriptors(config);
