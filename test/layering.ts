@@ -10,6 +10,7 @@ import ts from "typescript";
 export const RANKS: Readonly<Record<string, number>> = {
   "net": 0,
   "os": 0,
+  "primitives": 0,
   "version.ts": 0,
   "config": 1,
   "shared": 2,

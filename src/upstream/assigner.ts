@@ -1,6 +1,7 @@
 // Where a server is picked: one upstream as a Worker assigns it. Limits, the queue, the backup rule,
 // the pool and the balancer all sit behind this; a session only asks, reports and gives back.
 import { Latency, NO_EXCLUSIONS, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../balancing/balancer.ts";
+import { QUEUE_DEFAULTS } from "../config/schema.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import type { SharedAdmission } from "../admission/shared-region.ts";
@@ -38,9 +39,6 @@ export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
 /** `connected` with this instead of a time: the session took a pooled socket, nothing to time. */
 export const POOLED = -1;
-
-/** Used when a hand-built config (the demo, tests) leaves the queue out. */
-export const DEFAULT_QUEUE = { size: 100, timeoutMs: 5_000 };
 
 /** What a session shows the assigner while it asks for a server. */
 export interface Claim extends TimerEntry {
@@ -104,7 +102,7 @@ export class Assigner implements PoolHost {
     this.balancer = withBackups(algorithm)(this.#views, Math.random);
     this.counters = new ServerCells(env.cells, index, config.servers.length, env.layout);
     this.limits = new ServerLimits(config.servers, env.layout.slots.servers[index] ?? [], places.shared, places.worker);
-    const q = config.queue ?? DEFAULT_QUEUE;
+    const q = config.queue ?? QUEUE_DEFAULTS; // a hand-built config (the demo, tests) may leave it out
     const queueCell = this.limits.any ? places.shared.queueCell(config.name) : -1;
     this.queue = new UpstreamQueue(places.shared, queueCell, q.size, places.worker);
     this.queueTimeoutMs = q.timeoutMs;
