@@ -178,6 +178,32 @@ describe("relay events the plane alone decides", () => {
     expect(await sessionLog(p)).toMatchObject({ end: "idle_timeout", bytes_in: 5, bytes_out: 5 });
   });
 
+  test("idle timeout with bytes still queued: both sides get a reset, so the cut stream never looks complete", async () => {
+    const out = new Map<BackendConn, ReturnType<typeof writer>>();
+    using backend = startBackend({
+      open(c) {
+        out.set(c, writer(c.socket));
+        out.get(c)!.write(new Uint8Array(16 * 1024 * 1024));
+      },
+      drain(c) { out.get(c)!.flush(); },
+    });
+    using p = startPlane([backend.address], { listener: 'idle_timeout = "300ms"' });
+    const client = await connectClient(p.port, { paused: true });
+    // The plane holds bytes it could not write to the paused client: the session goes idle with them.
+    await waitFor(() => p.chunksInUse > 0, { what: "the plane queued bytes for the paused client" });
+    const conn = await backend.conn();
+    await conn.recorder.untilClosed("the backend's socket closed", 15_000);
+    await drained(p);
+    expect(conn.events).toEqual(["open", "close:ECONNRESET"]);
+    const log = await sessionLog(p);
+    expect(log.end).toBe("idle_timeout");
+    client.socket.resume();
+    await client.recorder.untilClosed("the client's socket closed");
+    // What was already in the client's receive buffer may still be read before the reset; never a FIN.
+    expect(client.events.filter((e) => !e.startsWith("data:"))).toEqual(["open", "close:ECONNRESET"]);
+    expect(client.recorder.bytes).toBeLessThanOrEqual(log.bytes_out as number);
+  });
+
   test("bytes sent before the server connection exists are delivered first and in order", async () => {
     await using hole = await within(startBlackhole(), 10_000, "blackhole.py printed its port").then((h) => ({ ...h, [Symbol.asyncDispose]: async () => h.stop() }));
     using echo = startEchoBackend();
