@@ -31,6 +31,8 @@ export interface TestPlane {
   readonly admitted: number;
   /** Recycler chunks holding unsent bytes (each 16 KiB). */
   readonly chunksInUse: number;
+  /** Passive health reports the plane sent (to the main thread, in aegis): server indexes, in order. */
+  readonly serverFailures: number[];
   /** A counter cell of the one listener. */
   counter(name: ListenerCounter): number;
   /** The access log records of finished sessions. */
@@ -75,7 +77,8 @@ ${setup.upstream ?? ""}
   const sab = layout.allocate();
   const logger = new KeptLogger(config.global.logLevel);
   setThreadWorker(0);
-  const plane = new DataPlane({ config, slots, worker: 0, sab, logger, onServerFailure: () => {} });
+  const serverFailures: number[] = [];
+  const plane = new DataPlane({ config, slots, worker: 0, sab, logger, onServerFailure: (_upstream, server) => void serverFailures.push(server) });
   let port: number;
   try {
     port = plane.start(null)[0]!.port;
@@ -98,6 +101,7 @@ ${setup.upstream ?? ""}
     get sessions() { return plane.sessions.size; },
     get admitted() { return Atomics.load(admission, 0); },
     get chunksInUse() { return plane.recycler.chunksInUse; },
+    serverFailures,
     counter: (name) => plane.cells[base + L[name]]!,
     sessionLogs: () => logger.records.filter((r) => r.msg === "session"),
     stop,
