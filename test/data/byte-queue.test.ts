@@ -1,0 +1,155 @@
+// ByteQueue: unsent bytes of one relay direction in recycler chunks, written out oldest first.
+import { describe, expect, test } from "bun:test";
+import { ByteQueue, type Writable } from "../../src/data/byte-queue.ts";
+import { CHUNK_SIZE, Recycler } from "../../src/data/recycler.ts";
+
+/** A socket that takes at most `takes()` bytes per write (0: full; -1: closed), keeping what it took. */
+class FakeSocket implements Writable {
+  readonly received: number[] = [];
+  calls = 0;
+  constructor(public takes: () => number) {}
+  write(data: Uint8Array, byteOffset: number, byteLength: number): number {
+    this.calls++;
+    const n = this.takes();
+    if (n < 0) return -1;
+    const taken = Math.min(n, byteLength);
+    for (let i = 0; i < taken; i++) this.received.push(data[byteOffset + i]!);
+    return taken;
+  }
+}
+
+const bytes = (length: number, seed = 0) => Uint8Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff);
+
+describe("ByteQueue", () => {
+  test("push copies from the given offset; writeTo gives the bytes back in order, across chunk boundaries", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    const a = bytes(CHUNK_SIZE + 100, 1);
+    const b = bytes(2 * CHUNK_SIZE - 7, 2);
+    expect(q.push(a, 0)).toBe(true);
+    expect(q.push(b, 50)).toBe(true);
+    expect(q.size).toBe(a.length + b.length - 50);
+    expect(q.empty).toBe(false);
+    const socket = new FakeSocket(() => 1 << 30);
+    expect(q.writeTo(socket)).toBe(a.length + b.length - 50);
+    expect(q.empty).toBe(true);
+    expect(Uint8Array.from(socket.received)).toEqual(Uint8Array.from([...a, ...b.subarray(50)]));
+    expect(rec.chunksInUse).toBe(0);
+  });
+
+  test("the source buffer can be reused after push: the queue holds a copy", () => {
+    const q = new ByteQueue(new Recycler(1024 * 1024), 64 * 1024);
+    const src = bytes(10);
+    q.push(src, 0);
+    src.fill(0xee);
+    const socket = new FakeSocket(() => 100);
+    q.writeTo(socket);
+    expect(socket.received).toEqual([...bytes(10)]);
+  });
+
+  test("short writes leave the rest queued, and later writes carry on from exactly there", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    const data = bytes(3 * CHUNK_SIZE + 5, 3);
+    q.push(data, 0);
+    const sizes = [1, 0, CHUNK_SIZE - 1, 3, CHUNK_SIZE, 0, 2 * CHUNK_SIZE];
+    let call = 0;
+    const socket = new FakeSocket(() => sizes[call++ % sizes.length]!);
+    let total = 0;
+    for (let round = 0; round < 100 && !q.empty; round++) {
+      const before = q.size;
+      const n = q.writeTo(socket);
+      expect(n).toBeGreaterThanOrEqual(0);
+      expect(q.size).toBe(before - n);
+      total += n;
+    }
+    expect(q.empty).toBe(true);
+    expect(total).toBe(data.length);
+    expect(Uint8Array.from(socket.received)).toEqual(data);
+    expect(rec.chunksInUse).toBe(0);
+  });
+
+  test("pushes between short writes keep their order", () => {
+    const q = new ByteQueue(new Recycler(4 * 1024 * 1024), 1024 * 1024);
+    const socket = new FakeSocket(() => 5000);
+    const expected: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const piece = bytes(3000 + i * 997, i);
+      expect(q.push(piece, 0)).toBe(true);
+      expected.push(...piece);
+      q.writeTo(socket);
+    }
+    socket.takes = () => 1 << 30;
+    q.writeTo(socket);
+    expect(q.empty).toBe(true);
+    expect(socket.received).toEqual(expected);
+  });
+
+  test("past the capacity, push refuses and copies nothing", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 2 * CHUNK_SIZE);
+    expect(q.push(bytes(CHUNK_SIZE), 0)).toBe(true);
+    const held = rec.chunksInUse;
+    expect(q.push(bytes(CHUNK_SIZE + 1), 0)).toBe(false);
+    expect(q.size).toBe(CHUNK_SIZE);
+    expect(rec.chunksInUse).toBe(held);
+    expect(q.push(bytes(CHUNK_SIZE), 0)).toBe(true); // exactly at the cap is allowed
+    expect(q.size).toBe(2 * CHUNK_SIZE);
+  });
+
+  test("past the Worker's chunk budget, push refuses and copies nothing, even below its own capacity", () => {
+    const rec = new Recycler(64 * CHUNK_SIZE); // one slab: the smallest budget
+    const first = new ByteQueue(rec, 1024 * 1024);
+    const second = new ByteQueue(rec, 1024 * 1024);
+    expect(first.push(bytes(60 * CHUNK_SIZE), 0)).toBe(true);
+    expect(second.push(bytes(5 * CHUNK_SIZE), 0)).toBe(false);
+    expect(second.size).toBe(0);
+    expect(rec.chunksInUse).toBe(60);
+    expect(second.push(bytes(4 * CHUNK_SIZE), 0)).toBe(true);
+    expect(rec.chunksInUse).toBe(64);
+  });
+
+  test("a closed socket: writeTo returns -1", () => {
+    const q = new ByteQueue(new Recycler(1024 * 1024), 64 * 1024);
+    q.push(bytes(10), 0);
+    expect(q.writeTo(new FakeSocket(() => -1))).toBe(-1);
+  });
+
+  test("clear gives every chunk back; the queue is usable again", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    q.push(bytes(5 * CHUNK_SIZE + 1), 0);
+    expect(rec.chunksInUse).toBe(6);
+    q.clear();
+    expect(q.size).toBe(0);
+    expect(q.empty).toBe(true);
+    expect(rec.chunksInUse).toBe(0);
+    q.push(bytes(3, 9), 0);
+    const socket = new FakeSocket(() => 100);
+    expect(q.writeTo(socket)).toBe(3);
+    expect(socket.received).toEqual([...bytes(3, 9)]);
+  });
+
+  test("an empty push and a push from past the end change nothing", () => {
+    const rec = new Recycler(1024 * 1024);
+    const q = new ByteQueue(rec, 1024);
+    expect(q.push(new Uint8Array(0), 0)).toBe(true);
+    expect(q.push(bytes(10), 10)).toBe(true);
+    expect(q.size).toBe(0);
+    expect(rec.chunksInUse).toBe(0);
+    expect(q.writeTo(new FakeSocket(() => 100))).toBe(0);
+  });
+
+  test("a chunk is given back as soon as it is written out, not when the queue empties", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    q.push(bytes(4 * CHUNK_SIZE), 0);
+    expect(rec.chunksInUse).toBe(4);
+    const takes = [CHUNK_SIZE, CHUNK_SIZE, 10];
+    let call = 0;
+    // One write per chunk: the first two take their whole chunk, the third 10 bytes, then the socket is full.
+    expect(q.writeTo(new FakeSocket(() => takes[call++] ?? 0))).toBe(2 * CHUNK_SIZE + 10);
+    expect(rec.chunksInUse).toBe(2);
+    expect(q.size).toBe(2 * CHUNK_SIZE - 10);
+  });
+});
