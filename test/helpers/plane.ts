@@ -4,9 +4,12 @@ import type { Socket, TCPSocketListener } from "bun";
 import { parseConfig } from "../../src/config/load.ts";
 import { SlotRegistry } from "../../src/control/slots.ts";
 import { setThreadWorker } from "../../src/admission/shared-region.ts";
-import { DataPlane } from "../../src/data/plane.ts";
-import { CounterLayout, L, admissionCell } from "../../src/telemetry/counters.ts";
+import type { DataPlane } from "../../src/data/plane.ts";
+import { admissionCell } from "../../src/shared/connections.ts";
+import { CounterLayout, L } from "../../src/shared/layout.ts";
 import { Logger } from "../../src/telemetry/log.ts";
+import { routesFor } from "../../src/route/table.ts";
+import { buildPlane } from "../../src/worker.ts";
 
 // ---- the plane ------------------------------------------------------------------------------
 
@@ -15,6 +18,10 @@ export interface PlaneSetup {
   global?: string;
   listener?: string;
   upstream?: string;
+  /** TOML of further [[upstream]] tables, for listeners with routes. */
+  upstreams?: string;
+  /** How the listener's route table is built (default: the Worker's own, from the config). */
+  routes?: typeof routesFor;
 }
 
 export type ListenerCounter = keyof typeof L;
@@ -71,6 +78,7 @@ ${setup.listener ?? ""}
 name = "app"
 servers = [${servers.map((s) => JSON.stringify(s)).join(", ")}]
 ${setup.upstream ?? ""}
+${setup.upstreams ?? ""}
 `, "plane-test.toml");
   const slots = new SlotRegistry(config).assign(config);
   const layout = new CounterLayout(slots, config.global.workers);
@@ -78,7 +86,8 @@ ${setup.upstream ?? ""}
   const logger = new KeptLogger(config.global.logLevel);
   setThreadWorker(0);
   const serverFailures: number[] = [];
-  const plane = new DataPlane({ config, slots, worker: 0, sab, logger, onServerFailure: (_upstream, server) => void serverFailures.push(server) });
+  // Built by the Worker's own composition root, so the test runs what a Worker runs.
+  const plane = buildPlane({ config, slots, worker: 0, sab }, logger, (_upstream, server) => void serverFailures.push(server), setup.routes);
   let port: number;
   try {
     port = plane.start(null)[0]!.port;

@@ -1,7 +1,7 @@
 // ByteQueue: unsent bytes of one relay direction in recycler chunks, written out oldest first.
 import { describe, expect, test } from "bun:test";
-import { ByteQueue, type Writable } from "../../src/data/byte-queue.ts";
-import { CHUNK_SIZE, Recycler } from "../../src/data/recycler.ts";
+import { ByteQueue, type Writable } from "../../src/primitives/byte-queue.ts";
+import { CHUNK_SIZE, Recycler } from "../../src/primitives/recycler.ts";
 
 /** A socket that takes at most `takes()` bytes per write (0: full; -1: closed), keeping what it took. */
 class FakeSocket implements Writable {

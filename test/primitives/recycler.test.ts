@@ -1,6 +1,6 @@
 // Recycler: fixed-size chunks carved from 1 MiB slabs, reused forever, within a byte budget.
 import { describe, expect, test } from "bun:test";
-import { CHUNK_SIZE, Recycler } from "../../src/data/recycler.ts";
+import { CHUNK_SIZE, Recycler } from "../../src/primitives/recycler.ts";
 
 const SLAB_CHUNKS = (1024 * 1024) / CHUNK_SIZE;
 

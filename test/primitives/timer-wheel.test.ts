@@ -1,6 +1,6 @@
 // TimerWheel: one hashed wheel per Worker firing connect and idle deadlines on the Worker's tick.
 import { describe, expect, test } from "bun:test";
-import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/data/timer-wheel.ts";
+import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
 
 class Entry implements TimerEntry {
   deadline = 0;
