@@ -38,7 +38,8 @@ export function planReload(old: Config, next: Config, oldPorts: readonly number[
     for (const s of o.servers) if (!u.servers.some((x) => x.name === s.name)) changes.push(`upstream ${u.name}: server ${s.name} removed: its sessions go on, it gets no new ones`);
     const { servers: _a, ...restNew } = u;
     const { servers: _b, ...restOld } = o;
-    if (JSON.stringify(restNew) !== JSON.stringify(restOld) || JSON.stringify(u.servers.map((s) => s.weight)) !== JSON.stringify(o.servers.map((s) => s.weight))) {
+    // Any server setting counts (weight, backup, limits, order), as it does for the Workers' rebuild.
+    if (JSON.stringify(restNew) !== JSON.stringify(restOld) || JSON.stringify(u.servers) !== JSON.stringify(o.servers)) {
       if (!changes.some((c) => c.startsWith(`upstream ${u.name}:`))) changes.push(`upstream ${u.name} settings changed`);
     }
   }

@@ -110,7 +110,7 @@ describe("planReload: upstreams and the rest", () => {
   // Bug: a server's own settings other than weight (backup, max_connections, soft_limit) are not
   // compared, so a reload that changes only them reports no change at all, although the Workers do
   // apply the new settings (the plane compares the whole upstream). Run with `bun test --todo`.
-  test.todo("a server's backup flag or max_connections changed is reported", () => {
+  test("a server's backup flag or max_connections changed is reported", () => {
     const backup = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001", '{ address = "127.0.0.1:9002", backup = true }'] }] }), [7001]);
     expect(backup.changes).not.toEqual([]);
     const limit = (n: number) => config({ upstreams: [{ name: "app", servers: [`{ address = "127.0.0.1:9001", max_connections = ${n} }`, "127.0.0.1:9002"] }] });
