@@ -436,9 +436,13 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
     if (this.serverClosed || this.state !== RELAYING) return;
     this.serverClosed = true;
     const reset = error !== undefined || this.serverBroken || this.#cutting;
-    this.#ended(reset ? "server_reset" : "server_closed");
+    // A reset after the server's own FIN is its kernel answering bytes the client sent after that
+    // close (Redis's `timeout`, MySQL's wait_timeout): the server ended the session cleanly and is
+    // not to blame, though the client still gets the reset (those bytes reached nobody).
+    const afterFin = reset && this.serverEof && !this.#cutting;
+    this.#ended(reset && !afterFin ? "server_reset" : "server_closed");
     // A reset while the client is still there is the server's doing (not ours passing a client's reset on, nor our own cut).
-    const failed = reset && !this.clientClosed && !this.#cutting;
+    const failed = reset && !afterFin && !this.clientClosed && !this.#cutting;
     this.#giveBack(failed ? Outcome.serverFailed : Outcome.ok);
     this.toServer.clear();
     if (!this.clientClosed) {

@@ -220,7 +220,7 @@ describe("relay events the plane alone decides", () => {
   // had closed cleanly, the everyday race of a server closing an idle connection (Redis `timeout`,
   // MySQL `wait_timeout`) as its client writes. The plane logs it as server_reset and reports a
   // passive health failure, so such closes count toward ejecting a healthy server. Run with --todo.
-  test.todo("a server that closed cleanly is not blamed when its client writes after the FIN", async () => {
+  test("a server that closed cleanly is not blamed when its client writes after the FIN", async () => {
     using backend = startBackend({ open(c) { c.socket.end(); } });
     using p = startPlane([backend.address]);
     const client = await connectClient(p.port);
