@@ -11,6 +11,7 @@ import { sdNotify } from "./control/sd-notify.ts";
 import { allocateShared } from "./control/slots.ts";
 import { Supervisor, type ReadyInfo } from "./control/supervisor.ts";
 import { descriptorWarning } from "./os/descriptors.ts";
+import { balanceWarnings } from "./balancing/warnings.ts";
 import { HealthMonitor } from "./health/monitor.ts";
 import type { Logger } from "./telemetry/log.ts";
 
@@ -52,7 +53,8 @@ export async function runProxy(
     // Every reload (SIGHUP, the admin API, the file watch) goes through these. systemd shows
     // "reloading" until READY=1 comes back, whether the new file was taken or not.
     onReloadStart: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
-    onReloadEnd: () => {
+    onReloadEnd: (result) => {
+      if (result.ok) warnAboutBalancing(logger, supervisor.config);
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
       watchAsConfigured();
@@ -87,6 +89,7 @@ export async function runProxy(
 
   const asRoot = config.source.startsWith("<") ? null : rootWarning();
   if (asRoot) logger.warn(asRoot);
+  warnAboutBalancing(logger, config);
   const fds = descriptorWarning(config);
   if (fds) logger.warn("max_connections does not fit the open-file limit", fds);
 
@@ -131,4 +134,9 @@ function notify(logger: Logger, state: string): void {
 /** CLOCK_MONOTONIC in microseconds, which RELOADING=1 carries (sd_notify(3)). */
 function monotonicUsec(): bigint {
   return process.hrtime.bigint() / 1000n;
+}
+
+/** Combinations the algorithms cannot honour (see balancing/warnings.ts): they load, and work, but not as written. */
+function warnAboutBalancing(logger: Logger, config: Config): void {
+  for (const warning of balanceWarnings(config)) logger.warn("config warning", { warning });
 }

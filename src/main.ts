@@ -9,6 +9,7 @@ import { formatAddress } from "./config/address.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
+import { balanceWarnings } from "./balancing/warnings.ts";
 import type { Config } from "./config/types.ts";
 import { runProxy } from "./main-thread.ts";
 import { Logger } from "./telemetry/log.ts";
@@ -87,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
       const config = loadOrExplain(args);
       if (typeof config === "number") return config;
       console.log(summarizeConfig(config));
+      for (const warning of balanceWarnings(config)) console.log(`warning: ${warning}`);
       console.log(`\nconfig ${config.source} is valid`);
       return 0;
     }

@@ -153,6 +153,17 @@ describe("finding the config", () => {
     expect(r.stdout).toContain("config ./aegis.toml is valid");
   });
 
+  test("check warns about what an algorithm cannot honour, and the config still loads", async () => {
+    const toml = `[[listener]]\nname = "db"\nbind = "127.0.0.1:0"\nupstream = "db"\n\n[[upstream]]\nname = "db"\nbalance = "first"\nservers = ["127.0.0.1:9001", { address = "127.0.0.1:9002", weight = 3 }]\n`;
+    const r = await aegis(["check"], { cwd: dirWith("aegis.toml", toml) });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('warning: upstream db: balance = "first" ignores weights');
+    expect(r.stdout).toContain('warning: upstream db: balance = "first" sends every connection to the first available server');
+    expect(r.stdout).toContain("config ./aegis.toml is valid");
+    const plain = await aegis(["check"], { cwd: dirWith("aegis.toml", VALID) });
+    expect(plain.stdout).not.toContain("warning:");
+  });
+
   test("a --config path that does not exist: exit 2 naming the path", async () => {
     const r = await aegis(["check", "--config", "missing.toml"]);
     expect(r.code).toBe(2);
