@@ -1,6 +1,7 @@
 // What a dead Worker held, given back in every region of the shared map at once, so no count stays
 // taken by sessions that no longer exist.
-import { A, HEADER, HEADER_BYTES, IP_SLOT, IP_TABLE_SLOTS, LISTENER_GAUGES, L, SERVER_GAUGES, UPSTREAM_CELLS, type SharedMap } from "./layout.ts";
+import { admissionCell } from "./connections.ts";
+import { A, IP_SLOT, IP_TABLE_SLOTS, LISTENER_GAUGES, L, SERVER_GAUGES, UPSTREAM_CELLS, type SharedMap } from "./layout.ts";
 
 /**
  * Worker `worker` has exited with its sessions: give back
@@ -26,7 +27,7 @@ export function forgetWorker(sab: SharedArrayBuffer, map: SharedMap, worker: num
   for (let slot = 0; slot < serverCapacity; slot++) {
     for (const gauge of SERVER_GAUGES) cells[map.serverCells(slot) + gauge] = 0;
   }
-  if (active > 0) Atomics.sub(new Int32Array(sab, 0, HEADER_BYTES / 4), HEADER.connections, active);
+  if (active > 0) Atomics.sub(admissionCell(sab), 0, active);
 
   const header = new Int32Array(sab, a.header, a.lineInts);
   const servers = new Int32Array(sab, a.servers, serverCapacity * a.lineInts);
