@@ -2,12 +2,21 @@
 // timers, counters or logs). Same process model as aegis: one Worker per core, each listening on
 // every port with reusePort. Where aegis is level with it, aegis's own code costs nothing and
 // what is left is Bun's socket layer; where aegis is behind it, aegis's code is the cost.
-// Usage: bun bench/lib/bun-relay.ts WORKERS LISTEN_PORT:BACKEND_PORT [LISTEN_PORT:BACKEND_PORT ...]
-import type { Socket } from "bun";
+// Usage: bun bench/lib/bun-relay.ts WORKERS [--tls-dir DIR] LISTEN_PORT:BACKEND_PORT[:in|:out] ...
+// With `:in` the listener terminates TLS (DIR/server.pem, DIR/server.key); with `:out` the relay
+// originates TLS to the backend, verifying it against DIR/ca.pem as "localhost" (the TLS rows).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Socket, SocketHandler, TLSOptions } from "bun";
 import { isMainThread, workerData, Worker } from "node:worker_threads";
 import { listenShared } from "../../src/data/listen.ts"; // the same Bun.listen call as aegis: reusePort, allowHalfOpen
 
-type Routes = [listen: number, backend: number][];
+type Tls = "in" | "out" | "";
+type Routes = [listen: number, backend: number, tls: Tls][];
+interface Setup {
+  routes: Routes;
+  tlsDir: string;
+}
 
 interface Side {
   /** The other socket; null while the upstream connect is in flight. */
@@ -48,10 +57,12 @@ const relay = {
     socket.pause(); // until the peer drains
   },
   end(socket: Socket<Side>) {
+    if (!socket.data) return; // see close
     socket.data.eof = true;
     if (socket.data.queue.length === 0) socket.data.peer?.shutdown();
   },
   close(socket: Socket<Side>, error?: Error) {
+    if (!socket.data) return; // a TLS client that reset before its ClientHello: Bun never ran open
     socket.data.closed = true;
     const peer = socket.data.peer;
     if (!peer) return;
@@ -67,46 +78,76 @@ const drain = (socket: Socket<Side>) => {
   if (peer) flush(peer);
 };
 
-function serve(routes: Routes): void {
-  for (const [listen, backend] of routes) {
-    listenShared<Side>({
+function serve({ routes, tlsDir }: Setup): void {
+  const file = (name: string) => readFileSync(join(tlsDir, name), "utf8");
+  for (const [listen, backend, tls] of routes) {
+    const terminate: TLSOptions | undefined = tls === "in" ? { cert: file("server.pem"), key: file("server.key") } : undefined;
+    const originate: TLSOptions | undefined = tls === "out" ? { ca: file("ca.pem"), serverName: "localhost", rejectUnauthorized: true } : undefined;
+    const options = {
       hostname: "127.0.0.1",
       port: listen,
+      ...(terminate ? { tls: terminate } : {}),
       socket: {
-        open(client) {
+        open(client: Socket<Side>) {
           client.data = { peer: null, queue: [], eof: false, closed: false };
+          // Plaintext: relay once connected. TLS: once the backend's certificate is verified.
+          const link = (server: Socket<Side>) => {
+            if (client.data.closed) return void server.end();
+            client.data.peer = server;
+            flush(client);
+          };
+          const upstream: SocketHandler<Side> = {
+            ...relay,
+            drain,
+            open(server) {
+              if (!originate) link(server);
+            },
+            handshake(server, ok) {
+              if (!originate) return;
+              if (ok) link(server);
+              else {
+                server.end();
+                client.end();
+              }
+            },
+            connectError() { client.end(); },
+          };
           Bun.connect<Side>({
             hostname: "127.0.0.1",
             port: backend,
             allowHalfOpen: true,
+            ...(originate ? { tls: originate } : {}),
             data: { peer: client, queue: [], eof: false, closed: false },
-            socket: {
-              ...relay,
-              drain,
-              open(server) {
-                if (client.data.closed) return void server.end();
-                client.data.peer = server;
-                flush(client);
-              },
-              connectError() { client.end(); },
-            },
+            socket: upstream,
           }).catch(() => {});
         },
         ...relay,
         drain,
       },
-    });
+    };
+    // listenShared's options type has no tls; Bun.listen takes it (the TLS rows).
+    listenShared<Side>(options as Parameters<typeof listenShared<Side>>[0]);
   }
 }
 
 if (isMainThread) {
-  const [workers, ...pairs] = process.argv.slice(2);
-  const routes: Routes = pairs.map((p) => p.split(":").map(Number) as [number, number]);
-  if (!Number(workers) || routes.length === 0 || routes.some(([a, b]) => !a || !b)) {
-    console.error("usage: bun bench/lib/bun-relay.ts WORKERS LISTEN_PORT:BACKEND_PORT ...");
+  const [workers, ...rest] = process.argv.slice(2);
+  let tlsDir = "";
+  if (rest[0] === "--tls-dir") {
+    tlsDir = rest[1] ?? "";
+    rest.splice(0, 2);
+  }
+  const routes: Routes = rest.map((p) => {
+    const [l, b, tls = ""] = p.split(":");
+    return [Number(l), Number(b), tls as Tls];
+  });
+  const bad = routes.some(([a, b, tls]) => !a || !b || !["", "in", "out"].includes(tls) || (tls && !tlsDir));
+  if (!Number(workers) || routes.length === 0 || bad) {
+    console.error("usage: bun bench/lib/bun-relay.ts WORKERS [--tls-dir DIR] LISTEN_PORT:BACKEND_PORT[:in|:out] ...");
     process.exit(2);
   }
-  for (let i = 0; i < Number(workers); i++) new Worker(new URL(import.meta.url), { workerData: routes });
+  const setup: Setup = { routes, tlsDir };
+  for (let i = 0; i < Number(workers); i++) new Worker(new URL(import.meta.url), { workerData: setup });
 } else {
-  serve(workerData as Routes);
+  serve(workerData as Setup);
 }
