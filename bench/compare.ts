@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { parseArgs, UsageError, USAGE, type Options } from "./lib/args.ts";
+import { ALL_SECTIONS, parseArgs, UsageError, USAGE, type Options } from "./lib/args.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { firstPong, freePort, isListening, redisCommand } from "./lib/net.ts";
 import { isRunning, killAllNow, sleep, start, stop, stopAll, tail, type Proc } from "./lib/procs.ts";
@@ -15,6 +15,7 @@ import { indent, renderTable, resultsMarkdown, setCell, writeResults, METRICS, t
 import { idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
 import { balanceMarkdown, runBalance, type BalanceResult } from "./lib/balance.ts";
 import { runScrapeCost, scrapeMarkdown, type ScrapeResult } from "./lib/scrape.ts";
+import { runTls, tlsColumns, tlsMarkdown, type TlsResult } from "./lib/tls.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const t0 = performance.now();
@@ -93,6 +94,7 @@ async function main(o: Options): Promise<void> {
     idleMemory: {} as Record<string, IdleMemoryResult | null>,
     balance: null as unknown,
     scrape: null as ScrapeResult | null,
+    tls: null as unknown,
   };
   const results: Results = new Map();
   const contenders = new Map<ColumnId, Contender>();
@@ -136,10 +138,25 @@ async function main(o: Options): Promise<void> {
     }
   }
 
+  // The TLS rows: each program with its TLS listeners, in front of the same backends.
+  let tls: TlsResult | null = null;
+  if (o.sections.includes("tls")) {
+    const columns = tlsColumns(o.columns);
+    if (columns.length === 0) say("TLS rows skipped: they need one of the aegis, bun, haproxy or nginx columns (--only)");
+    else {
+      tls = await runTls({ o, workDir, cores, backend, problem, ignore: (m) => ignored.push(m), say, checkInterrupted }, columns);
+      raw.tls = { ...tls, best: Object.fromEntries(tls.best), failed: Object.fromEntries(tls.failed), negotiated: Object.fromEntries(tls.negotiated) };
+    }
+  }
+
   checkInterrupted();
   machine.push(["load average at end (this run's own load included)", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
   const table = o.sections.includes("main") ? renderTable(results, o.columns) : "";
-  const extras = [balance ? balanceMarkdown(balance, o.rounds) : "", scrape ? scrapeMarkdown(scrape) : ""].filter(Boolean);
+  const extras = [
+    balance ? balanceMarkdown(balance, o.rounds) : "",
+    scrape ? scrapeMarkdown(scrape) : "",
+    tls ? tlsMarkdown(tls, o.rounds) : "",
+  ].filter(Boolean);
   writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
   const body = resultsMarkdown({
     args: Bun.argv.slice(2),
@@ -163,7 +180,7 @@ async function main(o: Options): Promise<void> {
   if (o.out) {
     writeResults(o.out, body);
     say(`wrote ${relative(process.cwd(), o.out) || o.out}`);
-  } else if (o.sections.length < 3) say("not written: a run without every section writes only with --out FILE");
+  } else if (o.sections.length < ALL_SECTIONS.length) say("not written: a run without every section writes only with --out FILE");
 }
 
 /** Phases 1 and 2: the main table. */
@@ -251,6 +268,7 @@ function isAegis(id: ColumnId): boolean {
 
 function checkTools(o: Options): void {
   const need = ["redis-server", "redis-benchmark", "iperf3"];
+  if (o.sections.includes("tls")) need.push("openssl");
   if (o.columns.includes("haproxy")) need.push("haproxy");
   if (o.columns.includes("nginx")) need.push("nginx");
   const missing = need.filter((cmd) => !Bun.which(cmd, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` }));

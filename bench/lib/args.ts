@@ -3,9 +3,9 @@
 import { resolve } from "node:path";
 import { ALL_COLUMNS, type ColumnId } from "./proxies.ts";
 
-/** Parts of a run: the main table, the latency-aware balancing row, the scrape-cost row. */
-export type Section = "main" | "balance" | "scrape";
-export const ALL_SECTIONS: Section[] = ["main", "balance", "scrape"];
+/** Parts of a run: the main table, the latency-aware balancing row, the scrape-cost row, the TLS rows. */
+export type Section = "main" | "balance" | "scrape" | "tls";
+export const ALL_SECTIONS: Section[] = ["main", "balance", "scrape", "tls"];
 
 export interface Options {
   quick: boolean;
@@ -30,6 +30,12 @@ export interface Options {
   /** Without/with pairs in the scrape-cost row; each side keeps its best. */
   scrapeRounds: number;
   scrapeIntervalMs: number;
+  /** New TLS connections (one PING each) per column and round in the handshake row. */
+  tlsHandshakes: number;
+  /** Requests per test (GET, SET) per column and round in the keep-alive TLS rows. */
+  tlsRequests: number;
+  /** Bytes SET and read back through each program's TLS hop before the TLS rounds. */
+  tlsIntegrityBytes: number;
   out: string | null;
   keep: boolean;
 }
@@ -41,19 +47,22 @@ export const USAGE = `usage: bench/compare [--quick] [--only LIST] [--sections L
 Runs the same workloads direct to the backends and through aegis, aegis with a
 connection pool, HAProxy and nginx stream, then prints one markdown table and
 writes it to bench/RESULTS.md (text after "<!-- notes -->" there is kept).
-Then two more tables: latency-aware balancing (three backends, one slow) and
-the cost of scraping aegis's /metrics every 100 ms.
+Then three more tables: latency-aware balancing (three backends, one slow),
+the cost of scraping aegis's /metrics every 100 ms, and TLS (aegis, bare Bun,
+HAProxy and nginx terminating the same certificate, and as TLS pairs).
 
   --quick        smaller counts, 2 s iperf3, one round, one spawn (about 2 minutes)
   --only LIST    comma-separated subset of: ${ALL_COLUMNS.join(",")}
                  ("direct" and "no-proxy" mean none, "aegis-pool" means aegis+pool);
                  the balancing row runs its aegis columns with aegis, its HAProxy
-                 ones with haproxy; the scrape row needs aegis
+                 ones with haproxy; the scrape row needs aegis; the TLS rows run
+                 aegis, bun, haproxy and nginx (none and aegis+pool have no TLS column)
   --sections LIST  comma-separated subset of: ${ALL_SECTIONS.join(",")} (default: all)
                  main = the table above, balance = one slow backend of three,
-                 scrape = /metrics every 100 ms under load. Without every section,
+                 scrape = /metrics every 100 ms under load, tls = handshakes,
+                 keep-alive requests and bulk through TLS. Without every section,
                  nothing is written unless --out is given (RESULTS.md stays whole)
-  --extra-only   the same as --sections balance,scrape
+  --extra-only   every section but main (= --sections balance,scrape,tls)
   --slow-ms N    how much later the slow backend answers (default 5)
   --aegis PATH   the aegis executable (default: dist/aegis in the repository)
   --rounds N     throughput rounds; each column keeps its best (default 2, quick 1)
@@ -95,6 +104,9 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     slowMs: 5,
     scrapeRounds: 3,
     scrapeIntervalMs: 100,
+    tlsHandshakes: 10_000,
+    tlsRequests: 100_000,
+    tlsIntegrityBytes: 4 * 2 ** 20,
     out: resolve(repoRoot, "bench/RESULTS.md"),
     keep: false,
   };
@@ -118,7 +130,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
         o.sections = parseSections(value());
         break;
       case "--extra-only":
-        o.sections = ["balance", "scrape"];
+        o.sections = ["balance", "scrape", "tls"];
         break;
       case "--slow-ms": {
         const n = Number(value());
@@ -161,6 +173,8 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     o.iperfSeconds = 2;
     o.balanceRequests = 10_000;
     o.scrapeRounds = 1;
+    o.tlsHandshakes = 4000;
+    o.tlsRequests = 40_000;
   }
   // A partial run would leave RESULTS.md with a table missing: print only, unless asked.
   if (!outGiven && o.sections.length < ALL_SECTIONS.length) o.out = null;

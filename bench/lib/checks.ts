@@ -27,7 +27,8 @@ export function scanProxyLog(title: string, kind: "aegis" | "bun" | "haproxy" | 
     return true; // HAProxy in -db mode and the bare Bun relay say nothing unless something is wrong
   });
   const iperfPath = new RegExp([...iperfPorts.map((p) => `[:"]${p}\\b`), '"listener":"iperf"', '"upstream":"iperf"'].join("|"));
-  const teardown = /reset by peer|broken pipe|ECONNRESET|EPIPE/i;
+  // nginx over TLS adds "SSL_shutdown() failed (... application data after close notify)" for the same ending.
+  const teardown = /reset by peer|broken pipe|ECONNRESET|EPIPE|application data after close notify/i;
   const expected = notable.filter((l) => iperfPath.test(l) && teardown.test(l));
   // aegis warns at start when run as root by hand, which is how bench/compare runs it.
   const asRoot = kind === "aegis" ? notable.filter((l) => /"msg":"running as root/.test(l)) : [];
