@@ -65,6 +65,9 @@ describe("terminating TLS in front of real servers", () => {
     expect(m.get("aegis_tls_handshakes_total")).toBeGreaterThanOrEqual(12); // redis-cli once, the benchmark's 10 clients...
     expect(m.get("aegis_tls_handshake_failures_total")).toBeGreaterThanOrEqual(1); // ...and the untrusting client
     expect(m.get(`aegis_tls_certificate_expiry_timestamp_seconds{listener="main",subject="a.test"}`)).toBeGreaterThan(Date.now() / 1000);
+    const json = (await (await fetch(`http://127.0.0.1:${aegis.metricsPort}/metrics.json`)).json()) as { listeners: { tls?: { handshakes_total: number; handshake_failures_total: number; certificates: { subject: string }[] } }[] };
+    expect(json.listeners[0]!.tls).toMatchObject({ handshakes_total: m.get("aegis_tls_handshakes_total"), certificates: [{ subject: "a.test" }] });
+    expect(json.listeners[0]!.tls!.handshake_failures_total).toBeGreaterThanOrEqual(1);
   });
 
   const pgTest = PG || CI ? test : test.skip;
@@ -187,6 +190,31 @@ describe("certificate reload", () => {
     const failed = await aegis.waitForLog((l) => String(l.msg).startsWith("reload failed"), 20_000);
     expect(JSON.stringify(failed)).toContain("does not match the certificate");
     expect((await sClientSubject(aegis.port, "a.test", pki.ca.certPath)).cn).toBe("a.test");
+  });
+});
+
+describe("the hop between two aegis nodes", () => {
+  test("upstream tls with a client certificate to a node that requires one: the backhaul is encrypted and only the other node gets in", async () => {
+    using echo = startEchoBackend();
+    const far = await startAegis(simpleConfig([echo.address], {
+      logLevel: "info",
+      listener: `tls = { cert = ${q(pki.localhost.certPath)}, key = ${q(pki.localhost.keyPath)}, client_ca = ${q(pki.ca.certPath)}, require_client_cert = true }`,
+    }), binary());
+    cleanups.push(() => far.stop("SIGKILL"));
+    aegis = await startAegis(simpleConfig([`127.0.0.1:${far.port}`], {
+      logLevel: "info",
+      upstream: `retries = 0\ntls = { server_name = "localhost", ca = ${q(pki.ca.certPath)}, cert = ${q(pki.client.certPath)}, key = ${q(pki.client.keyPath)} }`,
+    }), binary());
+    const c = await Bun.connect({ hostname: "127.0.0.1", port: aegis.port, allowHalfOpen: true, socket: { data(s, d) { (s.data as { got: string }).got += d.toString(); } }, data: { got: "" } });
+    c.write("across the hop");
+    await waitFor(() => (c.data as { got: string }).got === "across the hop", { what: "the echo across both nodes" });
+    c.end();
+    const far_ = await far.waitForLog((l) => l.msg === "session" && l.client_cert === "client-1");
+    expect(far_).toMatchObject({ tls_version: "TLSv1.3", end: "client_closed" });
+    // A client without the node's client certificate is refused at the far node.
+    const direct = await run(["openssl", "s_client", "-connect", `127.0.0.1:${far.port}`, "-servername", "localhost", "-CAfile", pki.ca.certPath], { timeoutMs: 10_000 });
+    expect(direct.stdout + direct.stderr).toMatch(/certificate required|alert/i);
+    await far.waitForLog((l) => l.msg === "session" && l.reason === "tls_handshake");
   });
 });
 
