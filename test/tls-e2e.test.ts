@@ -92,8 +92,80 @@ describe("terminating TLS in front of real servers", () => {
     expect(plain.stderr).toContain("requires TLS");
     const log = await aegis.waitForLog((l) => l.msg === "session" && l.tls_version !== undefined && l.tls_version !== null);
     expect(log).toMatchObject({ end: "client_closed", sni: "localhost" });
+    // PostgreSQL 17's direct TLS (sslnegotiation=direct: a ClientHello with ALPN "postgresql" and no
+    // SSLRequest). Debian 12's psql is 15, so the client here speaks the protocol itself over TLS.
+    const direct = await pgDirectTls(aegis.port, "select 40 + 2");
+    expect(direct).toMatchObject({ alpn: "postgresql", rows: ["42"], error: null });
   });
 });
+
+/**
+ * A PostgreSQL session started with direct TLS: StartupMessage over TLS (trust auth), one simple
+ * query, Terminate. Returns the negotiated ALPN, the first column of each DataRow, and any error.
+ */
+async function pgDirectTls(port: number, sql: string): Promise<{ alpn: string | null; rows: string[]; error: string | null }> {
+  const out = { alpn: null as string | null, rows: [] as string[], error: null as string | null };
+  const params = Buffer.from("user\0postgres\0database\0postgres\0\0");
+  const startup = Buffer.alloc(8 + params.length);
+  startup.writeUInt32BE(startup.length, 0);
+  startup.writeUInt32BE(196608, 4); // protocol 3.0
+  params.copy(startup, 8);
+  const message = (type: string, body: Buffer) => {
+    const m = Buffer.alloc(5 + body.length);
+    m.write(type, 0, "latin1");
+    m.writeUInt32BE(4 + body.length, 1);
+    body.copy(m, 5);
+    return m;
+  };
+  let buffered = Buffer.alloc(0);
+  let ready = 0;
+  const done = new Promise<void>((resolve) => {
+    Bun.connect({
+      hostname: "127.0.0.1", port,
+      tls: { serverName: "localhost", ca: pki.ca.cert, ALPNProtocols: Buffer.from("\x0apostgresql", "latin1") },
+      socket: {
+        handshake(s, ok, e) {
+          out.alpn = (s as unknown as { alpnProtocol: string | false }).alpnProtocol || null;
+          if (!ok) {
+            out.error = e?.message ?? "handshake failed";
+            return void s.end();
+          }
+          s.write(startup);
+        },
+        data(s, d) {
+          buffered = Buffer.concat([buffered, d]);
+          // Bounded: each pass consumes one whole message.
+          while (buffered.length >= 5 && buffered.length >= 1 + buffered.readUInt32BE(1)) {
+            const size = 1 + buffered.readUInt32BE(1);
+            const type = String.fromCharCode(buffered[0]!);
+            const body = buffered.subarray(5, size);
+            buffered = buffered.subarray(size);
+            if (type === "E") out.error = body.toString("latin1");
+            if (type === "D") out.rows.push(body.subarray(6, 6 + body.readInt32BE(2)).toString());
+            if (type !== "Z") continue;
+            if (++ready === 1) s.write(message("Q", Buffer.from(sql + "\0")));
+            else {
+              s.write(message("X", Buffer.alloc(0)));
+              s.end();
+            }
+          }
+        },
+        close() {
+          resolve();
+        },
+        connectError(_s, e) {
+          out.error = e.message;
+          resolve();
+        },
+      },
+    }).catch((e: Error) => {
+      out.error = e.message;
+      resolve();
+    });
+  });
+  await within(done, 20_000, "a direct-TLS PostgreSQL session");
+  return out;
+}
 
 /**
  * `n` TLS sessions each sending `bytes` of random data through `port` and reading the echo; each

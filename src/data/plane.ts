@@ -308,7 +308,7 @@ export class DataPlane implements Plane {
     this.sessions.add(session);
     // accept -> admission (above) -> [TLS handshake] -> route -> assign -> relay
     const tls = listener.config.tls;
-    if (tls) session.awaitTls(listener.routes, tls.mode === "postgres" ? listener.upgradeTls : null, tls.requireClientCert);
+    if (tls) session.awaitTls(listener.routes, tls, tls.mode === "postgres" ? listener.upgradeTls : null);
     else session.route(listener.routes);
   }
 

@@ -12,6 +12,8 @@ import type { ListenerRef } from "./listener-runtime.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { parseClientHello, type HelloResult } from "../tls/client-hello.ts";
 import { pgRequest, pgTlsRequired } from "./tls-listen.ts";
+import { StreamTlsClient, type ClientEvents, type ClientSocket } from "./stream-tls.ts";
+import type { ListenerTlsConfig } from "../config/types.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
@@ -40,7 +42,7 @@ export interface TlsFacts {
 }
 
 /** The parts of a Bun TLS socket read after a handshake (bun-types has them on Socket, unused on plain ones). */
-type TlsSocket = Socket<Session | null> & { getServername(): string; alpnProtocol: string | false | null; getTLSVersion(): string; authorized: boolean };
+type TlsSocket = ClientSocket & { getServername(): string; alpnProtocol: string | false | null; getTLSVersion(): string; authorized: boolean };
 
 const CONNECTING = 0;
 const RELAYING = 1;
@@ -51,7 +53,7 @@ const DONE = 2;
  * route's decision (src/route), and which server, the assigner's (src/upstream): the session only
  * asks for a server, says what happened, and gives it back.
  */
-export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
+export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -88,8 +90,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   #tlsWait = TLS_NONE;
   /** mTLS: a client certificate that did not verify fails the handshake (Bun lets it through). */
   #requireClientCert = false;
-  /** mode = "postgres": the options the client socket is upgraded with. */
+  /** mode = "postgres": the options the client socket is upgraded with, and the listener's TLS settings. */
   #upgrade: TLSOptions | null = null;
+  #listenerTls: ListenerTlsConfig | null = null;
   /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
   #hello: HelloResult = PENDING_HELLO;
   #helloSize = -1;
@@ -123,8 +126,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   constructor(
     readonly plane: Plane,
     readonly listener: ListenerRef,
-    /** The client's socket; after a postgres SSLRequest, the TLS socket it was upgraded to. */
-    public client: Socket<Session | null>,
+    /** The client's socket; in postgres mode, the TLS socket it became after the SSLRequest (or direct TLS). */
+    public client: ClientSocket,
     readonly idleTimeoutMs: number,
   ) {
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
@@ -194,16 +197,21 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
    * negotiated). `upgrade` (mode = "postgres"): first answer the SSLRequest, then start TLS on this
    * socket. The inspect timeout bounds the wait for either.
    */
-  awaitTls(routes: RouteTable<Assigner>, upgrade: TLSOptions | null, requireClientCert: boolean): void {
+  awaitTls(routes: RouteTable<Assigner>, tls: ListenerTlsConfig, upgrade: TLSOptions | null): void {
     this.#afterTls = routes;
-    this.#requireClientCert = requireClientCert;
+    this.#requireClientCert = tls.requireClientCert;
+    this.#listenerTls = tls;
     this.#upgrade = upgrade;
     this.#tlsWait = upgrade ? TLS_SSL_REQUEST : TLS_HANDSHAKE;
     this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
   }
 
-  /** mode = "postgres": gather the 8-byte request; "S" and TLS for an SSLRequest, "N" for GSS encryption. */
+  /**
+   * mode = "postgres": gather the 8-byte request; "S" and TLS for an SSLRequest, "N" for GSS
+   * encryption. A TLS record instead is PostgreSQL 17's direct TLS (sslnegotiation=direct).
+   */
   #sslRequest(data: Buffer): void {
+    if (this.toServer.empty && data[0] === 0x16) return this.#directTls(data);
     if (!this.toServer.push(data, 0)) return this.#overload();
     if (this.toServer.size < 8) return;
     const first = this.toServer.copyOut();
@@ -216,8 +224,17 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
       return this.refuse(L.rejectedTlsInspect, "tls_inspect");
     }
     this.client.write("S");
-    const [raw, tls] = this.client.upgradeTLS<Session | null>({ data: this, tls: this.#upgrade!, socket: this.plane.upgradedHandlers });
+    const [raw, tls] = (this.client as Socket<Session | null>).upgradeTLS<Session | null>({ data: this, tls: this.#upgrade!, socket: this.plane.upgradedHandlers });
     raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
+    this.client = tls;
+    this.#tlsWait = TLS_HANDSHAKE;
+  }
+
+  /** The ClientHello has been read already, so TLS runs on those bytes in hand (src/data/stream-tls.ts). */
+  #directTls(first: Buffer): void {
+    const raw = this.client as Socket<unknown>;
+    const tls = new StreamTlsClient(raw, first, this.#listenerTls!, this);
+    raw.data = tls.transport; // the raw socket's bytes now feed the TLS session
     this.client = tls;
     this.#tlsWait = TLS_HANDSHAKE;
   }
@@ -378,9 +395,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
 
   fromClient(data: Buffer): void {
     this.lastActive = this.plane.now;
+    if (this.#tlsWait === TLS_SSL_REQUEST) return this.#sslRequest(data); // not the stream's bytes
     this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
     this.bytesIn += data.length;
-    if (this.#tlsWait === TLS_SSL_REQUEST) return this.#sslRequest(data);
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
     if (socket && this.toServer.empty) {
       if (this.#replyClock === 0) this.#replyClock = performance.now();
