@@ -53,6 +53,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const pty = init(dir);
 
     await answer(pty, "Which address should aegis accept", `127.0.0.1:${listenPort}`);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", echo.address);
     await answer(pty, "Server 2?", down);
     await answer(pty, "Server 3?", KEY.enter);
@@ -95,6 +96,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", "10.0.0.5:6379");
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);
@@ -116,6 +118,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", `127.0.0.1:${port}`);
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.enter);
@@ -133,6 +136,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     // Flags prefill every answer, so Enter accepts each.
     const pty = init(dir, ["--listen", `127.0.0.1:${closedPort()}`, "--server", "10.0.0.5:6379", "--metrics", "off"]);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", KEY.enter);
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);

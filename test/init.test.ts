@@ -78,6 +78,7 @@ async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}
 }
 
 const LISTEN = "Which address should aegis accept";
+const TLS = "Terminate TLS on this listener";
 const FIRST = "Address of the first server";
 const NEXT = (n: number) => `Server ${n}?`;
 const REACH = "Check now that the servers accept connections?";
@@ -96,6 +97,7 @@ function selectKeys(options: readonly string[], from: string, to: string): strin
 /** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
 async function answerAll(h: Harness, o: { listen?: string; servers?: string[]; balance?: string; health?: string; metrics?: string; service?: boolean; output?: string } = {}) {
   await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
+  await h.answer(TLS, KEY.enter);
   const servers = o.servers ?? ["127.0.0.1:6379", "127.0.0.1:6380"];
   await h.answer(FIRST, servers[0]);
   for (let i = 1; i < servers.length; i++) await h.answer(NEXT(i + 1), servers[i]);
@@ -141,7 +143,7 @@ describe("the wizard, in-process", () => {
       await h.term.screen.waitFor("127.0.0.1:7000 is already in use");
       h.term.send(`${KEY.backspace.repeat(14)}0.0.0.0:80\r`);
       await h.term.screen.waitFor("ports below 1024 need root");
-      await h.answer(FIRST, KEY.ctrlC);
+      await h.answer(TLS, KEY.ctrlC);
     }, {
       busy: (a) => a.port === 7000 ? { kind: "busy", message: "127.0.0.1:7000 is already in use: another program listens there" }
         : a.port === 80 ? { kind: "denied", message: "ports below 1024 need root or CAP_NET_BIND_SERVICE" } : null,
@@ -152,6 +154,7 @@ describe("the wizard, in-process", () => {
   test("servers: several, with syntax, duplicate and at-least-one checks; unreachable ones are reported with the spinner", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
       await h.term.screen.waitFor("at least one server is needed");
       h.term.send("10.0.0.5:99999\r");
@@ -202,6 +205,7 @@ describe("the wizard, in-process", () => {
   test("a custom check takes send and expect text, escapes as in TOML", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:11211");
       await h.answer(NEXT(2), "");
       await h.answer(REACH, KEY.right + KEY.enter);
@@ -225,6 +229,7 @@ describe("the wizard, in-process", () => {
   test("metrics: the proxy's own address is refused", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "127.0.0.1:16380");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:6379");
       await h.answer(NEXT(2), "");
       await h.answer(REACH, KEY.right + KEY.enter);
@@ -278,11 +283,11 @@ describe("the wizard, in-process", () => {
   });
 
   // Ctrl-C at each prompt in turn: exit 130 and nothing on disk.
-  const prompts = [LISTEN, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
+  const prompts = [LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
   test.each(prompts.map((p, i) => [i, p] as const))("Ctrl-C at prompt %d (%s): exit 130, nothing written", async (index) => {
     const r = await drive(async (h) => {
       const answers: [string, string][] = [
-        [LISTEN, ""], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
+        [LISTEN, ""], [TLS, KEY.enter], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
         [HEALTH, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
       ];
       for (const [prompt, keys] of answers.slice(0, index)) await h.answer(prompt, keys);
@@ -296,6 +301,7 @@ describe("the wizard, in-process", () => {
   test("flags prefill the answers: Enter accepts each", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
       await h.answer(NEXT(2), "");
       await h.answer(NEXT(3), "");

@@ -1,0 +1,104 @@
+// TLS answers of `aegis init`: checks the PEM files on the spot, so a wrong path is fixed at the prompt, not at start.
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import type { Fields } from "../../config/fields.ts";
+import { LISTENER } from "../../config/schema.ts";
+
+/** TLS termination on the listener: clients speak TLS to aegis, servers stay plaintext. */
+export interface TlsAnswer {
+  /** Absolute path of the certificate PEM (chain first-to-last). */
+  cert: string;
+  /** Absolute path of the private key PEM; undefined when the cert file holds the key too. */
+  key?: string;
+  /** mode = "postgres": answer psql's SSLRequest before the TLS handshake. */
+  postgres: boolean;
+}
+
+const CERT_BLOCK = "-----BEGIN CERTIFICATE-----";
+const KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----/;
+/** PEM files are a few KB; the bound keeps a mistyped /dev/zero or a log file from being read whole. */
+const MAX_PEM_BYTES = 1 << 20;
+
+/** `path` made absolute against `cwd`, as it is written into the file (aegis may start elsewhere). */
+export function absolutePath(cwd: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(cwd, path);
+}
+
+/** The text of the PEM file at `path`, or why it cannot be read, as one line. */
+function readPem(path: string): { text: string } | { problem: string } {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) return { problem: `${path} is a directory, not a PEM file` };
+    if (!st.isFile()) return { problem: `${path} is not a regular file` };
+    size = st.size;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { problem: code === "ENOENT" || code === "ENOTDIR" ? `there is no file at ${path}` : `cannot read ${path}: ${(err as Error).message}` };
+  }
+  if (size > MAX_PEM_BYTES) return { problem: `${path} is ${size} bytes: too large for a PEM file` };
+  try {
+    return { text: readFileSync(path, "utf8") };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied (aegis must be able to read it too)" : (err as Error).message;
+    return { problem: `cannot read ${path}: ${why}` };
+  }
+}
+
+/** Why the private-key PEM `text` (from `path`) is unusable, or null: aegis cannot ask for a passphrase. */
+function keyProblem(text: string, path: string): string | null {
+  const m = KEY_BLOCK.exec(text);
+  if (!m) return `${path} holds no "-----BEGIN ... PRIVATE KEY-----" block`;
+  if (m[1]!.includes("ENCRYPTED") || text.includes("Proc-Type: 4,ENCRYPTED")) {
+    return `${path} is encrypted with a passphrase, which aegis cannot ask for; decrypt it: openssl pkey -in ${path} -out ${path}.plain`;
+  }
+  return null;
+}
+
+/** Checks the certificate file: readable, with a certificate block. Null when it is fine. */
+export function certProblem(path: string): string | null {
+  const pem = readPem(path);
+  if ("problem" in pem) return pem.problem;
+  if (!pem.text.includes(CERT_BLOCK)) return `${path} holds no "${CERT_BLOCK}" block: is it the certificate?`;
+  return null;
+}
+
+/**
+ * Checks the key file for `cert` (both absolute): readable, an unencrypted key block, the key of that
+ * certificate. Without a key path the cert file must hold the key. Null when it is fine.
+ */
+export function keyFileProblem(cert: string, key: string | undefined): string | null {
+  const certPem = readPem(cert);
+  if ("problem" in certPem) return certPem.problem;
+  const source = key ?? cert;
+  const keyPem = key === undefined ? certPem : readPem(key);
+  if ("problem" in keyPem) return keyPem.problem;
+  if (key === undefined && !KEY_BLOCK.test(certPem.text)) return `${cert} holds no private key, so the key file is needed too`;
+  const bad = keyProblem(keyPem.text, source);
+  if (bad) return bad;
+  return mismatch(certPem.text, keyPem.text, source);
+}
+
+/** The loader refuses a key that is not the certificate's; saying so here names the file to fix. */
+function mismatch(certText: string, keyText: string, keyPath: string): string | null {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certText);
+  } catch (err) {
+    return `the certificate cannot be parsed: ${(err as Error).message}`;
+  }
+  try {
+    if (!cert.checkPrivateKey(createPrivateKey(keyText))) return `${keyPath} is not the key of this certificate (${cert.subject.replace(/\n/g, ", ")})`;
+  } catch (err) {
+    return `${keyPath}: the key cannot be parsed: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+/** The keys of the listener's `tls` table in this build's schema, or null when it has none. */
+export function tlsFields(listener: Fields = LISTENER): Fields | null {
+  const field = listener.tls;
+  return field?.type === "table" && field.items ? field.items : null;
+}
