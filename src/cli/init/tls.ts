@@ -1,9 +1,9 @@
 // TLS answers of `aegis init`: checks the PEM files on the spot, so a wrong path is fixed at the prompt, not at start.
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import type { Fields } from "../../config/fields.ts";
 import { LISTENER } from "../../config/schema.ts";
+import { inspectCertificate, readPemChain } from "../../tls/certificates.ts";
 
 /** TLS termination on the listener: clients speak TLS to aegis, servers stay plaintext. */
 export interface TlsAnswer {
@@ -15,8 +15,7 @@ export interface TlsAnswer {
   postgres: boolean;
 }
 
-const CERT_BLOCK = "-----BEGIN CERTIFICATE-----";
-const KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----/;
+const KEY_BLOCK = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 /** PEM files are a few KB; the bound keeps a mistyped /dev/zero or a log file from being read whole. */
 const MAX_PEM_BYTES = 1 << 20;
 
@@ -47,54 +46,37 @@ function readPem(path: string): { text: string } | { problem: string } {
   }
 }
 
-/** Why the private-key PEM `text` (from `path`) is unusable, or null: aegis cannot ask for a passphrase. */
-function keyProblem(text: string, path: string): string | null {
-  const m = KEY_BLOCK.exec(text);
-  if (!m) return `${path} holds no "-----BEGIN ... PRIVATE KEY-----" block`;
-  if (m[1]!.includes("ENCRYPTED") || text.includes("Proc-Type: 4,ENCRYPTED")) {
-    return `${path} is encrypted with a passphrase, which aegis cannot ask for; decrypt it: openssl pkey -in ${path} -out ${path}.plain`;
-  }
-  return null;
-}
-
-/** Checks the certificate file: readable, with a certificate block. Null when it is fine. */
+/** Checks the certificate file: readable, every certificate block parses. Null when it is fine. */
 export function certProblem(path: string): string | null {
   const pem = readPem(path);
   if ("problem" in pem) return pem.problem;
-  if (!pem.text.includes(CERT_BLOCK)) return `${path} holds no "${CERT_BLOCK}" block: is it the certificate?`;
-  return null;
+  try {
+    readPemChain(pem.text);
+    return null;
+  } catch (err) {
+    return `${path}: ${(err as Error).message}`;
+  }
 }
 
 /**
- * Checks the key file for `cert` (both absolute): readable, an unencrypted key block, the key of that
- * certificate. Without a key path the cert file must hold the key. Null when it is fine.
+ * Checks the key file for `cert` (both absolute) as the loader will: readable, an unencrypted
+ * private key, the key of that certificate. Without a key path the cert file must hold the key.
+ * Null when it is fine.
  */
 export function keyFileProblem(cert: string, key: string | undefined): string | null {
   const certPem = readPem(cert);
   if ("problem" in certPem) return certPem.problem;
-  const source = key ?? cert;
   const keyPem = key === undefined ? certPem : readPem(key);
   if ("problem" in keyPem) return keyPem.problem;
+  const source = key ?? cert;
   if (key === undefined && !KEY_BLOCK.test(certPem.text)) return `${cert} holds no private key, so the key file is needed too`;
-  const bad = keyProblem(keyPem.text, source);
-  if (bad) return bad;
-  return mismatch(certPem.text, keyPem.text, source);
-}
-
-/** The loader refuses a key that is not the certificate's; saying so here names the file to fix. */
-function mismatch(certText: string, keyText: string, keyPath: string): string | null {
-  let cert: X509Certificate;
+  let info;
   try {
-    cert = new X509Certificate(certText);
+    info = inspectCertificate(certPem.text, keyPem.text);
   } catch (err) {
-    return `the certificate cannot be parsed: ${(err as Error).message}`;
+    return `${source}: ${(err as Error).message}`;
   }
-  try {
-    if (!cert.checkPrivateKey(createPrivateKey(keyText))) return `${keyPath} is not the key of this certificate (${cert.subject.replace(/\n/g, ", ")})`;
-  } catch (err) {
-    return `${keyPath}: the key cannot be parsed: ${(err as Error).message}`;
-  }
-  return null;
+  return info.keyMatches ? null : `${source} is not the key of the certificate in ${cert} (${info.subject})`;
 }
 
 /** The keys of the listener's `tls` table in this build's schema, or null when it has none. */

@@ -184,7 +184,7 @@ async function askMetrics(io: WizardIO, env: WizardEnv, listen: string, initial:
 export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, exists: boolean): Promise<boolean> {
   const rows: [string, string][] = [
     ["Listen on", a.listen],
-    ["TLS", tlsSummary(a)],
+    ...tlsRows(a),
     ["Servers", a.servers.join(", ")],
     ["Balance", a.balance],
     ["Health check", a.health === "custom" ? `custom (${JSON.stringify(a.custom ?? {})})` : a.health],
@@ -200,10 +200,14 @@ export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, e
   return answer(p.confirm({ ...io, message: `Write ${a.output}?`, initialValue: true }));
 }
 
-function tlsSummary(a: InitAnswers): string {
-  if (!a.tls) return "no (plaintext)";
-  const key = a.tls.key ?? "in the certificate file";
-  return `terminated by aegis: cert ${a.tls.cert}, key ${key}${a.tls.postgres ? ", PostgreSQL mode" : ""}`;
+/** A row each, since absolute paths would wrap in the note's box. */
+function tlsRows(a: InitAnswers): [string, string][] {
+  if (!a.tls) return [["TLS", "no (plaintext)"]];
+  return [
+    ["TLS", `terminated by aegis${a.tls.postgres ? ', mode = "postgres" (answers the SSLRequest)' : ""}`],
+    ["Certificate", a.tls.cert],
+    ["Key", a.tls.key ?? "in the certificate file"],
+  ];
 }
 
 /**
