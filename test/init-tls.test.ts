@@ -1,5 +1,5 @@
 // `aegis init`'s TLS answers without a terminal: the PEM checks on real openssl files, the --tls-* flags,
-// --yes writing the listener's tls table, and the file when this build's schema lacks it.
+// --yes writing the listener's tls table (read back by the real loader), and the loader's last word.
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,6 +8,8 @@ import { runInit, type InitDeps } from "../src/cli/init/command.ts";
 import { parseInitFlags } from "../src/cli/init/flags.ts";
 import { renderConfig } from "../src/cli/init/render.ts";
 import { certProblem, keyFileProblem } from "../src/cli/init/tls.ts";
+import { ConfigError } from "../src/config/errors.ts";
+import { loadConfigFile } from "../src/config/load.ts";
 import { BALANCE_ALGORITHMS } from "../src/config/schema.ts";
 import { SOURCE_COMMAND, tempDir } from "./helpers/aegis.ts";
 import { run } from "./helpers/build.ts";
@@ -24,7 +26,7 @@ function files() {
   const r = Bun.spawnSync(["openssl", "pkey", "-in", good.keyPath, "-aes256", "-passout", "pass:secret", "-out", encrypted], { stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(r.stderr.toString());
   const big = join(dir, "big.pem");
-  writeFileSync(big, Buffer.alloc((1 << 20) + 1, "A"));
+  writeFileSync(big, Buffer.alloc(4 * 1024 * 1024 + 1, "A"));
   return { dir, good, other, both, encrypted, big };
 }
 
@@ -32,10 +34,10 @@ describe("the PEM checks", () => {
   const f = files();
 
   test("a certificate file: missing, a directory, a device, too large, a key instead; a real one passes", () => {
-    expect(certProblem(join(f.dir, "nope.pem"))).toBe(`there is no file at ${f.dir}/nope.pem`);
-    expect(certProblem(f.dir)).toBe(`${f.dir} is a directory, not a PEM file`);
-    expect(certProblem("/dev/zero")).toBe("/dev/zero is not a regular file");
-    expect(certProblem(f.big)).toBe(`${f.big} is 1048577 bytes: too large for a PEM file`);
+    expect(certProblem(join(f.dir, "nope.pem"))).toBe(`cannot read ${f.dir}/nope.pem: no such file`);
+    expect(certProblem(f.dir)).toBe(`cannot read ${f.dir}: it is a directory`);
+    expect(certProblem("/dev/zero")).toBe("cannot read /dev/zero: it is a character device, not a regular file");
+    expect(certProblem(f.big)).toBe(`cannot read ${f.big}: it is 4194305 bytes, over the limit of 4 MiB`);
     expect(certProblem(f.good.keyPath)).toBe(`${f.good.keyPath}: no PEM certificate block ("-----BEGIN CERTIFICATE-----") found (it holds a private key: are cert and key swapped?)`);
     expect(certProblem(f.good.certPath)).toBeNull();
     expect(certProblem(f.both)).toBeNull();
@@ -47,7 +49,7 @@ describe("the PEM checks", () => {
     expect(keyFileProblem(cert, cert)).toContain(`${cert}: the key is not a PEM private key: no "-----BEGIN PRIVATE KEY-----" block (it holds a certificate`);
     expect(keyFileProblem(cert, f.other.keyPath)).toBe(`${f.other.keyPath} is not the key of the certificate in ${cert} (localhost)`);
     expect(keyFileProblem(cert, f.encrypted)).toBe(`${f.encrypted}: the key is encrypted, and encrypted keys are not supported: decrypt it with openssl pkey -in key.pem -out plain.pem`);
-    expect(keyFileProblem(cert, join(f.dir, "nope-key.pem"))).toBe(`there is no file at ${f.dir}/nope-key.pem`);
+    expect(keyFileProblem(cert, join(f.dir, "nope-key.pem"))).toBe(`cannot read ${f.dir}/nope-key.pem: no such file`);
   });
 
   test("no key path: the certificate file must hold the key", () => {
@@ -75,7 +77,7 @@ describe("the --tls flags", () => {
   });
 
   test("each mistake is named, before any question", () => {
-    expect(problem(["--tls-cert", "nope.pem"])).toBe(`--tls-cert: there is no file at ${f.dir}/nope.pem`);
+    expect(problem(["--tls-cert", "nope.pem"])).toBe(`--tls-cert: cannot read ${f.dir}/nope.pem: no such file`);
     expect(problem(["--tls-cert", "server.pem"])).toBe(`--tls-cert: ${f.good.certPath} holds no private key, so the key file is needed too`);
     expect(problem(["--tls-cert", "server.pem", "--tls-key", "other-key.pem"])).toBe(`--tls-key: ${f.other.keyPath} is not the key of the certificate in ${f.good.certPath} (localhost)`);
     expect(problem(["--tls-key", "server-key.pem"])).toBe("--tls-key needs --tls-cert: a key is only used with its certificate");
@@ -100,14 +102,18 @@ async function initYes(dir: string, argv: string[]) {
 }
 
 describe("init --yes with TLS", () => {
-  test("writes the listener's tls table with absolute paths and says how to try it", async () => {
+  test("writes the listener's tls table with absolute paths, which the real loader reads; says how to try it", async () => {
     const f = files();
     const r = await initYes(f.dir, ["--tls-cert", "server.pem", "--tls-key", "server-key.pem"]);
-    expect(r.err).not.toContain("error");
+    expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    const text = readFileSync(join(f.dir, "aegis.toml"), "utf8");
+    const path = join(f.dir, "aegis.toml");
+    const text = readFileSync(path, "utf8");
     expect(text).toContain("# TLS is terminated here: clients must now connect with TLS; the servers behind stay plaintext.");
-    expect(text).toContain(`tls = { cert = "${f.good.certPath}", key = "${f.good.keyPath}" }`);
+    expect(text).toContain(`\ntls = { cert = "${f.good.certPath}", key = "${f.good.keyPath}" }\n`);
+    const tls = loadConfigFile(path).listeners[0]!.tls!;
+    expect(tls.mode).toBe("tls");
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file, c.subject])).toEqual([[f.good.certPath, f.good.keyPath, "localhost"]]);
     expect(r.out).toContain("openssl s_client -connect 127.0.0.1:16380");
   });
 
@@ -116,7 +122,10 @@ describe("init --yes with TLS", () => {
     const r = await initYes(f.dir, ["--health", "postgresql", "--tls-cert", "both.pem", "--tls-postgres"]);
     expect(r.code).toBe(0);
     const text = readFileSync(join(f.dir, "aegis.toml"), "utf8");
-    expect(text).toContain(`tls = { cert = "${f.both}", mode = "postgres" }`);
+    expect(text).toContain(`\ntls = { cert = "${f.both}", mode = "postgres" }\n`);
+    const tls = loadConfigFile(join(f.dir, "aegis.toml")).listeners[0]!.tls!;
+    expect(tls.mode).toBe("postgres");
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file])).toEqual([[f.both, f.both]]);
     expect(text).toContain("# The certificate file holds the private key too.");
     expect(r.out).toContain(`psql "host=127.0.0.1 port=16380 sslmode=require"`);
   });
@@ -129,21 +138,18 @@ describe("init --yes with TLS", () => {
     expect(r.stderr).toContain("aegis help init");
     const missing = await run([...SOURCE_COMMAND, "init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5:6379", "--tls-cert", "gone.pem", "--yes"], { cwd: f.dir });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`aegis: --tls-cert: there is no file at ${f.dir}/gone.pem`);
+    expect(missing.stderr).toContain(`aegis: --tls-cert: cannot read ${f.dir}/gone.pem: no such file`);
   });
 });
 
 describe("the rendered file", () => {
-  test("without tls in this build's schema the line is written commented out, and the file still loads", () => {
+  test("files that the loader refuses after all (changed since the checks) are its error, not a commented-out line", () => {
     const f = files();
     const a: InitAnswers = {
-      listen: "0.0.0.0:6380", tls: { cert: f.good.certPath, key: f.good.keyPath, postgres: false },
+      listen: "0.0.0.0:6380", tls: { cert: f.good.certPath, key: f.other.keyPath, postgres: false },
       servers: ["10.0.0.5:6379"], balance: "round_robin", health: "none", metrics: null, service: false, output: "aegis.toml",
     };
-    const r = renderConfig(a, { version: "9.9.9", date: "2026-01-02", tls: null });
-    expect(r.tlsWritten).toBe(false);
-    expect(r.text).toContain(`# tls = { cert = "${f.good.certPath}", key = "${f.good.keyPath}" }`);
-    expect(r.text).not.toMatch(/^tls = /m);
-    expect(r.config.listeners[0]!.bind.port).toBe(6380);
+    expect(() => renderConfig(a, { version: "9.9.9", date: "2026-01-02" })).toThrow(ConfigError);
+    expect(() => renderConfig(a, { version: "9.9.9", date: "2026-01-02" })).toThrow("does not match the certificate");
   });
 });

@@ -368,7 +368,7 @@ describe("the TLS question", () => {
         tls: {
           async files(h) {
             await h.answer(CERT, "missing.pem");
-            await h.term.screen.waitFor(`there is no file at ${dir}/missing.pem`);
+            await h.term.screen.waitFor(`cannot read ${dir}/missing.pem: no such file`);
             h.term.send(`${KEY.backspace.repeat(11)}server.pem\r`);
             await h.answer(KEYFILE, "server.pem");
             await h.term.screen.waitFor("are cert and key swapped?");
@@ -381,7 +381,10 @@ describe("the TLS question", () => {
     expect(r.code).toBe(0);
     const text = readFileSync(join(dir, "aegis.toml"), "utf8");
     expect(text).toContain("# TLS is terminated here: clients must now connect with TLS; the servers behind stay plaintext.");
-    expect(text).toContain(`tls = { cert = "${dir}/server.pem", key = "${dir}/server-key.pem" }`);
+    expect(text).toContain(`\ntls = { cert = "${dir}/server.pem", key = "${dir}/server-key.pem" }\n`);
+    const tls = loadConfigFile(join(dir, "aegis.toml")).listeners[0]!.tls!;
+    expect(tls.mode).toBe("tls");
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file, c.names])).toEqual([[`${dir}/server.pem`, `${dir}/server-key.pem`, ["localhost"]]]);
     expect(r.screen).toContain(`Certificate   ${dir}/server.pem`); // the summary
     expect(r.screen).toContain(`Key           ${dir}/server-key.pem`);
     expect(r.screen).not.toContain(MODE); // not a PostgreSQL listener
@@ -422,7 +425,11 @@ describe("the TLS question", () => {
     expect(r.screen).toContain(`mode = "postgres" answers it and then does the handshake, so \`psql "sslmode=require"\` works`);
     const text = readFileSync(join(dir, "aegis.toml"), "utf8");
     expect(text).toContain("# The certificate file holds the private key too.");
-    expect(text).toContain(postgres ? `tls = { cert = "${dir}/both.pem", mode = "postgres" }` : `tls = { cert = "${dir}/both.pem" }`);
+    expect(text).toContain(postgres ? `\ntls = { cert = "${dir}/both.pem", mode = "postgres" }\n` : `\ntls = { cert = "${dir}/both.pem" }\n`);
+    const config = loadConfigFile(join(dir, "aegis.toml"));
+    expect(config.listeners[0]!.name).toBe("postgres");
+    expect(config.listeners[0]!.tls!.mode).toBe(postgres ? "postgres" : "tls");
+    expect(config.listeners[0]!.tls!.certificates.map((c) => [c.cert.file, c.key.file])).toEqual([[`${dir}/both.pem`, `${dir}/both.pem`]]);
     if (postgres) expect(r.screen).toContain(`psql "host=127.0.0.1 port=16380 sslmode=require"`);
   });
 
@@ -444,7 +451,29 @@ describe("the TLS question", () => {
       await h.answer("Write aegis.toml?", KEY.enter);
     }, { dir, argv: ["--listen", "127.0.0.1:16398", "--server", "10.1.1.1:6379", "--tls-cert", "server.pem", "--tls-key", "server-key.pem", "--metrics", "off"] });
     expect(r.code).toBe(0);
-    expect(readFileSync(join(dir, "aegis.toml"), "utf8")).toContain(`tls = { cert = "${dir}/server.pem", key = "${dir}/server-key.pem" }`);
+    const tls = loadConfigFile(join(dir, "aegis.toml")).listeners[0]!.tls!;
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file])).toEqual([[`${dir}/server.pem`, `${dir}/server-key.pem`]]);
+  });
+
+  test("a key replaced after its question: the loader's refusal is shown and nothing is written (exit 1)", async () => {
+    const dir = certDir();
+    const stray = issueCertificate(dir, "stray", "/CN=stray", [], null);
+    const r = await drive(async (h) => {
+      await answerAll(h, {
+        tls: {
+          async files(h) {
+            await h.answer(CERT, "server.pem");
+            await h.answer(KEYFILE, "server-key.pem");
+            // As a certificate renewal might, between the question and the write.
+            writeFileSync(join(dir, "server-key.pem"), stray.key);
+          },
+        },
+      });
+    }, { dir });
+    expect(r.code).toBe(1);
+    expect(r.screen).toContain("the config would not load, so nothing is written:");
+    expect(r.screen).toContain("does not match the certificate");
+    expect(existsSync(join(dir, "aegis.toml"))).toBe(false);
   });
 
   test.each([CERT, KEYFILE])("Ctrl-C at %s exits 130 and writes nothing", async (prompt) => {

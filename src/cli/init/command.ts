@@ -109,7 +109,6 @@ async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitD
     written = true;
     p.log.success(`Wrote ${answers.output} (checked: aegis check accepts it).`, io);
     if (!rendered.healthWritten) p.log.warn("The health check is in the file commented out: this build does not accept it.", io);
-    if (!rendered.tlsWritten) p.log.warn("The tls line is in the file commented out: this build does not accept it.", io);
     if (answers.service) await serviceStep(io, deps, path);
     p.outro(nextSteps(answers, path).join("\n"), io);
     return EXIT.written;
@@ -149,7 +148,6 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   }
   deps.out(`wrote ${a.output} (aegis check accepts it)`);
   if (!rendered.healthWritten) deps.err("aegis: note: this build does not accept health checks: the check is in the file commented out");
-  if (!rendered.tlsWritten) deps.err("aegis: note: this build does not accept tls on a listener: the tls line is in the file commented out");
   if (a.service) {
     const code = await deps.installService(path);
     if (code !== 0) return code;

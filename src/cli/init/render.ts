@@ -7,7 +7,6 @@ import type { Config } from "../../config/types.ts";
 import { ALGORITHM_EXPLANATIONS } from "./algorithms.ts";
 import type { InitAnswers } from "./answers.ts";
 import { HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts } from "./health-presets.ts";
-import { tlsFields } from "./tls.ts";
 
 export interface RenderOptions {
   version: string;
@@ -15,8 +14,6 @@ export interface RenderOptions {
   date: string;
   /** The upstream's health keys in this build's schema (null: none); tests pass others. */
   health?: Fields | null;
-  /** The listener's tls keys in this build's schema (null: none); tests pass others. */
-  tls?: Fields | null;
   /** The config loader the result must pass; tests pass a stricter one. */
   load?: (text: string, source: string) => Config;
 }
@@ -26,8 +23,6 @@ export interface Rendered {
   config: Config;
   /** False when the chosen health check was written commented out (the schema does not take it). */
   healthWritten: boolean;
-  /** False when the answers' tls table was written commented out (the schema does not take it). */
-  tlsWritten: boolean;
 }
 
 /** A TOML basic string: JSON's escapes (\", \\, \n, \r, \t, \uXXXX) are all valid TOML. */
@@ -40,25 +35,24 @@ export function serviceName(a: InitAnswers): string {
 
 /**
  * Renders the file and checks it with the real config loader. A health check the schema does not
- * accept is written commented out with a note. Throws if the result does not load (a bug).
+ * accept is written commented out with a note. Throws if the result does not load: a bug, or TLS
+ * files that changed since they were checked (the loader reads them too).
  */
 export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
   const fields = o.health === undefined ? healthFields() : o.health;
   const keys = healthKeys(a.health, a.custom);
   const real = keys !== null && schemaAccepts(keys, fields);
-  const tls = a.tls ? tlsValues(a.tls) : null;
-  const tlsWritten = tls === null || schemaAccepts(tls, o.tls === undefined ? tlsFields() : o.tls);
-  const text = render(a, o, real ? fields : null, tlsWritten);
+  const text = render(a, o, real ? fields : null);
   const load = o.load ?? parseConfig;
   // A TLS table the loader refuses (a key that stopped matching since the question) is the user's
   // to fix, so its error goes out; only a refused health check falls back to the commented form.
   try {
-    return { text, config: load(text, a.output), healthWritten: real || keys === null, tlsWritten };
+    return { text, config: load(text, a.output), healthWritten: real || keys === null };
   } catch (err) {
     if (!real) throw err;
     // The schema has the keys but refuses these values: keep the file loadable, the check visible.
-    const fallback = render(a, o, null, tlsWritten);
-    return { text: fallback, config: load(fallback, a.output), healthWritten: false, tlsWritten };
+    const fallback = render(a, o, null);
+    return { text: fallback, config: load(fallback, a.output), healthWritten: false };
   }
 }
 
@@ -67,23 +61,17 @@ function tlsValues(t: NonNullable<InitAnswers["tls"]>): Record<string, string> {
   return { cert: str(t.cert), ...(t.key ? { key: str(t.key) } : {}), ...(t.postgres ? { mode: str("postgres") } : {}) };
 }
 
-/** The listener's tls line with why it is there; commented out with a note when this build lacks it. */
-function tlsBlock(a: InitAnswers, written: boolean): string[] {
+/** The listener's tls line, with what it changes for clients. */
+function tlsBlock(a: InitAnswers): string[] {
   if (!a.tls) return [];
   const table = `tls = { ${Object.entries(tlsValues(a.tls)).map(([k, v]) => `${k} = ${v}`).join(", ")} }`;
   const lines = ["# TLS is terminated here: clients must now connect with TLS; the servers behind stay plaintext."];
   if (!a.tls.key) lines.push("# The certificate file holds the private key too.");
   if (a.tls.postgres) lines.push(`# mode = "postgres" answers psql's SSLRequest first, so \`psql "sslmode=require"\` connects.`);
-  if (written) return [...lines, table];
-  return [
-    ...lines,
-    "# This build's config does not accept tls yet, so it is kept here commented out; uncomment it",
-    "# with a version of aegis whose `aegis schema` lists the listener's tls keys.",
-    `# ${table}`,
-  ];
+  return [...lines, table];
 }
 
-function render(a: InitAnswers, o: RenderOptions, health: Fields | null, tlsWritten: boolean): string {
+function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string {
   const name = serviceName(a);
   // What the answers set, by section; every other key appears commented out with its default.
   const values: Record<string, Record<string, string>> = {
@@ -105,7 +93,7 @@ function render(a: InitAnswers, o: RenderOptions, health: Fields | null, tlsWrit
     const given = values[section.key];
     if (section.key === "global" || given) {
       out.push("", sectionHeader(section), ...keysOf(section.fields, given ?? {}));
-      if (section.key === "listener") out.push(...tlsBlock(a, tlsWritten));
+      if (section.key === "listener") out.push(...tlsBlock(a));
       if (section.key === "upstream") out.push(...healthBlock(a, health));
     } else {
       // A section the wizard does not ask about (it may need values no default gives): named only.

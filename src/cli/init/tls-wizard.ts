@@ -2,7 +2,7 @@
 import * as p from "@clack/prompts";
 import type { HealthChoice } from "./health-presets.ts";
 import { answer, type WizardIO } from "./prompt.ts";
-import { absolutePath, certProblem, keyFileProblem, tlsFields, type TlsAnswer } from "./tls.ts";
+import { absolutePath, certProblem, keyFileProblem, type TlsAnswer } from "./tls.ts";
 
 export type TlsFiles = Omit<TlsAnswer, "postgres">;
 
@@ -14,7 +14,6 @@ export async function askTls(io: WizardIO, cwd: string, initial: TlsAnswer | und
     initialValue: initial !== undefined,
   }));
   if (!on) return undefined;
-  if (!tlsFields()) p.log.warn("This build of aegis cannot terminate TLS yet: the tls line is written commented out.", io);
   const cert = absolutePath(cwd, await answer(p.text({
     ...io,
     message: "Path of the certificate PEM file? (server certificate first, then any intermediates)",

@@ -1,8 +1,6 @@
 // TLS answers of `aegis init`: checks the PEM files on the spot, so a wrong path is fixed at the prompt, not at start.
-import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import type { Fields } from "../../config/fields.ts";
-import { LISTENER } from "../../config/schema.ts";
+import { readBoundedFile, readFailure } from "../../config/read-file.ts";
 import { inspectCertificate, readPemChain } from "../../tls/certificates.ts";
 
 /** TLS termination on the listener: clients speak TLS to aegis, servers stay plaintext. */
@@ -16,33 +14,20 @@ export interface TlsAnswer {
 }
 
 const KEY_BLOCK = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
-/** PEM files are a few KB; the bound keeps a mistyped /dev/zero or a log file from being read whole. */
-const MAX_PEM_BYTES = 1 << 20;
+/** As the loader's bound: a chain is a few KiB, and a mistyped /dev/zero or log file is not read whole. */
+const MAX_PEM_BYTES = 4 * 1024 * 1024;
 
 /** `path` made absolute against `cwd`, as it is written into the file (aegis may start elsewhere). */
 export function absolutePath(cwd: string, path: string): string {
   return isAbsolute(path) ? path : resolve(cwd, path);
 }
 
-/** The text of the PEM file at `path`, or why it cannot be read, as one line. */
+/** The text of the PEM file at `path`, or why it cannot be read, worded as the loader words it. */
 function readPem(path: string): { text: string } | { problem: string } {
-  let size: number;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) return { problem: `${path} is a directory, not a PEM file` };
-    if (!st.isFile()) return { problem: `${path} is not a regular file` };
-    size = st.size;
+    return { text: readBoundedFile(path, MAX_PEM_BYTES).toString("utf8") };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { problem: code === "ENOENT" || code === "ENOTDIR" ? `there is no file at ${path}` : `cannot read ${path}: ${(err as Error).message}` };
-  }
-  if (size > MAX_PEM_BYTES) return { problem: `${path} is ${size} bytes: too large for a PEM file` };
-  try {
-    return { text: readFileSync(path, "utf8") };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "EACCES" || code === "EPERM" ? "permission denied (aegis must be able to read it too)" : (err as Error).message;
-    return { problem: `cannot read ${path}: ${why}` };
+    return { problem: `cannot read ${path}: ${readFailure(err)}` };
   }
 }
 
@@ -77,10 +62,4 @@ export function keyFileProblem(cert: string, key: string | undefined): string | 
     return `${source}: ${(err as Error).message}`;
   }
   return info.keyMatches ? null : `${source} is not the key of the certificate in ${cert} (${info.subject})`;
-}
-
-/** The keys of the listener's `tls` table in this build's schema, or null when it has none. */
-export function tlsFields(listener: Fields = LISTENER): Fields | null {
-  const field = listener.tls;
-  return field?.type === "table" && field.items ? field.items : null;
 }
