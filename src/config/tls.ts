@@ -198,7 +198,7 @@ export class TlsFiles {
       }
       return { cert, key, subject: info.subject, names: [...info.names], notAfter: info.notAfter.getTime(), fingerprint: info.fingerprint };
     } catch (e) {
-      this.problems.push(`${path}: ${quote(cert.file)}: ${(e as Error).message}`);
+      this.problems.push(`${path}.cert: ${quote(cert.file)}: ${(e as Error).message}`);
       return undefined;
     }
   }
