@@ -614,6 +614,6 @@ describe("through the command line (from source)", () => {
     expect(r.stderr).toContain("CI is set");
     const help = await run([...SOURCE_COMMAND, "init", "--help"]);
     expect(help.code).toBe(0);
-    for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service", "--tls-cert", "--tls-key", "--tls-postgres"]) expect(help.stdout).toContain(flag);
   });
 });
