@@ -32,7 +32,8 @@ const EXT_SUPPORTED_VERSIONS = 43;
  * means more bytes could still make it whole; "invalid" is final. Only the first `maxBytes` bytes
  * are ever read: a hello that is not complete within them, or that declares itself larger, is
  * invalid, so a caller that waits for at most `maxBytes` always gets a final answer. Bytes after a
- * complete hello (0-RTT data) are not looked at.
+ * complete hello (0-RTT data) are not looked at. Each call starts over, keeping no state: it runs
+ * on a session's first few chunks only, and a hello is rarely more than one.
  */
 export function parseClientHello(bytes: Uint8Array, maxBytes: number): HelloResult {
   const max = maxBytes > 0 ? Math.floor(maxBytes) : 0; // NaN and negatives read nothing
