@@ -169,8 +169,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   /** The ClientHello in the first bytes (parsed once per new chunk), or what the handshake negotiated. */
   clientHello(): HelloResult {
-    if (this.#hello.status !== "pending" || this.#helloSize === this.toServer.size) return this.#hello;
-    this.#helloSize = this.toServer.size;
+    const hello = this.#hello;
+    const size = this.toServer.size;
+    // Parsed again only when more bytes came, and enough to complete it (a drip-fed hello stays linear).
+    if (hello.status !== "pending" || size === this.#helloSize || size < (hello.atLeast ?? 0)) return hello;
+    this.#helloSize = size;
     return (this.#hello = parseClientHello(this.toServer.copyOut(), this.#routes?.inspect.maxBytes ?? Infinity));
   }
 

@@ -3,10 +3,18 @@
 // Pure and synchronous: the caller hands in everything received so far and asks again when more
 // arrives. Every length is checked against the field that contains it before it is trusted, and
 // every loop advances by at least one byte, so no input can make this throw or spin.
-import { HANDSHAKE_HEADER, handshakeMessage } from "./records.ts";
+import { HANDSHAKE_HEADER, RECORD_HEADER, handshakeMessage } from "./records.ts";
 
 export type HelloResult =
-  | { status: "pending" }
+  | {
+      status: "pending";
+      /**
+       * Once the hello's length is known: the fewest bytes of stream that can hold it (one record
+       * header, then the message). Fewer cannot complete it, so a caller fed a byte at a time need
+       * not parse again before then: reading stays linear in the bytes, not quadratic.
+       */
+      atLeast?: number;
+    }
   | { status: "invalid"; why: string }
   | {
       status: "ok";
@@ -42,6 +50,7 @@ export function parseClientHello(bytes: Uint8Array, maxBytes: number): HelloResu
   const result = message.needed === Infinity ? PENDING : parseHandshake(message.received, message.needed);
   // Nothing past max_bytes is read, so more bytes cannot help.
   if (result === PENDING && bytes.length >= max) return invalid("ClientHello not complete within max_bytes");
+  if (result === PENDING && message.needed !== Infinity) return { status: "pending", atLeast: RECORD_HEADER + message.needed };
   return result;
 }
 

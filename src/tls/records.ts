@@ -1,7 +1,7 @@
 // The TLS record layer under a client's first handshake message: records walked and checked, the message's bytes gathered across them.
 
 /** type (1), version (2), length (2). */
-const RECORD_HEADER = 5;
+export const RECORD_HEADER = 5;
 /** msg_type (1), length (3). */
 export const HANDSHAKE_HEADER = 4;
 /** RFC 8446 5.1: a record's plaintext is at most 2^14 bytes. */

@@ -5,6 +5,7 @@ import { connectClient, startEchoBackend, startPlane } from "../helpers/plane.ts
 import { makePki } from "../helpers/certs.ts";
 import { sClientSubject, startTlsEcho, tlsClient } from "../helpers/tls.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { bunHello } from "../tls/hellos.ts";
 
 const pki = makePki();
 const q = JSON.stringify;
@@ -141,6 +142,25 @@ describe("routing on SNI and ALPN without terminating", () => {
     const h2 = await tlsClient(p.port, { serverName: "x.a.test", ca: pki.ca.cert, alpn: ["h2"], send: "1" });
     const none = await tlsClient(p.port, { serverName: "x.a.test", ca: pki.ca.cert, send: "2" });
     expect([h2.reply, none.reply]).toEqual(["beta:1", "default:2"]);
+  });
+
+  test("a ClientHello dripped a few bytes per write is routed once whole, and reaches the server byte for byte", async () => {
+    const hello = await bunHello("db.b.test", []);
+    using alpha = startEchoBackend();
+    using beta = startEchoBackend();
+    using fallback = startEchoBackend();
+    using p = startPlane([fallback.address], { ...routed(alpha.address, beta.address), listener: routed("", "").listener.replace("300ms", "30s") });
+    const client = await connectClient(p.port);
+    // Bounded: one write per 7 bytes of a hello of about 1.5 KB, each after the plane has read the last.
+    for (let at = 0; at < hello.length; at += 7) {
+      client.write(Buffer.from(hello.subarray(at, at + 7)));
+      await waitFor(() => p.counter("bytesReceived") >= Math.min(hello.length, at + 7), { what: `the plane read ${at + 7} bytes` });
+      if (at + 7 < hello.length) expect(beta.conns.length).toBe(0); // not routed before the hello is whole
+    }
+    const conn = await beta.conn(1);
+    await conn.recorder.untilBytes(hello.length, "the whole hello at the beta server");
+    expect(Buffer.from(conn.recorder.hash.digest("hex"))).toEqual(Buffer.from(new Bun.CryptoHasher("sha256").update(hello).digest("hex")));
+    expect([alpha.conns.length, fallback.conns.length]).toEqual([0, 0]);
   });
 
   test("not TLS, or nothing before the inspect timeout: closed and counted as tls_inspect, no server asked", async () => {
