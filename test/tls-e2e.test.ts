@@ -221,18 +221,21 @@ function tlsStreams(port: number, n: number, bytes: number, gate: Promise<void>)
   return { started, done };
 }
 
+/** Copies of a certificate and key that a test may overwrite, as an operator renewing them would. */
+function ownCopies(certFrom: string, keyFrom: string): { cert: string; key: string } {
+  const dir = tempDir("aegis-certs-");
+  const cert = join(dir, "server.pem");
+  const key = join(dir, "server.key");
+  copyFileSync(certFrom, cert);
+  copyFileSync(keyFrom, key);
+  return { cert, key };
+}
+
 describe("certificate reload", () => {
   test("a certificate swapped on SIGHUP while 50 TLS sessions stream sha256-checked data: none drops, new clients get the new one", async () => {
     using echo = startEchoBackend();
-    const dir = tempDir("aegis-certs-");
-    const cert = join(dir, "server.pem");
-    const key = join(dir, "server.key");
-    copyFileSync(pki.serverA.chainPath, cert);
-    copyFileSync(pki.serverA.keyPath, key);
-    aegis = await startAegis(simpleConfig([echo.address], {
-      logLevel: "info", global: "access_log = false",
-      listener: `tls = { cert = ${q(cert)}, key = ${q(key)} }`,
-    }), binary());
+    const { cert, key } = ownCopies(pki.serverA.chainPath, pki.serverA.keyPath);
+    aegis = await startAegis(simpleConfig([echo.address], { logLevel: "info", global: "access_log = false", listener: `tls = { cert = ${q(cert)}, key = ${q(key)} }` }), binary());
     expect((await sClientSubject(aegis.port, "a.test", pki.ca.certPath)).cn).toBe("a.test");
     let openGate!: () => void;
     const streams = tlsStreams(aegis.port, 50, 4 * 1024 * 1024, new Promise<void>((r) => (openGate = r)));
@@ -251,11 +254,7 @@ describe("certificate reload", () => {
 
   test("a bad certificate on SIGHUP keeps the old one, with a clear error", async () => {
     using echo = startEchoBackend();
-    const dir = tempDir("aegis-certs-");
-    const cert = join(dir, "server.pem");
-    const key = join(dir, "server.key");
-    copyFileSync(pki.serverA.certPath, cert);
-    copyFileSync(pki.serverA.keyPath, key);
+    const { cert, key } = ownCopies(pki.serverA.certPath, pki.serverA.keyPath);
     aegis = await startAegis(simpleConfig([echo.address], { logLevel: "info", listener: `tls = { cert = ${q(cert)}, key = ${q(key)} }` }), binary());
     writeFileSync(key, pki.strayKey.key); // a key that is not the certificate's
     aegis.proc.kill("SIGHUP");

@@ -154,14 +154,5 @@ export function alpnData(names: readonly Uint8Array[]): Uint8Array {
   return new Uint8Array([...u16(list.length), ...list]);
 }
 
-/** Seeded PRNG (mulberry32): the same seed gives the same cases, so a failure reproduces. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG: the same seed gives the same cases, so a failure reproduces. */
+export { seeded as prng } from "../helpers/random.ts";
