@@ -39,6 +39,17 @@ describe("terminating TLS", () => {
     expect(seen[1]!.verified).toBe(true);
   });
 
+  test("a certificate chosen by SNI keeps the listener's other settings: ALPN and required client certificates", async () => {
+    using app = startEchoBackend();
+    const certs = `tls = { certificates = [{ cert = ${q(pki.serverA.certPath)}, key = ${q(pki.serverA.keyPath)} }, { cert = ${q(pki.serverB.certPath)}, key = ${q(pki.serverB.keyPath)} }], alpn = ["h2"], client_ca = ${q(pki.ca.certPath)}, require_client_cert = true }`;
+    using p = startPlane([app.address], { listener: certs });
+    const withCert = await tlsClient(p.port, { serverName: "b.test", ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key, alpn: ["h2"], send: "b" });
+    expect(withCert).toMatchObject({ ok: true, peer: "b.test", alpn: "h2", reply: "b" });
+    const without = await tlsClient(p.port, { serverName: "b.test", ca: pki.ca.cert, alpn: ["h2"], send: "x" });
+    expect(without.reply).toBe("");
+    await waitFor(() => p.counter("tlsHandshakeFailures") === 1, { what: "the client without a certificate refused on the SNI-chosen certificate too" });
+  });
+
   test("mTLS: a client certificate from client_ca is accepted and logged; none, or one from another CA, is refused as tls_handshake", async () => {
     using app = startEchoBackend();
     using p = startPlane([app.address], { listener: tlsOf(pki.serverA, `, client_ca = ${q(pki.ca.certPath)}, require_client_cert = true`) });
