@@ -283,9 +283,11 @@ describe("the hop between two aegis nodes", () => {
     const far_ = await far.waitForLog((l) => l.msg === "session" && l.client_cert === "client-1");
     expect(far_).toMatchObject({ tls_version: "TLSv1.3", end: "client_closed" });
     // A client without the node's client certificate is refused at the far node.
-    const direct = await run(["openssl", "s_client", "-connect", `127.0.0.1:${far.port}`, "-servername", "localhost", "-CAfile", pki.ca.certPath], { timeoutMs: 10_000 });
-    expect(direct.stdout + direct.stderr).toMatch(/certificate required|alert/i);
+    // (TLS 1.3 finishes the client's side of the handshake before the server checks its certificate,
+    // so s_client may leave before the alert arrives: the far node's log is what says it was refused.)
+    await run(["openssl", "s_client", "-connect", `127.0.0.1:${far.port}`, "-servername", "localhost", "-CAfile", pki.ca.certPath], { timeoutMs: 10_000 });
     await far.waitForLog((l) => l.msg === "session" && l.reason === "tls_handshake");
+    expect(echo.conns.length).toBe(1); // only the session that came through the near node
   });
 });
 
