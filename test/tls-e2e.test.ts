@@ -292,6 +292,14 @@ describe("the hop between two aegis nodes", () => {
 });
 
 describe("aegis check", () => {
+  test("a certificate within 14 days of its end is a warning in the log at start", async () => {
+    using echo = startEchoBackend();
+    aegis = await startAegis(simpleConfig([echo.address], { logLevel: "info", listener: `tls = { cert = ${q(pki.expiring.certPath)}, key = ${q(pki.expiring.keyPath)} }` }));
+    const warning = await aegis.waitForLog((l) => l.msg === "config warning" && String(l.warning).includes("soon.test"));
+    expect(String(warning.warning)).toMatch(/listener main: certificate .* \(soon\.test\) expires \d{4}-\d\d-\d\d \(in [45] days\)/);
+    expect((await aegis.metrics()).get(`aegis_tls_certificate_expiry_timestamp_seconds{listener="main",subject="soon.test"}`)).toBeLessThan(Date.now() / 1000 + 6 * 86400);
+  });
+
   test("lists certificates with their names and expiry, warns of one near its end, refuses a mismatched key", async () => {
     const dir = tempDir("aegis-check-");
     const config = join(dir, "aegis.toml");

@@ -5,7 +5,7 @@ import { connectClient, startEchoBackend, startPlane } from "../helpers/plane.ts
 import { makePki } from "../helpers/certs.ts";
 import { sClientSubject, startTlsEcho, tlsClient } from "../helpers/tls.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { bunHello } from "../tls/hellos.ts";
+import { bunHello, prng } from "../tls/hellos.ts";
 
 const pki = makePki();
 const q = JSON.stringify;
@@ -188,5 +188,44 @@ describe("routing on SNI and ALPN without terminating", () => {
     await waitFor(() => p.counter("rejectedTlsInspect") === 2, { what: "two tls_inspect refusals" });
     expect([alpha.handshakes, beta.handshakes, fallback.conns.length]).toEqual([0, 0, 0]);
     expect(p.logs.filter((l) => l.msg === "connection refused: tls_inspect").map((l) => l.level)).toEqual(["debug", "debug"]);
+  });
+
+  test("fuzzed ClientHellos against a live listener: every connection is routed or refused, none hangs, and a good hello still routes after", async () => {
+    const hello = await bunHello("a.test", ["h2"]);
+    using alpha = startEchoBackend();
+    using beta = startEchoBackend();
+    using fallback = startEchoBackend();
+    using p = startPlane([fallback.address], routed(alpha.address, beta.address));
+    const rng = prng(0xf00d);
+    const cases: Buffer[] = [];
+    // Bounded: 150 inputs, each a truncation, a random edit, a huge length, or noise.
+    for (let i = 0; i < 150; i++) {
+      const b = Buffer.from(hello);
+      const kind = i % 4;
+      if (kind === 0) cases.push(b.subarray(0, 1 + Math.floor(rng() * (b.length - 1))));
+      else if (kind === 1) {
+        for (let k = 0; k < 3; k++) b[Math.floor(rng() * b.length)] = Math.floor(rng() * 256);
+        cases.push(b);
+      } else if (kind === 2) {
+        const at = 5 + Math.floor(rng() * (b.length - 7));
+        b.writeUInt16BE(0xffff, at);
+        cases.push(b);
+      } else cases.push(Buffer.from(Array.from({ length: 1 + Math.floor(rng() * 600) }, () => Math.floor(rng() * 256))));
+    }
+    const clients = await Promise.all(cases.map(async (bytes) => {
+      const c = await connectClient(p.port);
+      c.write(bytes);
+      c.socket.shutdown(); // nothing more comes: the route must decide on what it has
+      return c;
+    }));
+    await Promise.all(clients.map((c) => c.recorder.until((r) => r.closed || r.events.includes("end"), "each fuzzed connection ended", 20_000)));
+    await waitFor(() => p.sessions === 0, { what: "every fuzzed session finished", timeoutMs: 20_000 });
+    expect(p.counter("rejectedTlsInspect")).toBeGreaterThan(0);
+    expect(p.admitted).toBe(0);
+    const good = await connectClient(p.port);
+    good.write(Buffer.from(hello));
+    const conn = await waitFor(() => alpha.conns.find((c) => c.recorder.bytes === hello.length), { what: "the good hello reached alpha whole" });
+    expect(conn).toBeDefined();
+    good.socket.end();
   });
 });
