@@ -32,6 +32,14 @@ const TLS_HANDSHAKE = 1;
 const TLS_SSL_REQUEST = 2;
 const PENDING_HELLO: HelloResult = { status: "pending" };
 
+/** A TLS listener's session before its handshake: where it routes after, and how TLS starts. */
+interface TlsSetup {
+  readonly routes: RouteTable<Assigner>;
+  readonly tls: ListenerTlsConfig;
+  /** mode = "postgres": the options the socket is upgraded with after the SSLRequest. */
+  readonly upgrade: TLSOptions | null;
+}
+
 /** What the client's TLS said, for the access log: from the handshake, or from the ClientHello passed through. */
 export interface TlsFacts {
   sni: string | null;
@@ -85,14 +93,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   assigner: Assigner | null = null;
   /** The listener's routes, while they wait for the client's first bytes. */
   #routes: RouteTable<Assigner> | null = null;
-  /** The listener's routes, while the TLS handshake (or the SSLRequest before it) comes first. */
-  #afterTls: RouteTable<Assigner> | null = null;
   #tlsWait = TLS_NONE;
-  /** mTLS: a client certificate that did not verify fails the handshake (Bun lets it through). */
-  #requireClientCert = false;
-  /** mode = "postgres": the options the client socket is upgraded with, and the listener's TLS settings. */
-  #upgrade: TLSOptions | null = null;
-  #listenerTls: ListenerTlsConfig | null = null;
+  /** What a session on a TLS listener keeps until its handshake is done (null on plain listeners: no cost there). */
+  #tlsSetup: TlsSetup | null = null;
   /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
   #hello: HelloResult = PENDING_HELLO;
   #helloSize = -1;
@@ -201,10 +204,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
    * socket. The inspect timeout bounds the wait for either.
    */
   awaitTls(routes: RouteTable<Assigner>, tls: ListenerTlsConfig, upgrade: TLSOptions | null): void {
-    this.#afterTls = routes;
-    this.#requireClientCert = tls.requireClientCert;
-    this.#listenerTls = tls;
-    this.#upgrade = upgrade;
+    this.#tlsSetup = { routes, tls, upgrade };
     this.#tlsWait = upgrade ? TLS_SSL_REQUEST : TLS_HANDSHAKE;
     this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
   }
@@ -227,7 +227,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       return this.refuse(L.rejectedTlsInspect, "tls_inspect");
     }
     this.client.write("S");
-    const [raw, tls] = (this.client as Socket<Session | null>).upgradeTLS<Session | null>({ data: this, tls: this.#upgrade!, socket: this.plane.upgradedHandlers });
+    const [raw, tls] = (this.client as Socket<Session | null>).upgradeTLS<Session | null>({ data: this, tls: this.#tlsSetup!.upgrade!, socket: this.plane.upgradedHandlers });
     raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
     this.client = tls;
     this.#tlsWait = TLS_HANDSHAKE;
@@ -236,7 +236,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   /** The ClientHello has been read already, so TLS runs on those bytes in hand (src/data/stream-tls.ts). */
   #directTls(first: Buffer): void {
     const raw = this.client as Socket<unknown>;
-    const tls = new StreamTlsClient(raw, first, this.#listenerTls!, this);
+    const tls = new StreamTlsClient(raw, first, this.#tlsSetup!.tls, this);
     raw.data = tls.transport; // the raw socket's bytes now feed the TLS session
     this.client = tls;
     this.#tlsWait = TLS_HANDSHAKE;
@@ -249,15 +249,15 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     const c = this.client as TlsSocket;
     // Bun refuses a client without a certificate, but completes the handshake (ok, with the error)
     // for one that does not chain to client_ca: refused here, or mTLS would let anyone in.
-    if (this.#requireClientCert && !c.authorized) return this.#handshakeFailed(`client certificate refused: ${error?.message ?? "not verified"}`);
+    if (this.#tlsSetup!.tls.requireClientCert && !c.authorized) return this.#handshakeFailed(`client certificate refused: ${error?.message ?? "not verified"}`);
     this.plane.cells[this.#cellBase + L.tlsHandshakes]! += 1;
     const sni = c.getServername() || null;
     const alpn = c.alpnProtocol || null;
     const peer = c.authorized ? (c as unknown as { getPeerCertificate(): { subject?: { CN?: string } } | undefined }).getPeerCertificate() : undefined;
     this.tls = { sni, alpn, version: c.getTLSVersion() || null, clientCert: peer?.subject?.CN ?? null };
     this.#hello = { status: "ok", serverName: sni && sni.toLowerCase(), alpn: alpn ? [alpn] : [], legacyVersion: 0, supportedVersions: [] };
-    const routes = this.#afterTls!;
-    this.#afterTls = null;
+    const routes = this.#tlsSetup!.routes;
+    this.#tlsSetup = null;
     this.plane.wheel.cancel(this);
     this.route(routes);
   }
@@ -659,7 +659,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.#giveBack(Outcome.unused);
     this.assigner?.withdraw(this);
     this.#routes = null;
-    this.#afterTls = null;
+    this.#tlsSetup = null;
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();
