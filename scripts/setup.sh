@@ -134,6 +134,10 @@ TEST_PACKAGES=(
   "chromium:chromium" # test/status-page.test.ts: the status page in a real headless browser (playwright-core drives it)
   # test/postgres-pool.test.ts: a real PostgreSQL behind the pool. Debian keeps initdb and pg_ctl off PATH.
   "initdb|/usr/lib/postgresql/*/bin/initdb:postgresql"
+  "openssl:openssl"   # test/helpers/certs.ts makes the test PKI; s_client checks which certificate is served
+  # test/tls-e2e.test.ts: redis-cli --tls and redis-benchmark --tls through a terminating listener to a real redis-server
+  "redis-server:redis-server"
+  "redis-cli:redis-tools"
 )
 
 # True when one of the "|"-separated alternatives exists: a command on PATH or a matching path.

@@ -12,6 +12,7 @@ import { allocateShared } from "./control/slots.ts";
 import { Supervisor, type ReadyInfo } from "./control/supervisor.ts";
 import { descriptorWarning } from "./os/descriptors.ts";
 import { balanceWarnings } from "./balancing/warnings.ts";
+import { tlsWarnings } from "./config/tls-report.ts";
 import { HealthMonitor } from "./health/monitor.ts";
 import type { Logger } from "./telemetry/log.ts";
 
@@ -54,7 +55,7 @@ export async function runProxy(
     // "reloading" until READY=1 comes back, whether the new file was taken or not.
     onReloadStart: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
     onReloadEnd: (result) => {
-      if (result.ok) warnAboutBalancing(logger, supervisor.config);
+      if (result.ok) warnAboutConfig(logger, supervisor.config);
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
       watchAsConfigured();
@@ -89,7 +90,7 @@ export async function runProxy(
 
   const asRoot = config.source.startsWith("<") ? null : rootWarning();
   if (asRoot) logger.warn(asRoot);
-  warnAboutBalancing(logger, config);
+  warnAboutConfig(logger, config);
   const fds = descriptorWarning(config);
   if (fds) logger.warn("max_connections does not fit the open-file limit", fds);
 
@@ -113,8 +114,14 @@ export async function runProxy(
   }
   watchAsConfigured();
   logger.flush();
+  // A certificate comes within 14 days of its end while aegis runs too: look again once a day.
+  const expiryCheck = setInterval(() => {
+    for (const warning of tlsWarnings(supervisor.config)) logger.warn("config warning", { warning });
+  }, 86_400_000);
+  expiryCheck.unref();
 
   await stopRequested;
+  clearInterval(expiryCheck);
   notify(logger, "STOPPING=1\nSTATUS=draining sessions");
   watchAsConfigured(); // stopping: closes the watcher
   const drained = supervisor.shutdown(); // Workers are told to drain before the HTTP server goes
@@ -136,7 +143,10 @@ function monotonicUsec(): bigint {
   return process.hrtime.bigint() / 1000n;
 }
 
-/** Combinations the algorithms cannot honour (see balancing/warnings.ts): they load, and work, but not as written. */
-function warnAboutBalancing(logger: Logger, config: Config): void {
-  for (const warning of balanceWarnings(config)) logger.warn("config warning", { warning });
+/**
+ * Combinations the algorithms cannot honour (see balancing/warnings.ts), which load and work but
+ * not as written, and certificates near their end (config/tls-report.ts).
+ */
+function warnAboutConfig(logger: Logger, config: Config): void {
+  for (const warning of [...balanceWarnings(config), ...tlsWarnings(config)]) logger.warn("config warning", { warning });
 }

@@ -10,6 +10,7 @@ import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
 import { balanceWarnings } from "./balancing/warnings.ts";
+import { describeTls, tlsWarnings } from "./config/tls-report.ts";
 import type { Config } from "./config/types.ts";
 import { runProxy } from "./main-thread.ts";
 import { Logger } from "./telemetry/log.ts";
@@ -88,7 +89,9 @@ async function main(argv: string[]): Promise<number> {
       const config = loadOrExplain(args);
       if (typeof config === "number") return config;
       console.log(summarizeConfig(config));
-      for (const warning of balanceWarnings(config)) console.log(`warning: ${warning}`);
+      const tls = describeTls(config);
+      if (tls.length > 0) console.log(`\nTLS:\n${tls.map((l) => `  ${l}`).join("\n")}`);
+      for (const warning of [...balanceWarnings(config), ...tlsWarnings(config)]) console.log(`warning: ${warning}`);
       console.log(`\nconfig ${config.source} is valid`);
       return 0;
     }

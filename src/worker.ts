@@ -12,7 +12,7 @@ import { CounterLayout, type CounterSlots } from "./shared/layout.ts";
 import { Logger } from "./telemetry/log.ts";
 import { Assigner } from "./upstream/assigner.ts";
 import { QueueWaker } from "./upstream/queue-waker.ts";
-import { routesFor } from "./route/table.ts";
+import { routesFor } from "./route/routes-for.ts";
 
 declare const self: Worker;
 

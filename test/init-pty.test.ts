@@ -1,5 +1,5 @@
 // `aegis init` as a person meets it: the compiled binary on a real pseudo-terminal (util-linux `script`),
-// keys typed one answer at a time. A full run whose file then serves traffic, Ctrl-C, a refused overwrite.
+// keys typed one answer at a time. A full run whose file then serves traffic (plaintext, and TLS), Ctrl-C, a refused overwrite.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,8 +8,10 @@ import { HEALTH_CHOICES } from "../src/cli/init/health-presets.ts";
 import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { closedPort, startEcho, type Backend } from "./helpers/backends.ts";
 import { ensureBinary, run } from "./helpers/build.ts";
+import { issueCertificate } from "./helpers/certs.ts";
 import { connect } from "./helpers/client.ts";
 import { KEY, spawnPty, type Pty } from "./helpers/terminal.ts";
+import { tlsClient } from "./helpers/tls.ts";
 
 let binary = "";
 beforeAll(() => {
@@ -53,6 +55,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const pty = init(dir);
 
     await answer(pty, "Which address should aegis accept", `127.0.0.1:${listenPort}`);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", echo.address);
     await answer(pty, "Server 2?", down);
     await answer(pty, "Server 3?", KEY.enter);
@@ -91,10 +94,46 @@ describe("aegis init on a terminal (compiled binary)", () => {
     expect(await aegis.stop()).toBe(0);
   }, 60_000);
 
+  test("TLS: the certificate and key typed at the prompts give a listener that terminates TLS before a plaintext server", async () => {
+    const echo: Backend = startEcho();
+    cleanup.push(() => echo.stop());
+    const listenPort = closedPort();
+    const dir = tempDir("aegis-pty-");
+    const cert = issueCertificate(dir, "server", "/CN=localhost", ["subjectAltName=DNS:localhost"], null);
+    const pty = init(dir, ["--server", echo.address, "--metrics", "off"]);
+
+    await answer(pty, "Which address should aegis accept", `127.0.0.1:${listenPort}`);
+    await pty.waitFor("Terminate TLS on this listener");
+    pty.send("y"); // a confirm takes y at once, without Enter
+    await answer(pty, "Path of the certificate PEM file?", "server.pem"); // relative to where init runs
+    await answer(pty, "Path of the private key PEM file?", "server-key.pem");
+    await answer(pty, "Address of the first server", KEY.enter); // prefilled by --server
+    await answer(pty, "Server 2?", KEY.enter);
+    await answer(pty, "Check now that the servers accept connections?", KEY.enter);
+    await answer(pty, "How should a server be picked", KEY.enter);
+    await answer(pty, "Health checks", KEY.enter);
+    await answer(pty, "Address for Prometheus metrics", KEY.enter);
+    await answer(pty, "Install aegis as a systemd service", KEY.enter);
+    await answer(pty, "Where should the config file go?", KEY.enter);
+    await answer(pty, "Write aegis.toml?", KEY.enter);
+    expect(await exitCode(pty)).toBe(0);
+    const text = readFileSync(join(dir, "aegis.toml"), "utf8");
+    expect(text).toContain(`tls = { cert = "${cert.certPath}", key = "${cert.keyPath}" }`);
+
+    // Started from another directory: the paths in the file are absolute.
+    const aegis: Aegis = await startAegis(text, { command: [binary], cwd: tempDir("aegis-pty-run-") });
+    cleanup.push(() => void aegis.stop("SIGKILL"));
+    const through = await tlsClient(listenPort, { serverName: "localhost", ca: cert.cert, send: "over TLS\n" });
+    expect(through.error).toBeNull();
+    expect(through).toMatchObject({ ok: true, peer: "localhost", reply: "over TLS\n" });
+    expect(await aegis.stop()).toBe(0);
+  }, 60_000);
+
   test("Ctrl-C at a question: exit 130, nothing written", async () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", "10.0.0.5:6379");
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);
@@ -116,6 +155,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", `127.0.0.1:${port}`);
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.enter);
@@ -133,6 +173,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     // Flags prefill every answer, so Enter accepts each.
     const pty = init(dir, ["--listen", `127.0.0.1:${closedPort()}`, "--server", "10.0.0.5:6379", "--metrics", "off"]);
     await answer(pty, "Which address should aegis accept", KEY.enter);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", KEY.enter);
     await answer(pty, "Server 2?", KEY.enter);
     await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);

@@ -16,6 +16,7 @@ import { renderConfig } from "../src/cli/init/render.ts";
 import type { Address } from "../src/config/types.ts";
 import { SOURCE_COMMAND, tempDir } from "./helpers/aegis.ts";
 import { run } from "./helpers/build.ts";
+import { issueCertificate } from "./helpers/certs.ts";
 import { KEY, streamTerminal } from "./helpers/terminal.ts";
 
 type Term = ReturnType<typeof streamTerminal>;
@@ -78,6 +79,10 @@ async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}
 }
 
 const LISTEN = "Which address should aegis accept";
+const TLS = "Terminate TLS on this listener";
+const CERT = "Path of the certificate PEM file?";
+const KEYFILE = "Path of the private key PEM file?";
+const MODE = "Use the PostgreSQL mode";
 const FIRST = "Address of the first server";
 const NEXT = (n: number) => `Server ${n}?`;
 const REACH = "Check now that the servers accept connections?";
@@ -93,9 +98,17 @@ function selectKeys(options: readonly string[], from: string, to: string): strin
   return (steps >= 0 ? KEY.down : KEY.up).repeat(Math.abs(steps)) + KEY.enter;
 }
 
+/** After a yes to TLS: answers the certificate and key prompts, and the PostgreSQL mode when given. */
+interface TlsScript {
+  files(h: Harness): Promise<void>;
+  mode?: string;
+}
+
 /** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
-async function answerAll(h: Harness, o: { listen?: string; servers?: string[]; balance?: string; health?: string; metrics?: string; service?: boolean; output?: string } = {}) {
+async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; metrics?: string; service?: boolean; output?: string } = {}) {
   await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
+  await h.answer(TLS, o.tls ? KEY.left + KEY.enter : KEY.enter);
+  await o.tls?.files(h);
   const servers = o.servers ?? ["127.0.0.1:6379", "127.0.0.1:6380"];
   await h.answer(FIRST, servers[0]);
   for (let i = 1; i < servers.length; i++) await h.answer(NEXT(i + 1), servers[i]);
@@ -103,6 +116,7 @@ async function answerAll(h: Harness, o: { listen?: string; servers?: string[]; b
   await h.answer(REACH, KEY.enter);
   await h.answer(BALANCE, selectKeys(BALANCE_ALGORITHMS, "round_robin", o.balance ?? "round_robin"));
   await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", o.health ?? "tcp"));
+  if (o.tls?.mode !== undefined) await h.answer(MODE, o.tls.mode);
   await h.answer(METRICS, o.metrics ?? "");
   await h.answer(SERVICE, o.service ? KEY.up + KEY.enter : KEY.enter);
   await h.answer(OUTPUT, o.output ?? "");
@@ -141,7 +155,7 @@ describe("the wizard, in-process", () => {
       await h.term.screen.waitFor("127.0.0.1:7000 is already in use");
       h.term.send(`${KEY.backspace.repeat(14)}0.0.0.0:80\r`);
       await h.term.screen.waitFor("ports below 1024 need root");
-      await h.answer(FIRST, KEY.ctrlC);
+      await h.answer(TLS, KEY.ctrlC);
     }, {
       busy: (a) => a.port === 7000 ? { kind: "busy", message: "127.0.0.1:7000 is already in use: another program listens there" }
         : a.port === 80 ? { kind: "denied", message: "ports below 1024 need root or CAP_NET_BIND_SERVICE" } : null,
@@ -152,6 +166,7 @@ describe("the wizard, in-process", () => {
   test("servers: several, with syntax, duplicate and at-least-one checks; unreachable ones are reported with the spinner", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
       await h.term.screen.waitFor("at least one server is needed");
       h.term.send("10.0.0.5:99999\r");
@@ -202,6 +217,7 @@ describe("the wizard, in-process", () => {
   test("a custom check takes send and expect text, escapes as in TOML", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:11211");
       await h.answer(NEXT(2), "");
       await h.answer(REACH, KEY.right + KEY.enter);
@@ -225,6 +241,7 @@ describe("the wizard, in-process", () => {
   test("metrics: the proxy's own address is refused", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "127.0.0.1:16380");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:6379");
       await h.answer(NEXT(2), "");
       await h.answer(REACH, KEY.right + KEY.enter);
@@ -278,11 +295,11 @@ describe("the wizard, in-process", () => {
   });
 
   // Ctrl-C at each prompt in turn: exit 130 and nothing on disk.
-  const prompts = [LISTEN, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
+  const prompts = [LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
   test.each(prompts.map((p, i) => [i, p] as const))("Ctrl-C at prompt %d (%s): exit 130, nothing written", async (index) => {
     const r = await drive(async (h) => {
       const answers: [string, string][] = [
-        [LISTEN, ""], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
+        [LISTEN, ""], [TLS, KEY.enter], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
         [HEALTH, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
       ];
       for (const [prompt, keys] of answers.slice(0, index)) await h.answer(prompt, keys);
@@ -296,6 +313,7 @@ describe("the wizard, in-process", () => {
   test("flags prefill the answers: Enter accepts each", async () => {
     const r = await drive(async (h) => {
       await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
       await h.answer(NEXT(2), "");
       await h.answer(NEXT(3), "");
@@ -320,6 +338,154 @@ describe("the wizard, in-process", () => {
     expect(r.code).toBe(2);
     expect(r.errors.join("\n")).toContain("aegis init --listen 0.0.0.0:6380 --server 10.0.0.5:6379");
     expect(r.screen).toBe("");
+  });
+});
+
+describe("the TLS question", () => {
+  /** A self-signed localhost certificate as server.pem and server-key.pem, and both in one file, in a fresh dir. */
+  const certDir = () => {
+    const dir = tempDir("aegis-init-");
+    const c = issueCertificate(dir, "server", "/CN=localhost", ["subjectAltName=DNS:localhost"], null);
+    writeFileSync(join(dir, "both.pem"), c.cert + c.key);
+    return dir;
+  };
+
+  test("no (the default) writes a plaintext listener and asks nothing more", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    expect(r.screen).not.toContain(CERT);
+    expect(r.screen).toMatch(/TLS +no \(plaintext\)/);
+    expect(readFileSync(join(r.dir, "aegis.toml"), "utf8")).not.toContain("tls = ");
+  });
+
+  test("yes: a missing file and a swapped key are refused with the reason; relative paths are written absolute", async () => {
+    const dir = certDir();
+    const r = await drive(async (h) => {
+      await answerAll(h, {
+        tls: {
+          async files(h) {
+            await h.answer(CERT, "missing.pem");
+            await h.term.screen.waitFor(`cannot read ${dir}/missing.pem: no such file`);
+            h.term.send(`${KEY.backspace.repeat(11)}server.pem\r`);
+            await h.answer(KEYFILE, "server.pem");
+            await h.term.screen.waitFor("are cert and key swapped?");
+            h.term.send(`${KEY.backspace.repeat(10)}server-key.pem\r`);
+          },
+        },
+      });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    }, { dir });
+    expect(r.code).toBe(0);
+    const text = readFileSync(join(dir, "aegis.toml"), "utf8");
+    expect(text).toContain("# TLS is terminated here: clients must now connect with TLS; the servers behind stay plaintext.");
+    expect(text).toContain(`\ntls = { cert = "${dir}/server.pem", key = "${dir}/server-key.pem" }\n`);
+    const tls = loadConfigFile(join(dir, "aegis.toml")).listeners[0]!.tls!;
+    expect(tls.mode).toBe("tls");
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file, c.names])).toEqual([[`${dir}/server.pem`, `${dir}/server-key.pem`, ["localhost"]]]);
+    expect(r.screen).toContain(`Certificate   ${dir}/server.pem`); // the summary
+    expect(r.screen).toContain(`Key           ${dir}/server-key.pem`);
+    expect(r.screen).not.toContain(MODE); // not a PostgreSQL listener
+    expect(r.screen).toContain("openssl s_client -connect 127.0.0.1:16380");
+  });
+
+  test("an empty key is refused unless the certificate file holds the key", async () => {
+    const dir = certDir();
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.left + KEY.enter);
+      await h.answer(CERT, "server.pem");
+      await h.answer(KEYFILE, "");
+      await h.term.screen.waitFor(`${dir}/server.pem holds no private key, so the key file is needed too`);
+      h.term.send(KEY.ctrlC);
+    }, { dir });
+    expect(r.code).toBe(130);
+    expect(existsSync(join(dir, "aegis.toml"))).toBe(false);
+  });
+
+  // The PostgreSQL mode is offered after the health question names the protocol, default yes.
+  test.each([["yes (Enter)", KEY.enter, true], ["no", KEY.right + KEY.enter, false]] as const)("PostgreSQL, mode %s", async (_, keys, postgres) => {
+    const dir = certDir();
+    const r = await drive(async (h) => {
+      await answerAll(h, {
+        health: "postgresql",
+        tls: {
+          async files(h) {
+            await h.answer(CERT, "both.pem");
+            await h.answer(KEYFILE, "");
+          },
+          mode: keys,
+        },
+      });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    }, { dir });
+    expect(r.code).toBe(0);
+    expect(r.screen).toContain(`mode = "postgres" answers it and then does the handshake, so \`psql "sslmode=require"\` works`);
+    const text = readFileSync(join(dir, "aegis.toml"), "utf8");
+    expect(text).toContain("# The certificate file holds the private key too.");
+    expect(text).toContain(postgres ? `\ntls = { cert = "${dir}/both.pem", mode = "postgres" }\n` : `\ntls = { cert = "${dir}/both.pem" }\n`);
+    const config = loadConfigFile(join(dir, "aegis.toml"));
+    expect(config.listeners[0]!.name).toBe("postgres");
+    expect(config.listeners[0]!.tls!.mode).toBe(postgres ? "postgres" : "tls");
+    expect(config.listeners[0]!.tls!.certificates.map((c) => [c.cert.file, c.key.file])).toEqual([[`${dir}/both.pem`, `${dir}/both.pem`]]);
+    if (postgres) expect(r.screen).toContain(`psql "host=127.0.0.1 port=16380 sslmode=require"`);
+  });
+
+  test("--tls-cert and --tls-key prefill the answers: Enter accepts each", async () => {
+    const dir = certDir();
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.enter); // the flags make yes the default
+      await h.answer(CERT, "");
+      await h.answer(KEYFILE, "");
+      await h.answer(FIRST, "");
+      await h.answer(NEXT(2), "");
+      await h.answer(REACH, KEY.right + KEY.enter);
+      await h.answer(BALANCE, KEY.enter);
+      await h.answer(HEALTH, KEY.enter);
+      await h.answer(METRICS, "");
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("Write aegis.toml?", KEY.enter);
+    }, { dir, argv: ["--listen", "127.0.0.1:16398", "--server", "10.1.1.1:6379", "--tls-cert", "server.pem", "--tls-key", "server-key.pem", "--metrics", "off"] });
+    expect(r.code).toBe(0);
+    const tls = loadConfigFile(join(dir, "aegis.toml")).listeners[0]!.tls!;
+    expect(tls.certificates.map((c) => [c.cert.file, c.key.file])).toEqual([[`${dir}/server.pem`, `${dir}/server-key.pem`]]);
+  });
+
+  test("a key replaced after its question: the loader's refusal is shown and nothing is written (exit 1)", async () => {
+    const dir = certDir();
+    const stray = issueCertificate(dir, "stray", "/CN=stray", [], null);
+    const r = await drive(async (h) => {
+      await answerAll(h, {
+        tls: {
+          async files(h) {
+            await h.answer(CERT, "server.pem");
+            await h.answer(KEYFILE, "server-key.pem");
+            // As a certificate renewal might, between the question and the write.
+            writeFileSync(join(dir, "server-key.pem"), stray.key);
+          },
+        },
+      });
+    }, { dir });
+    expect(r.code).toBe(1);
+    expect(r.screen).toContain("the config would not load, so nothing is written:");
+    expect(r.screen).toContain("does not match the certificate");
+    expect(existsSync(join(dir, "aegis.toml"))).toBe(false);
+  });
+
+  test.each([CERT, KEYFILE])("Ctrl-C at %s exits 130 and writes nothing", async (prompt) => {
+    const dir = certDir();
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "");
+      await h.answer(TLS, KEY.left + KEY.enter);
+      if (prompt === KEYFILE) await h.answer(CERT, "server.pem");
+      await h.answer(prompt, KEY.ctrlC);
+    }, { dir });
+    expect(r.code).toBe(130);
+    expect(existsSync(join(dir, "aegis.toml"))).toBe(false);
   });
 });
 
@@ -448,6 +614,6 @@ describe("through the command line (from source)", () => {
     expect(r.stderr).toContain("CI is set");
     const help = await run([...SOURCE_COMMAND, "init", "--help"]);
     expect(help.code).toBe(0);
-    for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service", "--tls-cert", "--tls-key", "--tls-postgres"]) expect(help.stdout).toContain(flag);
   });
 });

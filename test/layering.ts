@@ -11,6 +11,7 @@ export const RANKS: Readonly<Record<string, number>> = {
   "net": 0,
   "os": 0,
   "primitives": 0,
+  "tls": 0,
   "version.ts": 0,
   "config": 1,
   "shared": 2,

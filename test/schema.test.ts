@@ -35,6 +35,16 @@ function keyPaths(fields: Fields, prefix: string): string[] {
   return Object.entries(fields).flatMap(([k, f]) => [`${prefix}${k}`, ...(f.items ? keyPaths(f.items, `${prefix}${k}.`) : [])]);
 }
 
+/** `path` with "[]" after each key that is a list: how the reference writes keys of list items. */
+function listItemPath(fields: Fields, path: string): string {
+  let at: Fields | undefined = fields;
+  return path.split(".").map((key) => {
+    const f: Fields[string] | undefined = at?.[key];
+    at = f?.items;
+    return f?.type === "list" ? `${key}[]` : key;
+  }).join(".").replace(/\[\]$/, "");
+}
+
 /** The schema node at a key path, walking through arrays and anyOf alternatives. */
 function nodeAt(path: string): JsonSchema | undefined {
   let node: JsonSchema | undefined = schema;
@@ -146,7 +156,8 @@ describe("the README config reference", () => {
     const block = README.slice(README.indexOf(REFERENCE_BEGIN), README.indexOf(REFERENCE_END));
     for (const section of SCHEMA) {
       for (const path of keyPaths(section.fields, "")) {
-        const shown = path.replace(/^servers\./, "servers[].");
+        // List items are written `key[].item` in the reference (servers[].weight, tls.certificates[].cert).
+        const shown = listItemPath(section.fields, path);
         expect(block, path).toContain(`\`${shown}\``);
       }
     }

@@ -6,6 +6,8 @@ import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { connect } from "./helpers/client.ts";
 import { CHROMIUM_PATH, haveChromium, launchChromium } from "./helpers/browser.ts";
+import { makePki } from "./helpers/certs.ts";
+import { tlsClient } from "./helpers/tls.ts";
 
 const RED = "rgb(239, 68, 68)";
 const GREEN = "rgb(34, 197, 94)";
@@ -97,6 +99,28 @@ describe("status page", () => {
     expect(elsewhere).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
+  }, 30_000);
+
+  test("a TLS listener shows its handshakes per second and its failed handshakes", async () => {
+    const pki = makePki();
+    const tlsAegis = await startAegis(simpleConfig([backends[0]!.address], {
+      workers: 1, logLevel: "info", global: "access_log = false",
+      listener: `tls = { cert = ${JSON.stringify(pki.serverA.certPath)}, key = ${JSON.stringify(pki.serverA.keyPath)} }`,
+    }));
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${tlsAegis.metricsPort}/`);
+      await page.waitForSelector("[data-tls=handshakes]", { timeout: 15_000 });
+      expect(await tlsClient(tlsAegis.port, { serverName: "a.test", ca: pki.ca.cert, send: "hi" })).toMatchObject({ ok: true, reply: "hi" });
+      const plain = await connect(tlsAegis.port);
+      plain.write("not a ClientHello\r\n"); // a failed handshake
+      await page.waitForFunction(() => (globalThis as unknown as Dom).document.querySelector("[data-tls=failures]")?.textContent === "1", undefined, { timeout: 15_000 });
+      expect(await page.evaluate(() => (globalThis as unknown as Dom).document.querySelector("[data-listener=main]")?.textContent ?? "")).toContain("TLS hs/s");
+      plain.socket.end();
+      await page.close();
+    } finally {
+      await tlsAegis.stop("SIGKILL");
+    }
   }, 30_000);
 
   test("says so when aegis goes away", async () => {

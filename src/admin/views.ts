@@ -65,6 +65,16 @@ export interface ListenerStatus {
   bytes_sent_total: number;
   /** aegis_session_duration_seconds. */
   session_duration_seconds: HistogramView;
+  /** Present on a listener that terminates TLS. */
+  tls?: ListenerTlsStatus;
+}
+
+export interface ListenerTlsStatus {
+  mode: "tls" | "postgres";
+  handshakes_total: number;
+  handshake_failures_total: number;
+  /** The certificates served, first the default, with their expiry (ISO 8601). */
+  certificates: { subject: string; names: string[]; not_after: string }[];
 }
 
 /** A histogram kept in the Workers' cells from `base` on, summed over Workers. */
@@ -84,6 +94,14 @@ export function listenerViews(source: StatusSource): ListenerStatus[] {
     bytes_received_total: reader.listener(i, L.bytesReceived),
     bytes_sent_total: reader.listener(i, L.bytesSent),
     session_duration_seconds: cellsHistogram(reader, reader.layout.sessionHistBase(i), SESSION_BUCKETS),
+    ...(l.tls ? {
+      tls: {
+        mode: l.tls.mode,
+        handshakes_total: reader.listener(i, L.tlsHandshakes),
+        handshake_failures_total: reader.listener(i, L.tlsHandshakeFailures),
+        certificates: l.tls.certificates.map((c) => ({ subject: c.subject, names: c.names, not_after: new Date(c.notAfter).toISOString() })),
+      },
+    } : {}),
   }));
 }
 

@@ -43,6 +43,9 @@ Without a terminal (or with CI set) it asks nothing: give the answers as flags a
   --balance NAME          balancing algorithm (default round_robin); \`aegis schema\` lists them
   --health PRESET         none, tcp, redis, postgresql, mysql or http (default none)
   --metrics HOST:PORT     metrics endpoint, or "off" (default 127.0.0.1:8082)
+  --tls-cert PATH         terminate TLS on the listener with this certificate PEM (servers stay plaintext)
+  --tls-key PATH          its private key PEM (leave out when the cert file holds the key)
+  --tls-postgres          answer PostgreSQL's SSLRequest (mode = "postgres"), so psql sslmode=require works
   --output PATH, -o       file to write (default ./aegis.toml; /etc/aegis/aegis.toml with --service)
   --service               install and start the systemd service afterwards (as root)
   --yes, -y               write without asking (needs --listen and --server)

@@ -12,7 +12,7 @@ import { quote } from "./quote.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
-export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs";
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs" | "strings";
 
 /**
  * One key of a section. Besides `convert`, everything here is plain data so the README
@@ -257,6 +257,26 @@ export function cidrs(o: Common): Field<string[]> {
       });
       if (problems.length > 0) throw new ConfigError(problems);
       return out;
+    },
+  };
+}
+
+/** A list of strings (names, protocols), each checked by `check`, which may give a reason to refuse it. */
+export function strings(o: Common & { example: string; minItems?: number; check?: (value: string) => string | undefined }): Field<string[]> {
+  const { check, example, ...data } = o;
+  return {
+    type: "strings", ...data,
+    convert(value, path) {
+      if (!Array.isArray(value)) throw expected(path, `an array of strings such as ${example}`, value);
+      if (o.minItems && value.length < o.minItems) throw problem(`${path}: needs at least ${o.minItems === 1 ? "one entry" : `${o.minItems} entries`}`);
+      const problems: string[] = [];
+      value.forEach((item: unknown, i) => {
+        if (typeof item !== "string") return void problems.push(`${path}[${i}]: expected a string, got ${describe(item)}`);
+        const why = check?.(item);
+        if (why) problems.push(`${path}[${i}]: ${quote(item)} ${why}`);
+      });
+      if (problems.length > 0) throw new ConfigError(problems);
+      return value as string[];
     },
   };
 }

@@ -85,6 +85,8 @@ function typeSchema(f: Field<unknown>): JsonSchema {
       return { type: "string" };
     case "rate":
       return { type: "string", ...(f.pattern ? { pattern: f.pattern.source } : {}) };
+    case "strings":
+      return { type: "array", items: { type: "string" }, ...(f.minItems ? { minItems: f.minItems } : {}) };
     case "cidrs":
       // Each an IPv4 or IPv6 address or CIDR block; the loader checks them.
       return { type: "array", items: { type: "string" } };

@@ -2,18 +2,19 @@
 import type { Address, ListenerAdmissionConfig } from "./types.ts";
 import type { Values } from "./fields.ts";
 import { addressKey, formatAddress, parseAddress } from "./address.ts";
-import { readSection, firstSeen, stringAt } from "./section.ts";
+import { readSection, firstSeen, stringAt, isTable } from "./section.ts";
 import { didYouMean } from "./suggest.ts";
 import { belongsIn } from "./top-level.ts";
 import { LISTENER } from "./schema.ts";
 import type { UnnamedListener } from "./listener-names.ts";
 import { quote } from "./quote.ts";
+import type { TlsFiles } from "./tls.ts";
 
 /**
  * One entry per item, undefined where the item had problems (pushed onto `problems`).
  * `upstreams` are the names listeners may refer to; undefined skips that check.
  */
-export function readListeners(raw: unknown[], upstreams: string[] | undefined, problems: string[]): (UnnamedListener | undefined)[] {
+export function readListeners(raw: unknown[], upstreams: string[] | undefined, problems: string[], files: TlsFiles): (UnnamedListener | undefined)[] {
   const names = new Map<string, number>();
   const binds = new Map<string, number>();
   return raw.map((item, i) => {
@@ -33,8 +34,30 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
     if (bind && firstBind !== undefined) {
       problems.push(`${path}.bind: "${formatAddress(bind)}" is already bound by listener[${firstBind}]`);
     }
+    checkRoutes(item, path, upstreams, problems);
     if (!l) return undefined;
-    return { explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, ...admissionOf(l) };
+    const tls = l.tls && files.listener(l.tls, `${path}.tls`);
+    if (l.tls && !tls) return undefined;
+    return {
+      explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, ...admissionOf(l),
+      ...(tls ? { tls } : {}),
+      ...(l.route ? { routes: l.route } : {}),
+      ...(l.inspect ? { inspect: l.inspect } : {}),
+    };
+  });
+}
+
+/** Each [[listener.route]] as written: it matches on something, and names an upstream that exists. */
+function checkRoutes(item: unknown, path: string, upstreams: string[] | undefined, problems: string[]): void {
+  const routes = isTable(item) && Array.isArray(item.route) ? item.route : [];
+  routes.forEach((route: unknown, j) => {
+    if (!isTable(route)) return; // the schema reports it
+    const at = `${path}.route[${j}]`;
+    if (route.sni === undefined && route.alpn === undefined) problems.push(`${at}: a route needs sni or alpn to match on (the listener's own upstream is the default route)`);
+    const target = stringAt(route, "upstream");
+    if (target !== undefined && upstreams && !upstreams.includes(target)) {
+      problems.push(`${at}.upstream: no [[upstream]] named ${quote(target)}${didYouMean(target, upstreams)}`);
+    }
   });
 }
 

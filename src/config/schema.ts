@@ -3,6 +3,7 @@ import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ServerCo
 import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
+import { inspectField, listenerTlsField, routesField, upstreamTlsField } from "./tls.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ["json", "text"] as const satisfies readonly LogFormat[];
@@ -65,6 +66,9 @@ export const LISTENER = {
     defaultText: "no rate limit",
     description: `New connections one client address may open: "50/10s" is a bucket of 50 that refills over 10 s (a burst of 50, then one per 200 ms).`,
   })),
+  tls: listenerTlsField(),
+  route: routesField(),
+  inspect: inspectField(),
 } satisfies Fields;
 
 /** A server's weight; the admin API's weight change checks against the same bounds. */
@@ -169,6 +173,7 @@ export const UPSTREAM = {
     // The label is the address as written, so logs and metrics match the file.
     build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v) }),
   }),
+  tls: upstreamTlsField(),
 } satisfies Fields;
 
 export interface SectionSchema {

@@ -41,6 +41,77 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** Who may connect and how much one client address may take; absent when the listener sets none of it. */
   admission?: ListenerAdmissionConfig;
+  /** TLS terminated here; absent: the bytes pass through as they come. */
+  tls?: ListenerTlsConfig;
+  /** Routes tried in order before `upstream` (the default route); absent when there are none. */
+  routes?: RouteConfig[];
+  /** How long and how much to wait for what the routes read (a ClientHello); absent: the defaults. */
+  inspect?: InspectConfig;
+}
+
+/** A file the config names, with what it held when the config was loaded. */
+export interface PemFile {
+  /** Absolute path. */
+  file: string;
+  pem: string;
+}
+
+/** A certificate (with its chain) and its private key, as loaded and checked. */
+export interface CertificateConfig {
+  cert: PemFile;
+  /** The key's file: the certificate's own file when it holds both, as HAProxy's crt does. */
+  key: PemFile;
+  /** The leaf's common name (else its whole subject), for logs and the expiry gauge. */
+  subject: string;
+  /** DNS and IP names of the leaf (its SANs; the CN when it has none): a client's SNI picks by these. */
+  names: string[];
+  /** When the leaf expires, ms since the epoch. */
+  notAfter: number;
+  /** SHA-256 of the leaf: a reload that changes only a file's content still changes the config. */
+  fingerprint: string;
+}
+
+export type TlsVersion = "1.2" | "1.3";
+/** `tls`: the client starts TLS at once. `postgres`: PostgreSQL's SSLRequest is answered first, then TLS. */
+export type TlsMode = "tls" | "postgres";
+
+export interface ListenerTlsConfig {
+  mode: TlsMode;
+  /** The first is served when the client's SNI matches no other (or it sends none). */
+  certificates: CertificateConfig[];
+  /** CA certificates client certificates must chain to; null: none are asked for. */
+  clientCa: PemFile | null;
+  /** Refuse a client without a valid certificate (mTLS). */
+  requireClientCert: boolean;
+  minVersion: TlsVersion;
+  /** ALPN protocols offered, in order of preference; empty: ALPN is not negotiated. */
+  alpn: string[];
+}
+
+/** One [[listener.route]]: taken when every given matcher matches. */
+export interface RouteConfig {
+  /** Server names (exact, or `*.` one-label wildcards), lower case; empty: any. */
+  sni: string[];
+  /** ALPN protocols, any of which the client offers; empty: any. */
+  alpn: string[];
+  upstream: string;
+}
+
+export interface InspectConfig {
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+/** TLS from aegis to an upstream's servers. */
+export interface UpstreamTlsConfig {
+  /** SNI sent and the name verified; null: the server's host when it is a name, else none (the IP is verified). */
+  serverName: string | null;
+  /** Verify the server's certificate (against `ca`, else the system roots). */
+  verify: boolean;
+  ca: PemFile | null;
+  /** Client certificate for servers that want one (mTLS); null: none. */
+  certificate: CertificateConfig | null;
+  alpn: string[];
 }
 
 export interface ListenerAdmissionConfig {
@@ -108,6 +179,8 @@ export interface UpstreamConfig {
   servers: ServerConfig[];
   /** Sessions waiting when every eligible server is at max_connections; absent when no server has a hard cap. */
   queue?: { size: number; timeoutMs: number };
+  /** TLS to the servers; absent: plain TCP. */
+  tls?: UpstreamTlsConfig;
 }
 
 export interface Config {

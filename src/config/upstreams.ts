@@ -5,9 +5,10 @@ import { readSection, firstSeen, stringAt } from "./section.ts";
 import { belongsIn } from "./top-level.ts";
 import { UPSTREAM } from "./schema.ts";
 import { quote } from "./quote.ts";
+import type { TlsFiles } from "./tls.ts";
 
 /** One entry per item, undefined where the item had problems (pushed onto `problems`). */
-export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConfig | undefined)[] {
+export function readUpstreams(raw: unknown[], problems: string[], files: TlsFiles): (UpstreamConfig | undefined)[] {
   const names = new Map<string, number>();
   return raw.map((item, i) => {
     const path = `upstream[${i}]`;
@@ -26,12 +27,15 @@ export function readUpstreams(raw: unknown[], problems: string[]): (UpstreamConf
         problems.push(`${path}.servers[${j}].soft_limit: ${s.softLimit} is not below max_connections (${s.maxConnections}), so it would never apply`);
       }
     });
+    const tls = u.tls && files.upstream(u.tls, `${path}.tls`);
+    if (u.tls && !tls) return undefined;
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
       pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health: u.health ?? null,
       failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: u.servers,
       // The queue only matters when a server can be full.
       ...(u.servers.some((s) => s.maxConnections) ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
+      ...(tls ? { tls } : {}),
     };
   });
 }

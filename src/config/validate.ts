@@ -10,6 +10,7 @@ import { readListeners } from "./listeners.ts";
 import { readUpstreams, upstreamNames } from "./upstreams.ts";
 import { nameListeners } from "./listener-names.ts";
 import { readAdmin } from "./admin.ts";
+import { TlsFiles } from "./tls.ts";
 
 /**
  * Validates a parsed document. Problems carry key paths but not the file name: the caller
@@ -33,8 +34,9 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   }
   const rawUpstreams = itemsAt(doc, "upstream", problems);
   // A mis-written [upstream] is reported once, not again by every listener that names it.
-  const listeners = readListeners(rawListeners ?? [], rawUpstreams && upstreamNames(rawUpstreams), problems);
-  const upstreams = readUpstreams(rawUpstreams ?? [], problems);
+  const files = new TlsFiles(source, problems);
+  const listeners = readListeners(rawListeners ?? [], rawUpstreams && upstreamNames(rawUpstreams), problems, files);
+  const upstreams = readUpstreams(rawUpstreams ?? [], problems, files);
 
   const metricsListen = m?.enabled ? m.listen : null;
   const adminTable = tableAt(doc, "admin", problems);

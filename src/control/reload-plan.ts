@@ -1,6 +1,6 @@
 // What a reload changes: which listeners keep their sockets (and ports), and a readable list of changes.
 import { formatAddress } from "../config/address.ts";
-import { keepsSocket } from "../config/listener-identity.ts";
+import { keepsPort, keepsSocket } from "../config/listener-identity.ts";
 import type { Config, ListenerConfig } from "../config/types.ts";
 
 export interface ReloadPlan {
@@ -14,7 +14,8 @@ export interface ReloadPlan {
 
 export function planReload(old: Config, next: Config, oldPorts: readonly number[]): ReloadPlan {
   const changes: string[] = [];
-  const sameSocket = (a: ListenerConfig, b: ListenerConfig) => keepsSocket(a, oldPorts[old.listeners.indexOf(a)] ?? null, b);
+  // The port is kept across new certificates (a second socket binds it beside the first).
+  const sameSocket = (a: ListenerConfig, b: ListenerConfig) => keepsPort(a, oldPorts[old.listeners.indexOf(a)] ?? null, b);
   const ports = next.listeners.map((l) => {
     const at = old.listeners.findIndex((o) => sameSocket(o, l));
     return at >= 0 ? oldPorts[at] ?? null : null;
@@ -26,7 +27,11 @@ export function planReload(old: Config, next: Config, oldPorts: readonly number[
   }
   for (const l of next.listeners) {
     const o = old.listeners.find((x) => sameSocket(x, l));
-    if (o && JSON.stringify(o) !== JSON.stringify(l)) changes.push(`listener ${l.name} settings changed`);
+    if (o && !keepsSocket(o, oldPorts[old.listeners.indexOf(o)] ?? null, l)) {
+      changes.push(`listener ${l.name}: new TLS settings or certificates (a new socket on the same port; open sessions go on)`);
+    } else if (o && JSON.stringify(o) !== JSON.stringify(l)) {
+      changes.push(`listener ${l.name} settings changed`);
+    }
   }
   for (const u of next.upstreams) {
     const o = old.upstreams.find((x) => x.name === u.name);

@@ -1,10 +1,12 @@
 // The one place aegis calls Bun.listen: adds `reusePort`, which bun-types 1.4.5 omits from listen options.
-import type { SocketHandler, TCPSocketListener } from "bun";
+import type { SocketHandler, TCPSocketListener, TLSOptions } from "bun";
 
 export interface ListenOptions<T> {
   hostname: string;
   port: number;
   socket: SocketHandler<T>;
+  /** Terminate TLS with these settings (one certificate; src/data/tls-listen.ts adds more by SNI). */
+  tls?: TLSOptions;
 }
 
 type ListenWithReusePort = <T>(options: ListenOptions<T> & { reusePort: boolean; allowHalfOpen: boolean }) => TCPSocketListener<T>;

@@ -1,6 +1,6 @@
 // One listener as a Worker runs it. The object outlives reloads that keep its name and address: the
 // listening socket stays open and only its routes and settings are swapped.
-import type { TCPSocketListener } from "bun";
+import type { TCPSocketListener, TLSOptions } from "bun";
 import { keepsSocket } from "../config/listener-identity.ts";
 import type { ListenerConfig } from "../config/types.ts";
 import type { RouteTable } from "../route/table.ts";
@@ -18,6 +18,11 @@ export interface ListenerRef {
 
 export class ListenerRuntime implements ListenerRef {
   socket: TCPSocketListener<Session | null> | null = null;
+  /**
+   * mode = "postgres": the TLS options a connection is upgraded with after its SSLRequest (the
+   * listening socket itself is plain). Null otherwise.
+   */
+  upgradeTls: TLSOptions | null = null;
 
   constructor(
     public config: ListenerConfig,

@@ -1,4 +1,5 @@
 // What a Session needs from its Worker's data plane (kept apart to avoid an import cycle).
+import type { SocketHandler } from "bun";
 import type { Logger } from "../telemetry/log.ts";
 import type { Recycler } from "../primitives/recycler.ts";
 import type { TimerWheel } from "../primitives/timer-wheel.ts";
@@ -20,6 +21,8 @@ export interface Plane {
   shortOfDescriptors(): boolean;
   /** Call `session.descriptorsBack()` once this process can open descriptors again. */
   waitForDescriptors(session: Session): void;
+  /** The handlers of a client socket upgraded to TLS (postgres mode): the listener's, without accept. */
+  readonly upgradedHandlers: SocketHandler<Session | null>;
   /** The session is over: release its admission slot, count it, log it. */
   finish(session: Session, durationMs: number): void;
 }

@@ -18,6 +18,7 @@ import type { ListenerGates } from "../admission/gates.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { refusalCell, refusalReason } from "../admission/refusals.ts";
 import type { ServerState } from "../health/server-state.ts";
+import { addSniCertificates, serverOptions } from "./tls-listen.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -173,8 +174,14 @@ export class DataPlane implements Plane {
       for (const entry of added) {
         const i = listeners.findIndex((l) => l.rt === entry.rt);
         const port = ports?.[i] ?? entry.rt.config.bind.port;
+        const tls = entry.rt.config.tls;
         try {
-          entry.rt.socket = listenShared<Session | null>({ hostname: entry.rt.config.bind.host, port, socket: this.#heldUntilCommit(entry) });
+          entry.rt.socket = listenShared<Session | null>({
+            hostname: entry.rt.config.bind.host, port, socket: this.#heldUntilCommit(entry),
+            ...(tls?.mode === "tls" ? { tls: serverOptions(tls) } : {}),
+          });
+          if (tls?.mode === "tls") addSniCertificates(entry.rt.socket, tls);
+          entry.rt.upgradeTls = tls?.mode === "postgres" ? serverOptions(tls) : null;
         } catch (err) {
           throw new Error(`listener ${entry.rt.config.name}: cannot listen on ${entry.rt.config.bind.host}:${port}: ${(err as Error).message}`);
         }
@@ -260,15 +267,18 @@ export class DataPlane implements Plane {
     };
   }
 
+  /** A client socket's events, once it is a session's (its listener's, or one upgraded to TLS after a postgres SSLRequest). */
+  readonly upgradedHandlers: SocketHandler<Session | null> = {
+    data: (socket, data) => socket.data?.fromClient(data),
+    drain: (socket) => socket.data?.onClientDrain(),
+    end: (socket) => socket.data?.onClientEof(),
+    close: (socket, error) => socket.data?.onClientClosed(error),
+    handshake: (socket, ok, error) => socket.data?.onClientHandshake(ok, error),
+    error: () => {}, // `close` follows with the error
+  };
+
   #clientHandlers(listener: ListenerRuntime): SocketHandler<Session | null> {
-    return {
-      open: (socket) => this.#accept(listener, socket),
-      data: (socket, data) => socket.data?.fromClient(data),
-      drain: (socket) => socket.data?.onClientDrain(),
-      end: (socket) => socket.data?.onClientEof(),
-      close: (socket, error) => socket.data?.onClientClosed(error),
-      error: () => {}, // `close` follows with the error
-    };
+    return { ...this.upgradedHandlers, open: (socket) => this.#accept(listener, socket) };
   }
 
   #accept(listener: ListenerRuntime, socket: Socket<Session | null>): void {
@@ -296,7 +306,10 @@ export class DataPlane implements Plane {
     if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
-    session.route(listener.routes); // accept -> admission (above) -> route -> assign -> relay
+    // accept -> admission (above) -> [TLS handshake] -> route -> assign -> relay
+    const tls = listener.config.tls;
+    if (tls) session.awaitTls(listener.routes, tls, tls.mode === "postgres" ? listener.upgradeTls : null);
+    else session.route(listener.routes);
   }
 
   #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
@@ -407,5 +420,6 @@ function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
     attempts: s.attempts,
     end: s.endReason ?? "client_closed",
     ...(s.rejectReason ? { reason: s.rejectReason } : {}),
+    ...(s.tls ? { sni: s.tls.sni, alpn: s.tls.alpn, tls_version: s.tls.version, client_cert: s.tls.clientCert } : {}),
   };
 }

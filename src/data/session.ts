@@ -1,15 +1,19 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
-import type { Socket } from "bun";
+import type { Socket, TLSOptions } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
 import { L } from "../shared/layout.ts";
 import { ByteQueue } from "../primitives/byte-queue.ts";
 import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
 import { NO_SERVER, Outcome, POOLED, QUEUED, QUEUE_FULL, type Assigner, type Claim } from "../upstream/assigner.ts";
-import type { RouteInput, RouteTable } from "../route/table.ts";
+import { REFUSED, type RouteInput, type RouteTable } from "../route/table.ts";
 import type { Plane } from "./plane-types.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
+import { parseClientHello, type HelloResult } from "../tls/client-hello.ts";
+import { pgRequest, pgTlsRequired } from "./tls-listen.ts";
+import { StreamTlsClient, type ClientEvents, type ClientSocket } from "./stream-tls.ts";
+import type { ListenerTlsConfig } from "../config/types.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
@@ -21,6 +25,33 @@ export type EndReason =
  */
 const CONNECTING_PAUSE_AT = 256 * 1024;
 
+/** What a session on a TLS listener waits for before it routes. */
+const TLS_NONE = 0;
+const TLS_HANDSHAKE = 1;
+/** mode = "postgres": the 8-byte SSLRequest, answered "S" before the handshake. */
+const TLS_SSL_REQUEST = 2;
+const PENDING_HELLO: HelloResult = { status: "pending" };
+
+/** A TLS listener's session before its handshake: where it routes after, and how TLS starts. */
+interface TlsSetup {
+  readonly routes: RouteTable<Assigner>;
+  readonly tls: ListenerTlsConfig;
+  /** mode = "postgres": the options the socket is upgraded with after the SSLRequest. */
+  readonly upgrade: TLSOptions | null;
+}
+
+/** What the client's TLS said, for the access log: from the handshake, or from the ClientHello passed through. */
+export interface TlsFacts {
+  sni: string | null;
+  alpn: string | null;
+  version: string | null;
+  /** The client certificate's subject (CN), when it presented one that verified. */
+  clientCert: string | null;
+}
+
+/** The parts of a Bun TLS socket read after a handshake (bun-types has them on Socket, unused on plain ones). */
+type TlsSocket = ClientSocket & { getServername(): string; alpnProtocol: string | false | null; getTLSVersion(): string; authorized: boolean };
+
 const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
@@ -30,7 +61,7 @@ const DONE = 2;
  * route's decision (src/route), and which server, the assigner's (src/upstream): the session only
  * asks for a server, says what happened, and gives it back.
  */
-export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
+export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -62,6 +93,14 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   assigner: Assigner | null = null;
   /** The listener's routes, while they wait for the client's first bytes. */
   #routes: RouteTable<Assigner> | null = null;
+  #tlsWait = TLS_NONE;
+  /** What a session on a TLS listener keeps until its handshake is done (null on plain listeners: no cost there). */
+  #tlsSetup: TlsSetup | null = null;
+  /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
+  #hello: HelloResult = PENDING_HELLO;
+  #helloSize = -1;
+  /** What TLS said (null: no TLS seen), for the access log. */
+  tls: TlsFacts | null = null;
   /** The per-IP table slot this session counts in, given back when it ends (IP_UNTRACKED: none). */
   ipSlot = IP_UNTRACKED;
   /** The server whose place (against its max_connections and soft_limit) this session holds, or -1. */
@@ -90,7 +129,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   constructor(
     readonly plane: Plane,
     readonly listener: ListenerRef,
-    readonly client: Socket<Session | null>,
+    /** The client's socket; in postgres mode, the TLS socket it became after the SSLRequest (or direct TLS). */
+    public client: ClientSocket,
     readonly idleTimeoutMs: number,
   ) {
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
@@ -116,7 +156,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
    * tries again, and the wheel bounds the wait (inspect timeout).
    */
   route(routes: RouteTable<Assigner>): void {
-    if (!routes.readsBytes) return this.#routed(routes.choose(this, true)!);
+    if (!routes.readsBytes) {
+      const target = routes.choose(this, true)!;
+      if (target !== REFUSED) return this.#routed(target);
+      return this.refuse(L.rejectedTlsInspect, "tls_inspect"); // a matcher on a handshake that said nothing usable
+    }
     this.#routes = routes;
     this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
   }
@@ -126,13 +170,106 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
     return this.toServer.copyOut();
   }
 
+  /** The ClientHello in the first bytes (parsed once per new chunk), or what the handshake negotiated. */
+  clientHello(): HelloResult {
+    const hello = this.#hello;
+    const size = this.toServer.size;
+    // Parsed again only when more bytes came, and enough to complete it (a drip-fed hello stays linear).
+    if (hello.status !== "pending" || size === this.#helloSize || size < (hello.atLeast ?? 0)) return hello;
+    this.#helloSize = size;
+    return (this.#hello = parseClientHello(this.toServer.copyOut(), this.#routes?.inspect.maxBytes ?? Infinity));
+  }
+
   /** `final`: no more bytes are waited for, so every route must decide. */
   #tryRoute(final: boolean): void {
     const routes = this.#routes!;
     const target = routes.choose(this, final || this.clientEof || this.toServer.size >= routes.inspect.maxBytes);
     if (target === null) return;
     this.#routes = null;
+    const hello = this.#hello;
+    if (target === REFUSED) {
+      const why = hello.status === "invalid" ? hello.why : this.toServer.empty ? "no bytes before the inspect timeout" : "no complete ClientHello before the inspect timeout";
+      this.plane.logger.debug("connection refused: tls_inspect", { listener: this.listener.name, client: this.clientAddress, why });
+      return this.refuse(L.rejectedTlsInspect, "tls_inspect");
+    }
+    if (hello.status === "ok" && !this.tls) this.tls = { sni: hello.serverName, alpn: hello.alpn.join(",") || null, version: null, clientCert: null };
     this.#routed(target);
+  }
+
+  // ---- TLS on the client side (a terminating listener) -----------------------------------
+
+  /**
+   * A listener that terminates TLS: route once the handshake is done (routes read what it
+   * negotiated). `upgrade` (mode = "postgres"): first answer the SSLRequest, then start TLS on this
+   * socket. The inspect timeout bounds the wait for either.
+   */
+  awaitTls(routes: RouteTable<Assigner>, tls: ListenerTlsConfig, upgrade: TLSOptions | null): void {
+    this.#tlsSetup = { routes, tls, upgrade };
+    this.#tlsWait = upgrade ? TLS_SSL_REQUEST : TLS_HANDSHAKE;
+    this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
+  }
+
+  /**
+   * mode = "postgres": gather the 8-byte request; "S" and TLS for an SSLRequest, "N" for GSS
+   * encryption. A TLS record instead is PostgreSQL 17's direct TLS (sslnegotiation=direct).
+   */
+  #sslRequest(data: Buffer): void {
+    if (this.toServer.empty && data[0] === 0x16) return this.#directTls(data);
+    if (!this.toServer.push(data, 0)) return this.#overload();
+    if (this.toServer.size < 8) return;
+    const first = this.toServer.copyOut();
+    const kind = first.length === 8 ? pgRequest(first) : "other";
+    this.toServer.clear();
+    if (kind === "gssenc") return void this.client.write("N"); // not offered: libpq asks for TLS next
+    if (kind === "other") {
+      this.client.write(pgTlsRequired()); // the client then shows why, rather than a bare close
+      this.plane.logger.debug("connection refused: tls_inspect", { listener: this.listener.name, client: this.clientAddress, why: "no SSLRequest: the client did not ask for TLS" });
+      return this.refuse(L.rejectedTlsInspect, "tls_inspect");
+    }
+    this.client.write("S");
+    const [raw, tls] = (this.client as Socket<Session | null>).upgradeTLS<Session | null>({ data: this, tls: this.#tlsSetup!.upgrade!, socket: this.plane.upgradedHandlers });
+    raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
+    this.client = tls;
+    this.#tlsWait = TLS_HANDSHAKE;
+  }
+
+  /** The ClientHello has been read already, so TLS runs on those bytes in hand (src/data/stream-tls.ts). */
+  #directTls(first: Buffer): void {
+    const raw = this.client as Socket<unknown>;
+    const tls = new StreamTlsClient(raw, first, this.#tlsSetup!.tls, this);
+    raw.data = tls.transport; // the raw socket's bytes now feed the TLS session
+    this.client = tls;
+    this.#tlsWait = TLS_HANDSHAKE;
+  }
+
+  onClientHandshake(ok: boolean, error: Error | null): void {
+    if (this.#tlsWait !== TLS_HANDSHAKE) return;
+    this.#tlsWait = TLS_NONE;
+    if (!ok) return this.#handshakeFailed(error?.message ?? "the handshake failed");
+    const c = this.client as TlsSocket;
+    // Bun refuses a client without a certificate, but completes the handshake (ok, with the error)
+    // for one that does not chain to client_ca: refused here, or mTLS would let anyone in.
+    if (this.#tlsSetup!.tls.requireClientCert && !c.authorized) return this.#handshakeFailed(`client certificate refused: ${error?.message ?? "not verified"}`);
+    this.plane.cells[this.#cellBase + L.tlsHandshakes]! += 1;
+    const sni = c.getServername() || null;
+    const alpn = c.alpnProtocol || null;
+    const peer = c.authorized ? (c as unknown as { getPeerCertificate(): { subject?: { CN?: string } } | undefined }).getPeerCertificate() : undefined;
+    this.tls = { sni, alpn, version: c.getTLSVersion() || null, clientCert: peer?.subject?.CN ?? null };
+    this.#hello = { status: "ok", serverName: sni && sni.toLowerCase(), alpn: alpn ? [alpn] : [], legacyVersion: 0, supportedVersions: [] };
+    const routes = this.#tlsSetup!.routes;
+    this.#tlsSetup = null;
+    this.plane.wheel.cancel(this);
+    this.route(routes);
+  }
+
+  /** Count and log a failed handshake, and close the client (`closing`: it is closing already). */
+  #handshakeFailed(why: string, closing = false): void {
+    this.#tlsWait = TLS_NONE;
+    this.plane.logger.debug("TLS handshake with client failed", { listener: this.listener.name, client: this.clientAddress, why });
+    if (!closing) return this.refuse(L.tlsHandshakeFailures, "tls_handshake");
+    this.endReason = "rejected";
+    this.rejectReason = "tls_handshake";
+    this.plane.cells[this.#cellBase + L.tlsHandshakeFailures]! += 1;
   }
 
   #routed(assigner: Assigner): void {
@@ -261,6 +398,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
 
   fromClient(data: Buffer): void {
     this.lastActive = this.plane.now;
+    if (this.#tlsWait === TLS_SSL_REQUEST) return this.#sslRequest(data); // not the stream's bytes
     this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
     this.bytesIn += data.length;
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
@@ -409,6 +547,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
 
   onClientClosed(error: Error | undefined): void {
     if (this.clientClosed) return;
+    // Gone before the handshake finished (or before its SSLRequest): a failed handshake, not a session.
+    if (this.#tlsWait !== TLS_NONE) this.#handshakeFailed(error?.message ?? "the client closed during the handshake", true);
     this.clientClosed = true;
     const reset = error !== undefined || this.clientBroken || this.#cutting;
     this.#ended(reset ? "client_reset" : "client_closed");
@@ -460,6 +600,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
   /** Idle or connect deadline reached (the Worker's timer wheel calls this). */
   onDeadline(now: number): void {
     if (this.state === CONNECTING) {
+      if (this.#tlsWait === TLS_SSL_REQUEST) return this.refuse(L.rejectedTlsInspect, "tls_inspect");
+      if (this.#tlsWait === TLS_HANDSHAKE) return this.#handshakeFailed("no handshake before the inspect timeout");
       if (this.#routes) this.#tryRoute(true);
       else if (this.conn) this.#retry(this.conn);
       else if (this.queued) this.#queueTimedOut();
@@ -517,6 +659,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput {
     this.#giveBack(Outcome.unused);
     this.assigner?.withdraw(this);
     this.#routes = null;
+    this.#tlsSetup = null;
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();

@@ -4,7 +4,7 @@
 // CIDR, country...) that each say match, no match, or "not yet": a matcher that reads the client's
 // first bytes says "not yet" until enough have arrived. The session collects those bytes (it holds
 // them anyway while it connects) and asks again at each chunk, so nothing on the accept path waits.
-import type { ListenerConfig } from "../config/types.ts";
+import type { HelloResult } from "../tls/client-hello.ts";
 
 /** How long and how much a listener waits for the first bytes its routes read (nginx's preread, HAProxy's inspect-delay). */
 export interface Inspect {
@@ -19,9 +19,15 @@ export interface RouteInput {
   readonly clientAddress: string;
   /** The client's first bytes so far, for matchers that read them. */
   firstBytes(): Uint8Array;
+  /**
+   * What the client's TLS hello says: parsed from its first bytes (passed through untouched), or,
+   * on a listener that terminates TLS, what the finished handshake negotiated.
+   */
+  clientHello(): HelloResult;
 }
 
-export const Verdict = { noMatch: 0, match: 1, notYet: 2 } as const;
+/** `refuse`: the connection cannot be routed at all (not TLS where routes need a ClientHello). */
+export const Verdict = { noMatch: 0, match: 1, notYet: 2, refuse: 3 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
 export interface Matcher {
@@ -30,6 +36,10 @@ export interface Matcher {
   /** `final`: no more bytes will come (timeout, max_bytes, the client's FIN): decide, never notYet. */
   test(input: RouteInput, final: boolean): Verdict;
 }
+
+/** What `choose` returns for a connection no route can take, nor the default (counted as tls_inspect). */
+export const REFUSED: unique symbol = Symbol("refused");
+export type Refused = typeof REFUSED;
 
 /** A route is taken when every one of its matchers matches. */
 export interface Route<T> {
@@ -47,13 +57,14 @@ export class RouteTable<T> {
   /**
    * The first route whose matchers all match, else the default. Null while an earlier route cannot
    * decide yet: a later route matching does not overtake it (the first match wins). Never null when
-   * `final`.
+   * `final`. REFUSED when a matcher says the connection cannot be routed at all.
    */
-  choose(input: RouteInput, final: boolean): T | null {
+  choose(input: RouteInput, final: boolean): T | null | Refused {
     for (const route of this.routes) {
       let verdict: Verdict = Verdict.match;
       for (const matcher of route.matchers) {
         const v = matcher.test(input, final);
+        if (v === Verdict.refuse) return REFUSED;
         if (v === Verdict.noMatch) {
           verdict = v;
           break;
@@ -65,12 +76,4 @@ export class RouteTable<T> {
     }
     return this.fallback;
   }
-}
-
-/**
- * A listener's routes with their upstream names resolved by `resolve` (which throws for an unknown
- * name). Today a listener's config has its default route only; matchers join here as they come.
- */
-export function routesFor<T>(listener: ListenerConfig, resolve: (upstream: string) => T): RouteTable<T> {
-  return new RouteTable<T>([], resolve(listener.upstream));
 }

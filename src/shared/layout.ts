@@ -38,8 +38,14 @@ export const L = {
   queued: 13,
   /** Refused because the process is out of file descriptors, or would be (the open-file limit). */
   rejectedFdLimit: 14,
+  /** Closed while routing on the ClientHello: not TLS, a malformed or oversized hello, or none in time. */
+  rejectedTlsInspect: 15,
+  /** TLS handshakes completed with clients (a terminating listener). */
+  tlsHandshakes: 16,
+  /** Client handshakes that failed or timed out (bad certificate, no client certificate, not TLS). */
+  tlsHandshakeFailures: 17,
 } as const;
-export const LISTENER_CELLS = 15;
+export const LISTENER_CELLS = 18;
 /** The listener cells that say what a Worker holds now (a dead Worker's are zeroed), not what it did. */
 export const LISTENER_GAUGES = [L.active, L.queued] as const;
 
@@ -55,8 +61,10 @@ export const S = {
   poolConnections: 5,
   /** Idle pooled sockets the server closed before a client used them (aegis_upstream_pool_closed_total). */
   poolClosed: 6,
+  /** TLS handshakes with the server that failed (its certificate did not verify, or it is not TLS). */
+  tlsFailures: 7,
 } as const;
-export const SERVER_CELLS = 7;
+export const SERVER_CELLS = 8;
 export const SERVER_GAUGES = [S.active, S.poolIdle] as const;
 
 /** Connect latency, seconds: 100 us to 10 s. */

@@ -18,6 +18,8 @@ export const REJECT_REASONS = [
   ["queue_full", L.rejectedQueueFull],
   ["queue_timeout", L.rejectedQueueTimeout],
   ["fd_limit", L.rejectedFdLimit],
+  ["tls_inspect", L.rejectedTlsInspect],
+  ["tls_handshake", L.tlsHandshakeFailures],
 ] as const;
 
 /** Main-thread reader: sums one cell over every Worker's slot. */

@@ -28,11 +28,21 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_connections_rejected_total", "counter", "Client connections refused or closed without reaching a server, by reason.",
     config.listeners.flatMap((l, i) => REJECT_REASONS.map(([reason, field]): Sample => [{ listener: l.name, reason }, reader.listener(i, field)])));
   family(out, "aegis_connections_queued", "gauge", "Client connections waiting in an upstream queue (every eligible server at max_connections).", perListener(L.queued));
+  const tlsListeners = config.listeners.flatMap((l, i) => (l.tls ? [[l.name, i] as const] : []));
+  if (tlsListeners.length > 0) {
+    family(out, "aegis_tls_handshakes_total", "counter", "TLS handshakes completed with clients.",
+      tlsListeners.map(([name, i]): Sample => [{ listener: name }, reader.listener(i, L.tlsHandshakes)]));
+    family(out, "aegis_tls_handshake_failures_total", "counter", "TLS handshakes with clients that failed or timed out (also in aegis_connections_rejected_total{reason=\"tls_handshake\"}).",
+      tlsListeners.map(([name, i]): Sample => [{ listener: name }, reader.listener(i, L.tlsHandshakeFailures)]));
+    family(out, "aegis_tls_certificate_expiry_timestamp_seconds", "gauge", "When each certificate a listener serves expires (Unix time).",
+      config.listeners.flatMap((l) => (l.tls?.certificates ?? []).map((c): Sample => [{ listener: l.name, subject: c.subject }, c.notAfter / 1000])));
+  }
   family(out, "aegis_bytes_received_total", "counter", "Bytes read from clients.", perListener(L.bytesReceived));
   family(out, "aegis_bytes_sent_total", "counter", "Bytes written to clients.", perListener(L.bytesSent));
   family(out, "aegis_upstream_connections_total", "counter", "Connections established to each server.", perServer(S.connections));
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
+  family(out, "aegis_upstream_tls_failures_total", "counter", "TLS handshakes with each server that failed (a certificate that does not verify, or no TLS): each is also a connect error, with the reason in the log.", perServer(S.tlsFailures));
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
   family(out, "aegis_upstream_pool_connections_total", "counter", "Pooled sockets connected to each server, used by a session or not (aegis_upstream_connections_total counts one when a session takes it).", perServer(S.poolConnections));
   family(out, "aegis_upstream_pool_closed_total", "counter", "Idle pooled sockets the server closed before a client used them: a restart, or a server timeout below pool_max_idle.", perServer(S.poolClosed));

@@ -1,5 +1,7 @@
 // Where a server is picked: one upstream as a Worker assigns it. Limits, the queue, the backup rule,
 // the pool and the balancer all sit behind this; a session only asks, reports and gives back.
+import type { TLSOptions } from "bun";
+import { clientOptions, TLS_WARN_EVERY_MS } from "./tls-connect.ts";
 import { Latency, NO_EXCLUSIONS, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../balancing/balancer.ts";
 import { QUEUE_DEFAULTS } from "../config/schema.ts";
 import type { UpstreamConfig } from "../config/types.ts";
@@ -93,6 +95,9 @@ export class Assigner implements PoolHost {
   readonly #backup: readonly boolean[];
   readonly #ctx: ClaimContext;
   readonly #waker: QueueWaker;
+  /** Per server: Bun's TLS options, or null for plain TCP (the upstream has no `tls`). */
+  readonly #tls: readonly TLSOptions[] | null;
+  readonly #tlsWarnedAt: number[] = [];
 
   /** `index`: position in the current config; -1 once a reload removed or replaced this upstream. */
   constructor(public index: number, readonly config: UpstreamConfig, algorithm: BalancerFactory, readonly env: AssignerEnv, places: SharedPlaces) {
@@ -108,6 +113,8 @@ export class Assigner implements PoolHost {
     this.queueTimeoutMs = q.timeoutMs;
     this.#waker = places.waker;
     this.#ctx = new ClaimContext(this.limits, env);
+    const tls = config.tls;
+    this.#tls = tls ? config.servers.map((s) => clientOptions(tls, s.address)) : null;
     this.pools = config.pool > 0
       ? config.servers.map((_, s) => new ServerPool(s, config.pool, config.poolMaxIdleMs, config.connectTimeoutMs, this))
       : null;
@@ -288,9 +295,20 @@ export class Assigner implements PoolHost {
   /** Open `conn`'s socket; its events go to whoever `conn` names (a session or a pool). */
   connect(conn: UpstreamConn): void {
     const address = this.config.servers[conn.server]!.address;
-    Bun.connect({ hostname: address.host, port: address.port, allowHalfOpen: true, data: conn, socket: upstreamHandlers })
+    const tls = this.#tls?.[conn.server];
+    if (tls) conn.tlsFailed = this.#tlsFailed;
+    Bun.connect({ hostname: address.host, port: address.port, allowHalfOpen: true, data: conn, socket: upstreamHandlers, ...(tls ? { tls } : {}) })
       .catch(ignore); // connectError has already handled it
   }
+
+  /** A server's TLS handshake failed: counted (aegis_upstream_tls_failures_total) and said, at most every 10 s per server. */
+  readonly #tlsFailed = (conn: UpstreamConn, reason: string): void => {
+    this.counters.tlsFailure(conn.server);
+    const now = this.env.now;
+    if (now - (this.#tlsWarnedAt[conn.server] ?? -Infinity) < TLS_WARN_EVERY_MS) return;
+    this.#tlsWarnedAt[conn.server] = now;
+    this.warn(conn.server, "TLS handshake with server failed: the connect counts as failed", { reason });
+  };
 
   shortOfDescriptors(): boolean {
     return this.env.shortOfDescriptors();

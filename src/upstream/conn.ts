@@ -29,6 +29,11 @@ export class UpstreamConn {
   readonly toClient: ByteQueue;
   /** Coarse-clock time it became idle in a pool (for max idle age). */
   idleSince = 0;
+  /**
+   * Set on a TLS socket: told why its handshake failed (a certificate that does not verify) before
+   * the failure goes on as a failed connect. Null on plain sockets, whose `open` is the connect.
+   */
+  tlsFailed: ((conn: UpstreamConn, reason: string) => void) | null = null;
 
   constructor(readonly server: number, recycler: Recycler, queueCapacity: number) {
     this.toClient = new ByteQueue(recycler, queueCapacity);
@@ -36,6 +41,7 @@ export class UpstreamConn {
 
   /** Close and forget: used for stale attempts and sockets nobody owns. */
   discard(): void {
+    this.tlsFailed = null;
     this.owner = null;
     this.keeper = null;
     this.toClient.clear();
@@ -48,12 +54,24 @@ export const upstreamHandlers: SocketHandler<UpstreamConn> = {
   open(socket) {
     const conn = socket.data;
     conn.socket = socket;
-    if (conn.owner) conn.owner.onUpstreamOpen(conn);
-    else if (conn.keeper) conn.keeper.onOpen(conn);
-    else socket.terminate(); // its session gave up (connect timeout or client gone)
+    if (conn.tlsFailed) return; // TLS: connected once the handshake verifies
+    opened(conn, socket);
+  },
+  handshake(socket, ok, error) {
+    const conn = socket.data;
+    const report = conn.tlsFailed;
+    if (!report) return;
+    // Bun passes ok = true with an error when verification is off; with it on, any error fails.
+    if (ok) return opened(conn, socket);
+    report(conn, error ? `${(error as { code?: string }).code ?? "TLS"}: ${error.message}` : "the TLS handshake failed");
+    conn.tlsFailed = null; // the close that follows is not reported again
+    if (conn.owner) conn.owner.onConnectFailed(conn);
+    else if (conn.keeper) conn.keeper.onConnectFailed(conn);
+    socket.terminate();
   },
   connectError(socket) {
     const conn = socket.data;
+    conn.tlsFailed = null;
     if (conn.owner) conn.owner.onConnectFailed(conn);
     else if (conn.keeper) conn.keeper.onConnectFailed(conn);
   },
@@ -73,6 +91,15 @@ export const upstreamHandlers: SocketHandler<UpstreamConn> = {
   },
   close(socket, error) {
     const conn = socket.data;
+    if (conn.tlsFailed) {
+      // Closed before its TLS handshake finished (a server that is not TLS, or dropped us): a failed connect.
+      conn.tlsFailed(conn, error?.message ?? "the server closed the connection during the TLS handshake");
+      conn.tlsFailed = null;
+      conn.socket = null;
+      if (conn.owner) conn.owner.onConnectFailed(conn);
+      else if (conn.keeper) conn.keeper.onConnectFailed(conn);
+      return;
+    }
     const owner = conn.owner;
     if (owner) owner.onServerClosed(error);
     else if (conn.keeper) conn.keeper.onClosed(conn);
@@ -82,3 +109,11 @@ export const upstreamHandlers: SocketHandler<UpstreamConn> = {
     // Bun follows every socket error with `close`, which carries the error and does the work.
   },
 };
+
+/** The connect is done (for TLS, the handshake verified): the conn's session or pool takes it. */
+function opened(conn: UpstreamConn, socket: Socket<UpstreamConn>): void {
+  conn.tlsFailed = null;
+  if (conn.owner) conn.owner.onUpstreamOpen(conn);
+  else if (conn.keeper) conn.keeper.onOpen(conn);
+  else socket.terminate(); // its session gave up (connect timeout or client gone)
+}

@@ -40,6 +40,10 @@ export class ServerCells {
     this.cells[this.#bases[server]! + S.connectErrors]! += 1;
   }
 
+  tlsFailure(server: number): void {
+    this.cells[this.#bases[server]! + S.tlsFailures]! += 1;
+  }
+
   poolConnected(server: number): void {
     this.cells[this.#bases[server]! + S.poolConnections]! += 1;
   }

@@ -5,17 +5,9 @@ import { Latency, type Balancer, type BalancerFactory, type PickContext, type Se
 import { BALANCERS } from "../../src/balancing/registry.ts";
 import { withBackups } from "../../src/upstream/tiers.ts";
 
-/** A seeded generator (mulberry32) so every run picks the same way. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "../helpers/random.ts";
+
+export { seeded };
 
 /** A distinct client address per i (10.0.0.0/16, then on into 10.1.x.x ...). */
 export const clientIp = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;

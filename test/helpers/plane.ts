@@ -8,7 +8,7 @@ import type { DataPlane } from "../../src/data/plane.ts";
 import { admissionCell } from "../../src/shared/connections.ts";
 import { CounterLayout, L } from "../../src/shared/layout.ts";
 import { Logger } from "../../src/telemetry/log.ts";
-import { routesFor } from "../../src/route/table.ts";
+import { routesFor } from "../../src/route/routes-for.ts";
 import { buildPlane } from "../../src/worker.ts";
 
 // ---- the plane ------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 // What `aegis init` asks for, whether from the wizard or from flags; render.ts turns it into aegis.toml.
 import type { HealthChoice } from "./health-presets.ts";
+import type { TlsAnswer } from "./tls.ts";
 
 export interface InitAnswers {
   /** host:port to accept client connections on, as the user wrote it. */
   listen: string;
+  /** TLS termination on the listener, with absolute paths; absent: plaintext. */
+  tls?: TlsAnswer;
   /** host:port of each upstream server, in order. */
   servers: string[];
   balance: string;

@@ -3,13 +3,16 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import * as p from "@clack/prompts";
 import { parseAddress } from "../../config/address.ts";
+import { ConfigError } from "../../config/errors.ts";
+import { BALANCE_ALGORITHMS } from "../../config/schema.ts";
 import { VERSION } from "../../version.ts";
 import { UsageError } from "../args.ts";
 import type { InitAnswers } from "./answers.ts";
 import { portProblem, reach } from "./checks.ts";
 import { answersFromFlags, parseInitFlags } from "./flags.ts";
-import { renderConfig } from "./render.ts";
-import { askAnswers, Cancelled, confirmWrite, type WizardEnv, type WizardIO } from "./wizard.ts";
+import { renderConfig, type Rendered } from "./render.ts";
+import { Cancelled, type WizardIO } from "./prompt.ts";
+import { askAnswers, confirmWrite, type WizardEnv } from "./wizard.ts";
 
 /** Exit codes: written, nothing written (declined), usage error, cancelled (as a shell reports SIGINT). */
 export const EXIT = { written: 0, declined: 1, usage: 2, cancelled: 130 } as const;
@@ -17,7 +20,6 @@ export const EXIT = { written: 0, declined: 1, usage: 2, cancelled: 130 } as con
 export interface InitDeps extends WizardEnv, WizardIO {
   /** A person at a terminal: stdin is a TTY and CI is not set. */
   interactive: boolean;
-  cwd: string;
   /** Lines for stdout and stderr outside the wizard (flags mode, errors). */
   out(text: string): void;
   err(text: string): void;
@@ -50,7 +52,7 @@ const USAGE_HINT = "Run `aegis help init` for the options.";
 export async function runInit(argv: readonly string[], deps: InitDeps): Promise<number> {
   let flags;
   try {
-    flags = parseInitFlags(argv);
+    flags = parseInitFlags(argv, BALANCE_ALGORITHMS, deps.cwd);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     deps.err(`aegis: ${err.message}\n${USAGE_HINT}`);
@@ -87,7 +89,12 @@ async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitD
   try {
     const answers = await askAnswers(io, deps, flags);
     const path = resolve(deps.cwd, answers.output);
-    const rendered = renderConfig(answers, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
+    const rendered = tryRender(answers, deps);
+    if (typeof rendered === "string") {
+      p.log.error(rendered, io);
+      p.outro("Nothing written.", io);
+      return EXIT.declined;
+    }
     const exists = existsSync(path);
     if (!(await confirmWrite(io, answers, rendered.text, exists))) {
       p.outro(exists ? `Nothing written: ${answers.output} is unchanged.` : "Nothing written.", io);
@@ -129,7 +136,11 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   }
   const busy = deps.portProblem(parseAddress(a.listen, "", "bind"));
   if (busy) deps.err(`aegis: warning: ${busy.message}`);
-  const rendered = renderConfig(a, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
+  const rendered = tryRender(a, deps);
+  if (typeof rendered === "string") {
+    deps.err(`aegis: ${rendered}`);
+    return EXIT.declined;
+  }
   const failed = write(path, rendered.text, exists);
   if (failed) {
     deps.err(`aegis: ${failed}`);
@@ -143,6 +154,19 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   }
   deps.out(nextSteps(a, path).join("\n"));
   return EXIT.written;
+}
+
+/**
+ * The rendered file, or why the loader refuses it. With TLS the file depends on files outside it
+ * (the loader reads the certificate and key), so a refusal is no longer only a bug of the renderer.
+ */
+function tryRender(a: InitAnswers, deps: InitDeps): Rendered | string {
+  try {
+    return renderConfig(a, { version: VERSION, date: deps.now.toISOString().slice(0, 10) });
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !a.tls) throw err;
+    return `the config would not load, so nothing is written:\n${err.problems.join("\n")}`;
+  }
 }
 
 /**
@@ -171,5 +195,18 @@ function nextSteps(a: InitAnswers, path: string): string[] {
   ];
   if (a.service) steps.push("  systemctl status aegis            the service's state; journalctl -u aegis -f for its logs");
   else steps.push(`  sudo aegis service install --config ${path} --now   run it as a systemd service`);
+  if (a.tls) steps.push(...tlsSteps(a, a.tls));
+  return steps;
+}
+
+/** How to see the TLS listener work, and the one permission that trips a service up. */
+function tlsSteps(a: InitAnswers, tls: NonNullable<InitAnswers["tls"]>): string[] {
+  const { host, port } = parseAddress(a.listen, "", "bind");
+  const local = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  const steps = tls.postgres
+    ? [`  psql "host=${local} port=${port} sslmode=require"   connect through aegis with TLS`]
+    : [`  openssl s_client -connect ${local.includes(":") ? `[${local}]` : local}:${port}   see aegis present the certificate`];
+  // The unit runs as the unprivileged user aegis, and keys are usually readable by root alone.
+  if (a.service) steps.push(`  the service runs as user aegis: it must be able to read ${tls.key ?? tls.cert}`);
   return steps;
 }

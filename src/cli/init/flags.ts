@@ -5,6 +5,7 @@ import { UsageError } from "../args.ts";
 import { DEFAULT_METRICS, DEFAULT_OUTPUT, SERVICE_OUTPUT, type InitAnswers } from "./answers.ts";
 import { addressError } from "./checks.ts";
 import { HEALTH_CHOICES, type HealthChoice } from "./health-presets.ts";
+import { absolutePath, certProblem, keyFileProblem, type TlsAnswer } from "./tls.ts";
 
 export interface InitFlags {
   listen?: string;
@@ -14,6 +15,8 @@ export interface InitFlags {
   /** undefined: not given; null: --metrics off. */
   metrics?: string | null;
   output?: string;
+  /** --tls-cert, --tls-key (absolute, files checked) and --tls-postgres. */
+  tls?: TlsAnswer;
   /** Do not ask: write with the flags' answers. */
   yes: boolean;
   /** Overwrite an existing file. */
@@ -22,12 +25,17 @@ export interface InitFlags {
   service: boolean;
 }
 
-const VALUED = ["--listen", "--server", "--balance", "--health", "--metrics", "--output"] as const;
+const VALUED = ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--tls-cert", "--tls-key"] as const;
+const SWITCHES = ["--yes", "--force", "--service", "--tls-postgres"];
 const ALIASES: Record<string, string> = { "-l": "--listen", "-s": "--server", "-b": "--balance", "-o": "--output", "-y": "--yes" };
 
-/** Parses and validates the options after `aegis init`; throws UsageError with the fix in its text. */
-export function parseInitFlags(argv: readonly string[], algorithms: readonly string[] = BALANCE_ALGORITHMS): InitFlags {
+/**
+ * Parses and validates the options after `aegis init`; throws UsageError with the fix in its text.
+ * TLS paths are resolved against `cwd` and their files read now, so a typo fails before any question.
+ */
+export function parseInitFlags(argv: readonly string[], algorithms: readonly string[] = BALANCE_ALGORITHMS, cwd = process.cwd()): InitFlags {
   const flags: InitFlags = { servers: [], yes: false, force: false, service: false };
+  const tls: { cert?: string; key?: string; postgres: boolean } = { postgres: false };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     let value: string | undefined;
@@ -37,11 +45,12 @@ export function parseInitFlags(argv: readonly string[], algorithms: readonly str
       arg = arg.slice(0, eq);
     }
     arg = ALIASES[arg] ?? arg;
-    if (arg === "--yes" || arg === "--force" || arg === "--service") {
+    if (SWITCHES.includes(arg)) {
       if (value !== undefined) throw new UsageError(`${arg} takes no value`);
       if (arg === "--yes") flags.yes = true;
       else if (arg === "--force") flags.force = true;
-      else flags.service = true;
+      else if (arg === "--service") flags.service = true;
+      else tls.postgres = true;
       continue;
     }
     if (!(VALUED as readonly string[]).includes(arg)) {
@@ -49,12 +58,30 @@ export function parseInitFlags(argv: readonly string[], algorithms: readonly str
     }
     if (value === undefined) value = argv[++i];
     if (value === undefined || value === "") throw new UsageError(`${arg} needs a value`);
-    applyValue(flags, arg as (typeof VALUED)[number], value, algorithms);
+    if (arg === "--tls-cert") tls.cert = absolutePath(cwd, value);
+    else if (arg === "--tls-key") tls.key = absolutePath(cwd, value);
+    else applyValue(flags, arg as Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key">, value, algorithms);
   }
+  const answer = checkedTls(tls);
+  if (answer) flags.tls = answer;
   return flags;
 }
 
-function applyValue(flags: InitFlags, flag: (typeof VALUED)[number], value: string, algorithms: readonly string[]): void {
+/** The TLS answer of the flags, its files checked as the wizard checks them; undefined without --tls-cert. */
+function checkedTls(tls: { cert?: string; key?: string; postgres: boolean }): TlsAnswer | undefined {
+  if (tls.cert === undefined) {
+    if (tls.key !== undefined) throw new UsageError("--tls-key needs --tls-cert: a key is only used with its certificate");
+    if (tls.postgres) throw new UsageError("--tls-postgres needs --tls-cert (and --tls-key unless the cert file holds the key)");
+    return undefined;
+  }
+  const certWhy = certProblem(tls.cert);
+  if (certWhy) throw new UsageError(`--tls-cert: ${certWhy}`);
+  const keyWhy = keyFileProblem(tls.cert, tls.key);
+  if (keyWhy) throw new UsageError(`${tls.key === undefined ? "--tls-cert" : "--tls-key"}: ${keyWhy}`);
+  return { cert: tls.cert, ...(tls.key !== undefined ? { key: tls.key } : {}), postgres: tls.postgres };
+}
+
+function applyValue(flags: InitFlags, flag: Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key">, value: string, algorithms: readonly string[]): void {
   switch (flag) {
     case "--listen":
       flags.listen = checkedAddress(flag, value, "bind");
@@ -105,6 +132,7 @@ export function answersFromFlags(flags: InitFlags): InitAnswers | string[] {
   if (missing.length > 0 || !flags.listen) return missing;
   return {
     listen: flags.listen,
+    ...(flags.tls ? { tls: flags.tls } : {}),
     servers: flags.servers,
     balance: flags.balance ?? BALANCE_ALGORITHMS[0],
     health: flags.health ?? "none",

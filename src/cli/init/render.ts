@@ -35,7 +35,8 @@ export function serviceName(a: InitAnswers): string {
 
 /**
  * Renders the file and checks it with the real config loader. A health check the schema does not
- * accept is written commented out with a note. Throws if the result does not load (a bug).
+ * accept is written commented out with a note. Throws if the result does not load: a bug, or TLS
+ * files that changed since they were checked (the loader reads them too).
  */
 export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
   const fields = o.health === undefined ? healthFields() : o.health;
@@ -43,6 +44,8 @@ export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
   const real = keys !== null && schemaAccepts(keys, fields);
   const text = render(a, o, real ? fields : null);
   const load = o.load ?? parseConfig;
+  // A TLS table the loader refuses (a key that stopped matching since the question) is the user's
+  // to fix, so its error goes out; only a refused health check falls back to the commented form.
   try {
     return { text, config: load(text, a.output), healthWritten: real || keys === null };
   } catch (err) {
@@ -51,6 +54,21 @@ export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
     const fallback = render(a, o, null);
     return { text: fallback, config: load(fallback, a.output), healthWritten: false };
   }
+}
+
+/** The tls table's keys as TOML values: absolute paths, mode only when it is not the default. */
+function tlsValues(t: NonNullable<InitAnswers["tls"]>): Record<string, string> {
+  return { cert: str(t.cert), ...(t.key ? { key: str(t.key) } : {}), ...(t.postgres ? { mode: str("postgres") } : {}) };
+}
+
+/** The listener's tls line, with what it changes for clients. */
+function tlsBlock(a: InitAnswers): string[] {
+  if (!a.tls) return [];
+  const table = `tls = { ${Object.entries(tlsValues(a.tls)).map(([k, v]) => `${k} = ${v}`).join(", ")} }`;
+  const lines = ["# TLS is terminated here: clients must now connect with TLS; the servers behind stay plaintext."];
+  if (!a.tls.key) lines.push("# The certificate file holds the private key too.");
+  if (a.tls.postgres) lines.push(`# mode = "postgres" answers psql's SSLRequest first, so \`psql "sslmode=require"\` connects.`);
+  return [...lines, table];
 }
 
 function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string {
@@ -75,6 +93,7 @@ function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string
     const given = values[section.key];
     if (section.key === "global" || given) {
       out.push("", sectionHeader(section), ...keysOf(section.fields, given ?? {}));
+      if (section.key === "listener") out.push(...tlsBlock(a));
       if (section.key === "upstream") out.push(...healthBlock(a, health));
     } else {
       // A section the wizard does not ask about (it may need values no default gives): named only.

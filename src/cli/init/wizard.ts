@@ -1,5 +1,5 @@
 // The interactive `aegis init`: clack prompts on the streams it is given, so tests drive it without a terminal.
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import * as p from "@clack/prompts";
 import { addressKey, parseAddress } from "../../config/address.ts";
 import type { Address } from "../../config/types.ts";
@@ -8,11 +8,8 @@ import { DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_OUTPUT, MAX_SERVERS, SERVICE_O
 import { addressError, type PortProblem } from "./checks.ts";
 import type { InitFlags } from "./flags.ts";
 import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts, type HealthChoice } from "./health-presets.ts";
-
-export interface WizardIO {
-  input: Readable;
-  output: Writable;
-}
+import { answer, type WizardIO } from "./prompt.ts";
+import { askTls, askTlsMode } from "./tls-wizard.ts";
 
 /** What the wizard needs of the machine; the command passes the real ones, tests their own. */
 export interface WizardEnv {
@@ -20,20 +17,8 @@ export interface WizardEnv {
   reach(a: Address, timeoutMs: number): Promise<string | null>;
   /** Whether to offer installing the systemd service at all (Linux). */
   offerService: boolean;
-}
-
-/** Thrown when the user cancels a prompt (Ctrl-C or Escape). */
-export class Cancelled extends Error {
-  constructor() {
-    super("cancelled");
-  }
-}
-
-/** The answer of a prompt, or Cancelled thrown. */
-async function answer<T>(prompt: Promise<T>): Promise<Exclude<T, symbol>> {
-  const value = await prompt;
-  if (p.isCancel(value)) throw new Cancelled();
-  return value as Exclude<T, symbol>;
+  /** What relative certificate and key paths are relative to. */
+  cwd: string;
 }
 
 /** Asks every question, prefilled by `flags`; throws Cancelled. */
@@ -42,6 +27,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
   p.log.message("Nothing is written until you confirm at the end. Ctrl-C quits at any time.", io);
 
   const listen = await askListen(io, env, flags.listen);
+  const files = await askTls(io, env.cwd, flags.tls);
   const servers = await askServers(io, flags.servers);
   if (await answer(p.confirm({ ...io, message: "Check now that the servers accept connections?", initialValue: true }))) {
     await checkServers(io, env, servers);
@@ -53,6 +39,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
     ...(flags.balance ? { initialValue: flags.balance } : {}),
   }));
   const { health, custom } = await askHealth(io, flags.health);
+  const tls = files && await askTlsMode(io, files, health, flags.tls?.postgres ?? false);
   const metrics = await askMetrics(io, env, listen, flags.metrics);
   const service = env.offerService
     ? await answer(p.confirm({
@@ -68,7 +55,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
     placeholder: suggested,
     defaultValue: suggested,
   }));
-  return { listen, servers, balance, health, ...(custom ? { custom } : {}), metrics, service, output: output || suggested };
+  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), metrics, service, output: output || suggested };
 }
 
 async function askListen(io: WizardIO, env: WizardEnv, initial: string | undefined): Promise<string> {
@@ -197,6 +184,7 @@ async function askMetrics(io: WizardIO, env: WizardEnv, listen: string, initial:
 export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, exists: boolean): Promise<boolean> {
   const rows: [string, string][] = [
     ["Listen on", a.listen],
+    ...tlsRows(a),
     ["Servers", a.servers.join(", ")],
     ["Balance", a.balance],
     ["Health check", a.health === "custom" ? `custom (${JSON.stringify(a.custom ?? {})})` : a.health],
@@ -210,6 +198,16 @@ export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, e
     return answer(p.confirm({ ...io, message: `${a.output} already exists. Overwrite it?`, initialValue: false }));
   }
   return answer(p.confirm({ ...io, message: `Write ${a.output}?`, initialValue: true }));
+}
+
+/** A row each, since absolute paths would wrap in the note's box. */
+function tlsRows(a: InitAnswers): [string, string][] {
+  if (!a.tls) return [["TLS", "no (plaintext)"]];
+  return [
+    ["TLS", `terminated by aegis${a.tls.postgres ? ', mode = "postgres" (answers the SSLRequest)' : ""}`],
+    ["Certificate", a.tls.cert],
+    ["Key", a.tls.key ?? "in the certificate file"],
+  ];
 }
 
 /**
