@@ -47,8 +47,17 @@ export function scanProxyLog(title: string, kind: "aegis" | "bun" | "haproxy" | 
   return findings;
 }
 
-/** aegis counts refused clients and failed upstream connects: any at all is worth a look. */
-export async function aegisCounterProblems(title: string, metricsPort: number, saveTo: string): Promise<string[]> {
+/** A counter line that is understood: kept out of the problems and handed to `note` instead. */
+export interface ExpectedCounters {
+  test(line: string, value: number): boolean;
+  note(lines: string[]): void;
+}
+
+/**
+ * aegis counts refused clients, failed upstream connects and failed upstream TLS handshakes: any
+ * at all is worth a look, unless the caller knows why (`expected`).
+ */
+export async function aegisCounterProblems(title: string, metricsPort: number, saveTo: string, expected?: ExpectedCounters): Promise<string[]> {
   let text: string;
   try {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(3000) });
@@ -59,7 +68,10 @@ export async function aegisCounterProblems(title: string, metricsPort: number, s
   writeFileSync(saveTo, text);
   const nonZero = text
     .split("\n")
-    .filter((l) => /^aegis_(connections_rejected_total|upstream_connect_errors_total)\b/.test(l))
+    .filter((l) => /^aegis_(connections_rejected_total|upstream_connect_errors_total|upstream_tls_failures_total)\b/.test(l))
     .filter((l) => Number(l.trim().split(/\s+/).pop()) > 0);
-  return nonZero.length ? [`${title} /metrics at the end of the run (since its last start):\n${indent(nonZero.join("\n"))}`] : [];
+  const understood = expected ? nonZero.filter((l) => expected.test(l, Number(l.trim().split(/\s+/).pop()))) : [];
+  if (understood.length) expected?.note(understood);
+  const bad = nonZero.filter((l) => !understood.includes(l));
+  return bad.length ? [`${title} /metrics at the end of the run (since its last start):\n${indent(bad.join("\n"))}`] : [];
 }

@@ -107,12 +107,12 @@ export async function makeCertificates(dir: string): Promise<Certificates> {
   ].join("\n"));
   const steps: string[][] = [
     ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("ca.key")],
-    ["openssl", "req", "-x509", "-new", "-key", p("ca.key"), "-sha256", "-days", "2", "-subj", "/CN=aegis bench CA",
+    ["openssl", "req", "-x509", "-new", "-key", p("ca.key"), "-sha256", "-days", "30", "-subj", "/CN=aegis bench CA",
       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", p("ca.pem")],
     ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("server.key")],
     ["openssl", "req", "-new", "-key", p("server.key"), "-subj", `/CN=${SERVER_NAME}`, "-out", p("server.csr")],
     ["openssl", "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
-      "-days", "2", "-sha256", "-extfile", ext, "-out", p("server.pem")],
+      "-days", "30", "-sha256", "-extfile", ext, "-out", p("server.pem")],
     ["openssl", "verify", "-CAfile", p("ca.pem"), "-verify_hostname", SERVER_NAME, p("server.pem")],
   ];
   for (const cmd of steps) {
@@ -560,6 +560,8 @@ export async function runTls(ctx: TlsContext, columns: TlsColumn[]): Promise<Tls
     runners.push({ id, ports, metricsPort, launch, proc });
   }
 
+  /** `${column}/${workload}` of each run that failed. */
+  const errors: string[] = [];
   for (let round = 0; round < o.rounds; round++) {
     const k = round % Math.max(1, runners.length);
     for (const r of [...runners.slice(k), ...runners.slice(0, k)]) {
@@ -591,6 +593,7 @@ export async function runTls(ctx: TlsContext, columns: TlsColumn[]): Promise<Tls
           if (!prev || w.primary(figures) > w.primary(prev)) result.best.set(key, figures);
           say(`  ${Object.entries(figures).map(([f, v]) => `${f}=${v.toFixed(f === "cpuPer" ? 6 : 3)}`).join(" ")}`);
         } catch (e) {
+          errors.push(`${r.id}/${w.name}`);
           problem(`TLS rows, ${TLS_TITLES[r.id]}, ${w.title}, round ${round + 1}: ${e instanceof Error ? e.message : String(e)}`);
         }
         if (!isRunning(r.proc)) problem(`TLS rows: ${TLS_TITLES[r.id]} exited (code ${r.proc.exitCode}) during "${w.title}"; last log lines:\n${indent(tail(r.launch.logPath))}`);
@@ -598,11 +601,22 @@ export async function runTls(ctx: TlsContext, columns: TlsColumn[]): Promise<Tls
     }
   }
 
+  const handshakeErrors = (id: TlsColumn) => errors.filter((e) => e === `${id}/handshake`).length;
   for (const r of runners) {
     const logs = scanProxyLog(`${TLS_TITLES[r.id]} (TLS)`, r.id, [r.launch.logPath, ...r.launch.extraLogs], [r.ports.pairOut, r.ports.pairIn, backend.iperf]);
     logs.problems.forEach(problem);
     logs.ignored.forEach(ctx.ignore);
-    if (r.id === "aegis" && isRunning(r.proc)) (await aegisCounterProblems("aegis (TLS)", r.metricsPort, join(dir, "aegis", "metrics.txt"))).forEach(problem);
+    if (r.id === "aegis" && isRunning(r.proc)) {
+      // redis-benchmark -k 0 exits with its other clients' connections mid-handshake and resets
+      // them: up to clients - 1 failed client handshakes per handshake run are its own doing.
+      const runs = result.rounds.filter((x) => x.column === r.id && x.workload === "handshake").length + handshakeErrors(r.id);
+      const allowed = runs * o.clients;
+      const expected = {
+        test: (line: string, value: number) => /reason="tls_handshake"/.test(line) && line.includes('listener="tls"') && value <= allowed,
+        note: (lines: string[]) => ctx.ignore(`aegis (TLS): ${lines.map((l) => l.trim()).join("; ")}: clients that redis-benchmark -k 0 reset mid-handshake as it exits, at most ${o.clients} per handshake run (${runs} run(s)); aegis's debug log gives each as "ECONNRESET"`),
+      };
+      (await aegisCounterProblems("aegis (TLS)", r.metricsPort, join(dir, "aegis", "metrics.txt"), expected)).forEach(problem);
+    }
     await stop(r.proc);
   }
   return result;
@@ -629,7 +643,6 @@ interface Row {
 
 const ROWS: Row[] = [
   { label: "new TLS connection per PING: handshakes/s", better: "higher", digits: 0, workload: "handshake", field: "rps" },
-  { label: "new TLS connection per PING: p50 latency, ms", better: "lower", digits: 3, workload: "handshake", field: "p50" },
   { label: "new TLS connection per PING: p99 latency, ms", better: "lower", digits: 3, workload: "handshake", field: "p99" },
   { label: "new TLS connection per PING: proxy CPU per handshake, ms", better: "lower", digits: 3, workload: "handshake", field: "cpuPer", scale: 1000 },
   { label: "keep-alive GET through TLS: requests/s", better: "higher", digits: 0, workload: "keepalive", field: "getRps" },
