@@ -30,6 +30,8 @@ export interface Options {
   /** Without/with pairs in the scrape-cost row; each side keeps its best. */
   scrapeRounds: number;
   scrapeIntervalMs: number;
+  /** Seconds of openssl s_time (handshakes alone) per column and round. */
+  tlsSTimeSeconds: number;
   /** New TLS connections (one PING each) per column and round in the handshake row. */
   tlsHandshakes: number;
   /** Requests per test (GET, SET) per column and round in the keep-alive TLS rows. */
@@ -104,6 +106,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     slowMs: 5,
     scrapeRounds: 3,
     scrapeIntervalMs: 100,
+    tlsSTimeSeconds: 5,
     tlsHandshakes: 10_000,
     tlsRequests: 100_000,
     tlsIntegrityBytes: 4 * 2 ** 20,
@@ -173,6 +176,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     o.iperfSeconds = 2;
     o.balanceRequests = 10_000;
     o.scrapeRounds = 1;
+    o.tlsSTimeSeconds = 3;
     o.tlsHandshakes = 4000;
     o.tlsRequests = 40_000;
   }
