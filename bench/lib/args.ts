@@ -53,7 +53,7 @@ Then three more tables: latency-aware balancing (three backends, one slow),
 the cost of scraping aegis's /metrics every 100 ms, and TLS (aegis, bare Bun,
 HAProxy and nginx terminating the same certificate, and as TLS pairs).
 
-  --quick        smaller counts, 2 s iperf3, one round, one spawn (about 2 minutes)
+  --quick        smaller counts, 2 s iperf3, one round, one spawn (about 3 minutes)
   --only LIST    comma-separated subset of: ${ALL_COLUMNS.join(",")}
                  ("direct" and "no-proxy" mean none, "aegis-pool" means aegis+pool);
                  the balancing row runs its aegis columns with aegis, its HAProxy
