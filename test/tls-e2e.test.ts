@@ -90,6 +90,9 @@ describe("terminating TLS in front of real servers", () => {
     const plain = await run([psql, url("disable"), "-Atc", "select 1"], { timeoutMs: 20_000 });
     expect(plain.code).not.toBe(0);
     expect(plain.stderr).toContain("requires TLS");
+    const m = await aegis.metrics();
+    expect(m.get(`aegis_connections_rejected_total{listener="main",reason="tls_inspect"}`)).toBe(1); // counted once, as what it was
+    expect(m.get(`aegis_connections_rejected_total{listener="main",reason="tls_handshake"}`)).toBe(0);
     const log = await aegis.waitForLog((l) => l.msg === "session" && l.tls_version !== undefined && l.tls_version !== null);
     expect(log).toMatchObject({ end: "client_closed", sni: "localhost" });
     // PostgreSQL 17's direct TLS (sslnegotiation=direct: a ClientHello with ALPN "postgresql" and no

@@ -11,9 +11,9 @@ import type { Plane } from "./plane-types.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { parseClientHello, type HelloResult } from "../tls/client-hello.ts";
-import { pgRequest, pgTlsRequired } from "./tls-listen.ts";
-import { StreamTlsClient, type ClientEvents, type ClientSocket } from "./stream-tls.ts";
+import type { ClientEvents, ClientSocket } from "./stream-tls.ts";
 import type { ListenerTlsConfig } from "../config/types.ts";
+import { ClientTls, type TlsFacts, type TlsHost } from "./client-tls.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
@@ -25,32 +25,7 @@ export type EndReason =
  */
 const CONNECTING_PAUSE_AT = 256 * 1024;
 
-/** What a session on a TLS listener waits for before it routes. */
-const TLS_NONE = 0;
-const TLS_HANDSHAKE = 1;
-/** mode = "postgres": the 8-byte SSLRequest, answered "S" before the handshake. */
-const TLS_SSL_REQUEST = 2;
 const PENDING_HELLO: HelloResult = { status: "pending" };
-
-/** A TLS listener's session before its handshake: where it routes after, and how TLS starts. */
-interface TlsSetup {
-  readonly routes: RouteTable<Assigner>;
-  readonly tls: ListenerTlsConfig;
-  /** mode = "postgres": the options the socket is upgraded with after the SSLRequest. */
-  readonly upgrade: TLSOptions | null;
-}
-
-/** What the client's TLS said, for the access log: from the handshake, or from the ClientHello passed through. */
-export interface TlsFacts {
-  sni: string | null;
-  alpn: string | null;
-  version: string | null;
-  /** The client certificate's subject (CN), when it presented one that verified. */
-  clientCert: string | null;
-}
-
-/** The parts of a Bun TLS socket read after a handshake (bun-types has them on Socket, unused on plain ones). */
-type TlsSocket = ClientSocket & { getServername(): string; alpnProtocol: string | false | null; getTLSVersion(): string; authorized: boolean };
 
 const CONNECTING = 0;
 const RELAYING = 1;
@@ -61,7 +36,7 @@ const DONE = 2;
  * route's decision (src/route), and which server, the assigner's (src/upstream): the session only
  * asks for a server, says what happened, and gives it back.
  */
-export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents {
+export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents, TlsHost {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -93,9 +68,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   assigner: Assigner | null = null;
   /** The listener's routes, while they wait for the client's first bytes. */
   #routes: RouteTable<Assigner> | null = null;
-  #tlsWait = TLS_NONE;
-  /** What a session on a TLS listener keeps until its handshake is done (null on plain listeners: no cost there). */
-  #tlsSetup: TlsSetup | null = null;
+  /** A TLS listener's stage before routing (the SSLRequest, the handshake); null once done, and on plain listeners. */
+  #clientTls: ClientTls | null = null;
   /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
   #hello: HelloResult = PENDING_HELLO;
   #helloSize = -1;
@@ -196,7 +170,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.#routed(target);
   }
 
-  // ---- TLS on the client side (a terminating listener) -----------------------------------
+  // ---- TLS on the client side (a terminating listener; the steps are in client-tls.ts) ------
 
   /**
    * A listener that terminates TLS: route once the handshake is done (routes read what it
@@ -204,72 +178,22 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
    * socket. The inspect timeout bounds the wait for either.
    */
   awaitTls(routes: RouteTable<Assigner>, tls: ListenerTlsConfig, upgrade: TLSOptions | null): void {
-    this.#tlsSetup = { routes, tls, upgrade };
-    this.#tlsWait = upgrade ? TLS_SSL_REQUEST : TLS_HANDSHAKE;
+    this.#clientTls = new ClientTls(routes, tls, upgrade);
     this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
   }
 
-  /**
-   * mode = "postgres": gather the 8-byte request; "S" and TLS for an SSLRequest, "N" for GSS
-   * encryption. A TLS record instead is PostgreSQL 17's direct TLS (sslnegotiation=direct).
-   */
-  #sslRequest(data: Buffer): void {
-    if (this.toServer.empty && data[0] === 0x16) return this.#directTls(data);
-    if (!this.toServer.push(data, 0)) return this.#overload();
-    if (this.toServer.size < 8) return;
-    const first = this.toServer.copyOut();
-    const kind = first.length === 8 ? pgRequest(first) : "other";
-    this.toServer.clear();
-    if (kind === "gssenc") return void this.client.write("N"); // not offered: libpq asks for TLS next
-    if (kind === "other") {
-      this.client.write(pgTlsRequired()); // the client then shows why, rather than a bare close
-      this.plane.logger.debug("connection refused: tls_inspect", { listener: this.listener.name, client: this.clientAddress, why: "no SSLRequest: the client did not ask for TLS" });
-      return this.refuse(L.rejectedTlsInspect, "tls_inspect");
-    }
-    this.client.write("S");
-    const [raw, tls] = (this.client as Socket<Session | null>).upgradeTLS<Session | null>({ data: this, tls: this.#tlsSetup!.upgrade!, socket: this.plane.upgradedHandlers });
-    raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
-    this.client = tls;
-    this.#tlsWait = TLS_HANDSHAKE;
-  }
-
-  /** The ClientHello has been read already, so TLS runs on those bytes in hand (src/data/stream-tls.ts). */
-  #directTls(first: Buffer): void {
-    const raw = this.client as Socket<unknown>;
-    const tls = new StreamTlsClient(raw, first, this.#tlsSetup!.tls, this);
-    raw.data = tls.transport; // the raw socket's bytes now feed the TLS session
-    this.client = tls;
-    this.#tlsWait = TLS_HANDSHAKE;
-  }
-
   onClientHandshake(ok: boolean, error: Error | null): void {
-    if (this.#tlsWait !== TLS_HANDSHAKE) return;
-    this.#tlsWait = TLS_NONE;
-    if (!ok) return this.#handshakeFailed(error?.message ?? "the handshake failed");
-    const c = this.client as TlsSocket;
-    // Bun refuses a client without a certificate, but completes the handshake (ok, with the error)
-    // for one that does not chain to client_ca: refused here, or mTLS would let anyone in.
-    if (this.#tlsSetup!.tls.requireClientCert && !c.authorized) return this.#handshakeFailed(`client certificate refused: ${error?.message ?? "not verified"}`);
-    this.plane.cells[this.#cellBase + L.tlsHandshakes]! += 1;
-    const sni = c.getServername() || null;
-    const alpn = c.alpnProtocol || null;
-    const peer = c.authorized ? (c as unknown as { getPeerCertificate(): { subject?: { CN?: string } } | undefined }).getPeerCertificate() : undefined;
-    this.tls = { sni, alpn, version: c.getTLSVersion() || null, clientCert: peer?.subject?.CN ?? null };
-    this.#hello = { status: "ok", serverName: sni && sni.toLowerCase(), alpn: alpn ? [alpn] : [], legacyVersion: 0, supportedVersions: [] };
-    const routes = this.#tlsSetup!.routes;
-    this.#tlsSetup = null;
+    const stage = this.#clientTls;
+    if (!stage || stage.awaitingRequest) return;
+    this.#clientTls = null; // before anything can close the client, so its close is not counted twice
+    stage.onHandshake(this, ok, error);
+  }
+
+  handshakeDone(facts: TlsFacts, routes: RouteTable<Assigner>): void {
+    this.tls = facts;
+    this.#hello = { status: "ok", serverName: facts.sni && facts.sni.toLowerCase(), alpn: facts.alpn ? [facts.alpn] : [], legacyVersion: 0, supportedVersions: [] };
     this.plane.wheel.cancel(this);
     this.route(routes);
-  }
-
-  /** Count and log a failed handshake, and close the client (`closing`: it is closing already). */
-  #handshakeFailed(why: string, closing = false): void {
-    this.#tlsWait = TLS_NONE;
-    this.plane.logger.debug("TLS handshake with client failed", { listener: this.listener.name, client: this.clientAddress, why });
-    if (!closing) return this.refuse(L.tlsHandshakeFailures, "tls_handshake");
-    this.endReason = "rejected";
-    this.rejectReason = "tls_handshake";
-    this.plane.cells[this.#cellBase + L.tlsHandshakeFailures]! += 1;
   }
 
   #routed(assigner: Assigner): void {
@@ -398,7 +322,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   fromClient(data: Buffer): void {
     this.lastActive = this.plane.now;
-    if (this.#tlsWait === TLS_SSL_REQUEST) return this.#sslRequest(data); // not the stream's bytes
+    const stage = this.#clientTls;
+    if (stage !== null && stage.awaitingRequest) return stage.onRequestBytes(this, data); // not the stream's bytes
     this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
     this.bytesIn += data.length;
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
@@ -548,7 +473,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   onClientClosed(error: Error | undefined): void {
     if (this.clientClosed) return;
     // Gone before the handshake finished (or before its SSLRequest): a failed handshake, not a session.
-    if (this.#tlsWait !== TLS_NONE) this.#handshakeFailed(error?.message ?? "the client closed during the handshake", true);
+    const stage = this.#clientTls;
+    if (stage) {
+      this.#clientTls = null;
+      stage.closedEarly(this, error?.message ?? "the client closed during the handshake");
+    }
     this.clientClosed = true;
     const reset = error !== undefined || this.clientBroken || this.#cutting;
     this.#ended(reset ? "client_reset" : "client_closed");
@@ -600,8 +529,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   /** Idle or connect deadline reached (the Worker's timer wheel calls this). */
   onDeadline(now: number): void {
     if (this.state === CONNECTING) {
-      if (this.#tlsWait === TLS_SSL_REQUEST) return this.refuse(L.rejectedTlsInspect, "tls_inspect");
-      if (this.#tlsWait === TLS_HANDSHAKE) return this.#handshakeFailed("no handshake before the inspect timeout");
+      const stage = this.#clientTls;
+      if (stage) {
+        this.#clientTls = null;
+        return stage.timedOut(this);
+      }
       if (this.#routes) this.#tryRoute(true);
       else if (this.conn) this.#retry(this.conn);
       else if (this.queued) this.#queueTimedOut();
@@ -659,7 +591,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.#giveBack(Outcome.unused);
     this.assigner?.withdraw(this);
     this.#routes = null;
-    this.#tlsSetup = null;
+    this.#clientTls = null;
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();

@@ -5,6 +5,7 @@ import { connectClient, startEchoBackend, startPlane } from "../helpers/plane.ts
 import { makePki } from "../helpers/certs.ts";
 import { sClientSubject, startTlsEcho, tlsClient } from "../helpers/tls.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { S } from "../../src/shared/layout.ts";
 import { bunHello, prng } from "../tls/hellos.ts";
 
 const pki = makePki();
@@ -111,7 +112,25 @@ describe("originating TLS", () => {
     const log = await waitFor(() => p.logs.find((l) => l.msg?.toString().startsWith("TLS handshake with server failed")), { what: "the warning" });
     expect(String(log.reason)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
     expect(p.counter("rejectedNoServer")).toBe(1);
-    expect(p.plane.cells[p.plane.serverBase(0, 0) + 7]).toBe(1); // S.tlsFailures
+    expect(p.plane.cells[p.plane.serverBase(0, 0) + S.tlsFailures]).toBe(1);
+  });
+
+  test("pooled sockets are TLS too: each handshakes (and verifies) before a session may take it", async () => {
+    using server = startTlsEcho(pki.serverA, "tls:");
+    using p = startPlane([server.address], { upstream: `pool = 2\ntls = { server_name = "a.test", ca = ${q(pki.ca.certPath)} }` });
+    await waitFor(() => p.plane.cells[p.plane.serverBase(0, 0) + S.poolIdle] === 2 && server.handshakes === 2, { what: "two pooled TLS sockets, handshaken" });
+    const client = await connectClient(p.port);
+    client.write("pooled");
+    await client.recorder.until((r) => r.bytes >= 10, "the reply through a pooled TLS socket");
+    expect(client.events[1]).toBe("data:tls:pooled");
+  });
+
+  test("a pool to a server whose certificate does not verify stays empty and says why", async () => {
+    using server = startTlsEcho(pki.selfSigned);
+    using p = startPlane([server.address], { upstream: `pool = 2\ntls = { server_name = "self.test", ca = ${q(pki.ca.certPath)} }` });
+    await waitFor(() => p.logs.find((l) => String(l.msg).startsWith("TLS handshake with server failed")), { what: "the warning" });
+    expect(p.plane.cells[p.plane.serverBase(0, 0) + S.poolIdle]).toBe(0); // no pooled socket offered
+    expect(p.plane.cells[p.plane.serverBase(0, 0) + S.tlsFailures]).toBeGreaterThan(0);
   });
 
   test("a wrong server_name fails verification too", async () => {
