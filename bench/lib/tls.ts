@@ -722,8 +722,8 @@ gigabytes: on a 2-core machine shared with the client (whose side of a handshake
 the rates depend on how much CPU each proxy leaves to the client, so the CPU rows are the steadier comparison.
 In the connection-per-PING rows redis-benchmark's connections have Nagle on: its PING waits for the ACK of its TLS Finished.
 OpenSSL servers (HAProxy, nginx) answer the Finished at once with two session tickets, which carry that ACK; Bun's TLS
-(aegis, the bare relay) sends no ticket, so the ACK, and the PING, wait for the kernel's delayed ACK (about 40 ms). Those rows
-show what such a client gets; the s_time rows show the handshake alone. No targets are set for these rows yet. Workloads:
+sends no ticket, so aegis acks the Finished itself (TCP_QUICKACK at the handshake); the bare relay does not, and its PING waits
+for the kernel's delayed ACK (about 40 ms). Those rows show what such a client gets; the s_time rows show the handshake alone. No targets are set for these rows yet. Workloads:
 
 ${r.commands.map(([name, cmd]) => `- ${name}: \`${cmd}\``).join("\n")}
 

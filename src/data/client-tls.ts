@@ -10,6 +10,7 @@ import type { Plane } from "./plane-types.ts";
 import { StreamTlsClient, type ClientEvents, type ClientSocket } from "./stream-tls.ts";
 import { pgRequest, pgTlsRequired } from "./tls-listen.ts";
 import type { EndReason } from "./session.ts";
+import { ackNow } from "../os/quickack.ts";
 
 /** What the client's TLS said, for the access log: from the handshake, or from the ClientHello passed through. */
 export interface TlsFacts {
@@ -103,6 +104,7 @@ export class ClientTls {
     // for one that does not chain to client_ca: refused here, or mTLS would let anyone in.
     if (this.tls.requireClientCert && !c.authorized) return this.failed(host, `client certificate refused: ${error?.message ?? "not verified"}`);
     host.plane.cells[host.listener.base + L.tlsHandshakes]! += 1;
+    ackNow((c as { fd?: number }).fd); // the client's Finished is acked now, not after 40 ms (src/os/quickack.ts)
     const peer = c.authorized ? c.getPeerCertificate() : undefined;
     const facts = { sni: c.getServername() || null, alpn: c.alpnProtocol || null, version: c.getTLSVersion() || null, clientCert: peer?.subject?.CN ?? null };
     host.handshakeDone(facts, this.routes);

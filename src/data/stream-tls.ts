@@ -157,6 +157,11 @@ export class StreamTlsClient implements ClientSocket {
     return this.raw.remotePort;
   }
 
+  /** The raw socket's descriptor (Bun's undocumented Socket.fd), for src/os/quickack.ts. */
+  get fd(): number | undefined {
+    return (this.raw as unknown as { fd?: number }).fd;
+  }
+
   // ---- what the handshake negotiated, read like a Bun TLS socket ------------------------------
 
   getServername(): string {
