@@ -9,6 +9,7 @@
 // with `balance leastconn` and `balance roundrobin`. How many connections each algorithm sent
 // to the slow server is read from that redis-server's total_connections_received.
 
+import { haproxyPreamble } from "./proxies.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { firstPong, freePort, isListening, redisCommand } from "./net.ts";
@@ -254,17 +255,7 @@ function haproxyConfig(listen: Map<BalanceColumn, number>, relays: number[], cor
 ${servers}
 ` : "");
   return `# Written by bench/compare for the latency-aware balancing row: the last server of three is slow.
-global
-    nbthread ${cores}
-    maxconn 9000
-
-defaults
-    mode tcp
-    maxconn 9000
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-
+${haproxyPreamble(cores)}
 ${block("hap-lc", "leastconn")}
 ${block("hap-rr", "roundrobin")}`;
 }

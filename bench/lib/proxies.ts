@@ -115,19 +115,8 @@ pool = 0
 }
 
 function haproxyConfig(listen: Ports, backend: Ports, cores: number): string {
-  // maxconn 9000 needs ~18,000 fds, inside the 20,000 open-file limit.
   return `# Written by bench/compare. No log lines anywhere.
-global
-    nbthread ${cores}
-    maxconn 9000
-
-defaults
-    mode tcp
-    maxconn 9000
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-
+${haproxyPreamble(cores)}
 listen redis
     bind 127.0.0.1:${listen.redis}
     server redis 127.0.0.1:${backend.redis}
@@ -140,17 +129,7 @@ listen iperf
 
 function nginxConfig(dir: string, listen: Ports, backend: Ports, cores: number): string {
   return `# Written by bench/compare. Stream module only, no access log.
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off;
-worker_processes ${cores};
-worker_rlimit_nofile 20000;
-pid ${join(dir, "nginx.pid")};
-error_log ${join(dir, "error.log")} warn;
-
-events {
-    worker_connections 10000;
-}
-
+${nginxPreamble(dir, cores)}
 stream {
     server {
         listen 127.0.0.1:${listen.redis} reuseport;
@@ -162,6 +141,39 @@ stream {
         proxy_pass 127.0.0.1:${backend.iperf};
         proxy_half_close on;
     }
+}
+`;
+}
+
+/**
+ * The part every HAProxy config bench/compare writes shares: threads, the connection cap and TCP
+ * timeouts. maxconn 9000 needs ~18,000 fds, inside the 20,000 open-file limit.
+ */
+export function haproxyPreamble(cores: number): string {
+  return `global
+    nbthread ${cores}
+    maxconn 9000
+
+defaults
+    mode tcp
+    maxconn 9000
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+`;
+}
+
+/** The part every nginx config bench/compare writes shares: the stream module, workers, limits, files. */
+export function nginxPreamble(dir: string, cores: number): string {
+  return `load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes ${cores};
+worker_rlimit_nofile 20000;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "error.log")} warn;
+
+events {
+    worker_connections 10000;
 }
 `;
 }

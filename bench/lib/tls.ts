@@ -22,7 +22,7 @@ import { iperf, iperfArgs } from "./workloads.ts";
 import { aegisCounterProblems, scanProxyLog } from "./checks.ts";
 import { indent } from "./report.ts";
 import type { Options } from "./args.ts";
-import type { ColumnId, Ports } from "./proxies.ts";
+import { haproxyPreamble, nginxPreamble, type ColumnId, type Ports } from "./proxies.ts";
 
 export type TlsColumn = "aegis" | "bun" | "haproxy" | "nginx";
 export const TLS_COLUMNS: TlsColumn[] = ["aegis", "bun", "haproxy", "nginx"];
@@ -230,17 +230,7 @@ pool = 0
 function haproxyTlsConfig(ports: TlsPorts, backend: Ports, certs: Certificates, cores: number): string {
   const originate = `ssl verify required ca-file ${certs.ca} sni str(${SERVER_NAME}) verifyhost ${SERVER_NAME}`;
   return `# Written by bench/compare for the TLS rows. No log lines anywhere; as the main table's HAProxy otherwise.
-global
-    nbthread ${cores}
-    maxconn 9000
-
-defaults
-    mode tcp
-    maxconn 9000
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-
+${haproxyPreamble(cores)}
 listen tls
     bind 127.0.0.1:${ports.tls} ssl crt ${certs.combined}
     server redis 127.0.0.1:${backend.redis}
@@ -267,17 +257,7 @@ function nginxTlsConfig(dir: string, ports: TlsPorts, backend: Ports, certs: Cer
         proxy_ssl_name ${SERVER_NAME};
         proxy_ssl_server_name on;`;
   return `# Written by bench/compare for the TLS rows. Stream module only, no access log; as the main table's nginx otherwise.
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off;
-worker_processes ${cores};
-worker_rlimit_nofile 20000;
-pid ${join(dir, "nginx.pid")};
-error_log ${join(dir, "error.log")} warn;
-
-events {
-    worker_connections 10000;
-}
-
+${nginxPreamble(dir, cores)}
 stream {
     ssl_certificate ${certs.cert};
     ssl_certificate_key ${certs.key};
