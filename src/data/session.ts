@@ -1,5 +1,5 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
-import type { Socket, TLSOptions } from "bun";
+import type { TLSOptions } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
 import { L } from "../shared/layout.ts";
 import { ByteQueue } from "../primitives/byte-queue.ts";
