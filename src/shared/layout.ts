@@ -61,10 +61,16 @@ export const S = {
   poolConnections: 5,
   /** Idle pooled sockets the server closed before a client used them (aegis_upstream_pool_closed_total). */
   poolClosed: 6,
-  /** TLS handshakes with the server that failed (its certificate did not verify, or it is not TLS). */
+  /**
+   * TLS handshakes with the server that failed, one cell per reason (TLS_FAILURE_REASONS, in
+   * this order from here): a certificate that does not chain to a trusted CA, one for another
+   * name, one expired or not yet valid, any other handshake failure (not TLS, closed mid-way).
+   */
   tlsFailures: 7,
 } as const;
-export const SERVER_CELLS = 8;
+export const TLS_FAILURE_REASONS = ["untrusted", "name_mismatch", "expired", "handshake"] as const;
+export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
+export const SERVER_CELLS = 7 + TLS_FAILURE_REASONS.length;
 export const SERVER_GAUGES = [S.active, S.poolIdle] as const;
 
 /** Connect latency, seconds: 100 us to 10 s. */

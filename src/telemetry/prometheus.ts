@@ -1,6 +1,6 @@
 // Renders the summed per-Worker counters as Prometheus text exposition format (version 0.0.4).
 import type { Config } from "../config/types.ts";
-import { L, S } from "../shared/layout.ts";
+import { L, S, TLS_FAILURE_REASONS } from "../shared/layout.ts";
 import { REJECT_REASONS, type CounterReader } from "./counters.ts";
 import { formatLabels } from "./prometheus-text.ts";
 
@@ -42,7 +42,8 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_upstream_connections_total", "counter", "Connections established to each server.", perServer(S.connections));
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
-  family(out, "aegis_upstream_tls_failures_total", "counter", "TLS handshakes with each server that failed (a certificate that does not verify, or no TLS): each is also a connect error, with the reason in the log.", perServer(S.tlsFailures));
+  family(out, "aegis_upstream_tls_failures_total", "counter", "TLS handshakes with each server that failed, by reason (untrusted, name_mismatch, expired, handshake): each is also a connect error, with the error in the log.",
+    config.upstreams.flatMap((u, ui) => u.servers.flatMap((s, si) => TLS_FAILURE_REASONS.map((reason, k): Sample => [{ upstream: u.name, server: s.name, reason }, reader.server(ui, si, S.tlsFailures + k)]))));
   family(out, "aegis_upstream_pool_idle", "gauge", "Pre-connected idle sockets to each server, all Workers together.", perServer(S.poolIdle));
   family(out, "aegis_upstream_pool_connections_total", "counter", "Pooled sockets connected to each server, used by a session or not (aegis_upstream_connections_total counts one when a session takes it).", perServer(S.poolConnections));
   family(out, "aegis_upstream_pool_closed_total", "counter", "Idle pooled sockets the server closed before a client used them: a restart, or a server timeout below pool_max_idle.", perServer(S.poolClosed));

@@ -1,7 +1,7 @@
 // Where a server is picked: one upstream as a Worker assigns it. Limits, the queue, the backup rule,
 // the pool and the balancer all sit behind this; a session only asks, reports and gives back.
 import type { TLSOptions } from "bun";
-import { clientOptions, TLS_WARN_EVERY_MS } from "./tls-connect.ts";
+import { clientOptions, TLS_WARN_EVERY_MS, tlsFailureIndex, tlsFailureReason } from "./tls-connect.ts";
 import { Latency, NO_EXCLUSIONS, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../balancing/balancer.ts";
 import { QUEUE_DEFAULTS } from "../config/schema.ts";
 import type { UpstreamConfig } from "../config/types.ts";
@@ -302,12 +302,13 @@ export class Assigner implements PoolHost {
   }
 
   /** A server's TLS handshake failed: counted (aegis_upstream_tls_failures_total) and said, at most every 10 s per server. */
-  readonly #tlsFailed = (conn: UpstreamConn, reason: string): void => {
-    this.counters.tlsFailure(conn.server);
+  readonly #tlsFailed = (conn: UpstreamConn, code: string | undefined, message: string): void => {
+    const reason = tlsFailureReason(code);
+    this.counters.tlsFailure(conn.server, tlsFailureIndex(reason));
     const now = this.env.now;
     if (now - (this.#tlsWarnedAt[conn.server] ?? -Infinity) < TLS_WARN_EVERY_MS) return;
     this.#tlsWarnedAt[conn.server] = now;
-    this.warn(conn.server, "TLS handshake with server failed: the connect counts as failed", { reason });
+    this.warn(conn.server, "TLS handshake with server failed: the connect counts as failed", { reason, error: code ? `${code}: ${message}` : message });
   };
 
   shortOfDescriptors(): boolean {

@@ -33,7 +33,7 @@ export class UpstreamConn {
    * Set on a TLS socket: told why its handshake failed (a certificate that does not verify) before
    * the failure goes on as a failed connect. Null on plain sockets, whose `open` is the connect.
    */
-  tlsFailed: ((conn: UpstreamConn, reason: string) => void) | null = null;
+  tlsFailed: ((conn: UpstreamConn, code: string | undefined, message: string) => void) | null = null;
 
   constructor(readonly server: number, recycler: Recycler, queueCapacity: number) {
     this.toClient = new ByteQueue(recycler, queueCapacity);
@@ -63,7 +63,7 @@ export const upstreamHandlers: SocketHandler<UpstreamConn> = {
     if (!report) return;
     // Bun passes ok = true with an error when verification is off; with it on, any error fails.
     if (ok) return opened(conn, socket);
-    report(conn, error ? `${(error as { code?: string }).code ?? "TLS"}: ${error.message}` : "the TLS handshake failed");
+    report(conn, (error as { code?: string } | null)?.code, error?.message ?? "the TLS handshake failed");
     conn.tlsFailed = null; // the close that follows is not reported again
     if (conn.owner) conn.owner.onConnectFailed(conn);
     else if (conn.keeper) conn.keeper.onConnectFailed(conn);
@@ -93,7 +93,7 @@ export const upstreamHandlers: SocketHandler<UpstreamConn> = {
     const conn = socket.data;
     if (conn.tlsFailed) {
       // Closed before its TLS handshake finished (a server that is not TLS, or dropped us): a failed connect.
-      conn.tlsFailed(conn, error?.message ?? "the server closed the connection during the TLS handshake");
+      conn.tlsFailed(conn, undefined, error?.message ?? "the server closed the connection during the TLS handshake");
       conn.tlsFailed = null;
       conn.socket = null;
       if (conn.owner) conn.owner.onConnectFailed(conn);

@@ -40,8 +40,9 @@ export class ServerCells {
     this.cells[this.#bases[server]! + S.connectErrors]! += 1;
   }
 
-  tlsFailure(server: number): void {
-    this.cells[this.#bases[server]! + S.tlsFailures]! += 1;
+  /** `reason`: its index in TLS_FAILURE_REASONS. */
+  tlsFailure(server: number, reason: number): void {
+    this.cells[this.#bases[server]! + S.tlsFailures + reason]! += 1;
   }
 
   poolConnected(server: number): void {

@@ -5,7 +5,7 @@ import { connectClient, startEchoBackend, startPlane } from "../helpers/plane.ts
 import { makePki } from "../helpers/certs.ts";
 import { sClientSubject, startTlsEcho, tlsClient } from "../helpers/tls.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { S } from "../../src/shared/layout.ts";
+import { S, TLS_FAILURE_REASONS } from "../../src/shared/layout.ts";
 import { bunHello, prng } from "../tls/hellos.ts";
 
 const pki = makePki();
@@ -110,7 +110,8 @@ describe("originating TLS", () => {
     await client.recorder.until((r) => r.events.includes("end") || r.closed, "aegis closed the client");
     expect(client.events.join()).not.toContain("secret");
     const log = await waitFor(() => p.logs.find((l) => l.msg?.toString().startsWith("TLS handshake with server failed")), { what: "the warning" });
-    expect(String(log.reason)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
+    expect(log.reason).toBe("untrusted");
+    expect(String(log.error)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
     expect(p.counter("rejectedNoServer")).toBe(1);
     expect(p.plane.cells[p.plane.serverBase(0, 0) + S.tlsFailures]).toBe(1);
   });
@@ -140,7 +141,9 @@ describe("originating TLS", () => {
     client.write("x");
     await client.recorder.until((r) => r.events.includes("end") || r.closed, "aegis closed the client");
     const log = await waitFor(() => p.logs.find((l) => String(l.msg).startsWith("TLS handshake with server failed")), { what: "the warning" });
-    expect(String(log.reason)).toContain("ERR_TLS_CERT_ALTNAME_INVALID");
+    expect(log.reason).toBe("name_mismatch");
+    expect(String(log.error)).toContain("ERR_TLS_CERT_ALTNAME_INVALID");
+    expect(p.plane.cells[p.plane.serverBase(0, 0) + S.tlsFailures + TLS_FAILURE_REASONS.indexOf("name_mismatch")]).toBe(1);
   });
 });
 
