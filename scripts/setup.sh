@@ -138,6 +138,7 @@ TEST_PACKAGES=(
   # test/tls-e2e.test.ts: redis-cli --tls and redis-benchmark --tls through a terminating listener to a real redis-server
   "redis-server:redis-server"
   "redis-cli:redis-tools"
+  "promtool:prometheus"   # test/tls-e2e.test.ts: /metrics with the TLS families passes promtool check metrics
 )
 
 # True when one of the "|"-separated alternatives exists: a command on PATH or a matching path.

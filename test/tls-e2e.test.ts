@@ -68,6 +68,11 @@ describe("terminating TLS in front of real servers", () => {
     const json = (await (await fetch(`http://127.0.0.1:${aegis.metricsPort}/metrics.json`)).json()) as { listeners: { tls?: { handshakes_total: number; handshake_failures_total: number; certificates: { subject: string }[] } }[] };
     expect(json.listeners[0]!.tls).toMatchObject({ handshakes_total: m.get("aegis_tls_handshakes_total"), certificates: [{ subject: "a.test" }] });
     expect(json.listeners[0]!.tls!.handshake_failures_total).toBeGreaterThanOrEqual(1);
+    // The exposition with the TLS families passes Prometheus's own linter.
+    const text = await (await fetch(`http://127.0.0.1:${aegis.metricsPort}/metrics`)).text();
+    const promtool = Bun.spawn(["promtool", "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" });
+    const [lint, lintErr, lintCode] = await Promise.all([new Response(promtool.stdout).text(), new Response(promtool.stderr).text(), promtool.exited]);
+    expect({ code: lintCode, out: lint + lintErr }).toEqual({ code: 0, out: "" });
   });
 
   const pgTest = PG || CI ? test : test.skip;
