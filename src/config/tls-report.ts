@@ -1,5 +1,6 @@
 // What a config's TLS amounts to, for people: certificate lines for `aegis check`, and warnings (certificates near expiry, verification off).
 import type { CertificateConfig, Config } from "./types.ts";
+import { expiresWithin } from "../tls/certificates.ts";
 
 /** Warn this long before a certificate expires (Let's Encrypt renews at 30 days left; 14 is late). */
 export const EXPIRY_WARNING_DAYS = 14;
@@ -45,9 +46,8 @@ export function describeTls(config: Config, now = Date.now()): string[] {
 /** Certificates that expire within EXPIRY_WARNING_DAYS (or have), and servers whose certificates go unchecked. */
 export function tlsWarnings(config: Config, now = Date.now()): string[] {
   const warnings: string[] = [];
-  const soon = now + EXPIRY_WARNING_DAYS * DAY_MS;
   const check = (where: string, c: CertificateConfig) => {
-    if (c.notAfter <= soon) warnings.push(`${where}: certificate ${c.cert.file} (${c.subject}) ${expiry(c, now)}`);
+    if (expiresWithin(c.notAfter, now, EXPIRY_WARNING_DAYS)) warnings.push(`${where}: certificate ${c.cert.file} (${c.subject}) ${expiry(c, now)}`);
   };
   for (const l of config.listeners) for (const c of l.tls?.certificates ?? []) check(`listener ${l.name}`, c);
   for (const u of config.upstreams) {

@@ -1,4 +1,4 @@
-// What a PEM certificate and key say (names, dates, whether they belong together), and which certificate a client's SNI picks.
+// What a PEM certificate and key say: names, dates, whether they belong together, whether one is near its end. (Which one a client's SNI gets is picked in native code: src/data/tls-listen.ts.)
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 
 /** What one certificate file (and its key, when given) says: what a check or a status line reports. */
@@ -64,36 +64,11 @@ export function inspectCertificate(certPem: string, keyPem: string | null): Cert
   };
 }
 
-/**
- * The certificate a client's SNI `serverName` picks: the first whose names hold it exactly or by a
- * one-label wildcard ("*.a.test" matches "x.a.test", not "a.test" nor "y.x.a.test"), ignoring case
- * and one trailing dot; else the first, the default (also for a client that sends no SNI).
- * Undefined only for an empty list.
- */
-export function certificateFor<T extends { readonly names: readonly string[] }>(
-  certs: readonly T[],
-  serverName: string | null | undefined,
-): T | undefined {
-  if (serverName) {
-    const host = serverName.toLowerCase().replace(/\.$/, "");
-    const found = certs.find((c) => c.names.some((n) => nameMatches(n.toLowerCase(), host)));
-    if (found) return found;
-  }
-  return certs[0];
+/** True when a certificate ending at `notAfterMs` has expired by `nowMs` or will within `days` days of it (times in ms since the epoch). */
+export function expiresWithin(notAfterMs: number, nowMs: number, days: number): boolean {
+  return notAfterMs - nowMs <= days * 86_400_000;
 }
 
-/** True when the certificate has expired by `now` or will within `days` days of it. */
-export function expiresWithin(info: Pick<CertificateInfo, "notAfter">, now: Date, days: number): boolean {
-  return info.notAfter.getTime() - now.getTime() <= days * 86_400_000;
-}
-
-function nameMatches(pattern: string, host: string): boolean {
-  if (pattern === host) return true;
-  if (!pattern.startsWith("*.")) return false;
-  const dot = host.indexOf(".");
-  // The wildcard stands for exactly one non-empty label.
-  return dot > 0 && host.slice(dot + 1) === pattern.slice(2);
-}
 
 // The X509 API prints a name one "key=value" per line, most general first, with commas in values
 // escaped ("O=Aegis\, Inc.").

@@ -29,6 +29,12 @@ describe("terminating TLS", () => {
     using app = startEchoBackend();
     const certs = `tls = { certificates = [{ cert = ${q(pki.serverA.certPath)}, key = ${q(pki.serverA.keyPath)} }, { cert = ${q(pki.serverB.certPath)}, key = ${q(pki.serverB.keyPath)} }] }`;
     using p = startPlane([app.address], { listener: certs });
+    // b first, so that each name reaching a.test shows a match, not the default.
+    const bFirst = `tls = { certificates = [{ cert = ${q(pki.serverB.certPath)}, key = ${q(pki.serverB.keyPath)} }, { cert = ${q(pki.serverA.certPath)}, key = ${q(pki.serverA.keyPath)} }] }`;
+    using p2 = startPlane([app.address], { listener: bFirst });
+    const picked = await Promise.all(["a.test", "x.a.test", "X.A.TEST", "y.x.a.test", "a.test."].map((n) => sClientSubject(p2.port, n, pki.ca.certPath)));
+    // A wildcard stands for one label exactly; a trailing dot is the same name.
+    expect(picked.map((s) => s.cn)).toEqual(["a.test", "a.test", "a.test", "b.test", "a.test"]);
     const seen = await Promise.all([
       sClientSubject(p.port, "a.test", pki.ca.certPath),
       sClientSubject(p.port, "b.test", pki.ca.certPath),
