@@ -81,7 +81,7 @@ export class ClientTls {
       return this.#notInspected(host, "no SSLRequest: the client did not ask for TLS");
     }
     host.client.write("S");
-    const [raw, tls] = (host.client as Socket<unknown>).upgradeTLS<unknown>({ data: host, tls: this.upgrade!, socket: host.plane.upgradedHandlers as never });
+    const [raw, tls] = (host.client as Socket<ClientEvents | null>).upgradeTLS<ClientEvents | null>({ data: host, tls: this.upgrade!, socket: host.plane.upgradedHandlers });
     raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
     host.client = tls;
     this.#waiting = HANDSHAKE;

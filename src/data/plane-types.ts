@@ -4,6 +4,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { Recycler } from "../primitives/recycler.ts";
 import type { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Session } from "./session.ts";
+import type { ClientEvents } from "./stream-tls.ts";
 
 export interface Plane {
   readonly recycler: Recycler;
@@ -22,7 +23,7 @@ export interface Plane {
   /** Call `session.descriptorsBack()` once this process can open descriptors again. */
   waitForDescriptors(session: Session): void;
   /** The handlers of a client socket upgraded to TLS (postgres mode): the listener's, without accept. */
-  readonly upgradedHandlers: SocketHandler<Session | null>;
+  readonly upgradedHandlers: SocketHandler<ClientEvents | null>;
   /** The session is over: release its admission slot, count it, log it. */
   finish(session: Session, durationMs: number): void;
 }

@@ -19,6 +19,7 @@ import { IP_UNTRACKED } from "../admission/ip-table.ts";
 import { refusalCell, refusalReason } from "../admission/refusals.ts";
 import type { ServerState } from "../health/server-state.ts";
 import { addSniCertificates, serverOptions } from "./tls-listen.ts";
+import type { ClientEvents } from "./stream-tls.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -268,7 +269,7 @@ export class DataPlane implements Plane {
   }
 
   /** A client socket's events, once it is a session's (its listener's, or one upgraded to TLS after a postgres SSLRequest). */
-  readonly upgradedHandlers: SocketHandler<Session | null> = {
+  readonly upgradedHandlers: SocketHandler<ClientEvents | null> = {
     data: (socket, data) => socket.data?.fromClient(data),
     drain: (socket) => socket.data?.onClientDrain(),
     end: (socket) => socket.data?.onClientEof(),

@@ -140,8 +140,7 @@ export class StreamTlsClient implements ClientSocket {
   }
 
   end(): void {
-    this.#tls.end();
-    this.#tls.destroySoon();
+    this.#tls.destroySoon(); // ends (close_notify, FIN) once written, then closes
   }
 
   terminate(): void {
