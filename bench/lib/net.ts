@@ -92,9 +92,14 @@ export async function firstPong(
   return null;
 }
 
+/** A Redis command in RESP, as redis-cli sends it: an array of bulk strings. */
+export function respCommand(args: readonly string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+}
+
 /** One Redis command over a fresh connection, for setup and bookkeeping (INFO, SET). */
 export function redisCommand(port: number, args: string[], timeoutMs = 2000): Promise<string> {
-  const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  const payload = respCommand(args);
   return new Promise((resolve, reject) => {
     let reply = "";
     let done = false;

@@ -16,7 +16,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { firstPong, freePort } from "./net.ts";
+import { firstPong, freePort, respCommand } from "./net.ts";
 import { groupMembers, isRunning, run, start, stop, tail, type Proc } from "./procs.ts";
 import { iperf, iperfArgs } from "./workloads.ts";
 import { aegisCounterProblems, scanProxyLog } from "./checks.ts";
@@ -437,7 +437,7 @@ async function negotiate(port: number, certs: Certificates): Promise<string> {
  * writes once, and Bun keeps nothing of a short write: fine for INFO, not for megabytes).
  */
 function redisLarge(port: number, args: string[], complete: (reply: Buffer) => boolean, timeoutMs: number): Promise<Buffer> {
-  const payload = Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`);
+  const payload = Buffer.from(respCommand(args));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
