@@ -8,6 +8,7 @@ import ts from "typescript";
  * "How aegis is built" says the same in words: change both together.
  */
 export const RANKS: Readonly<Record<string, number>> = {
+  "geo": 0,
   "net": 0,
   "os": 0,
   "primitives": 0,
