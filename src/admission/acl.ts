@@ -1,53 +1,6 @@
 // A listener's access list: `deny` wins over `allow`; an empty `allow` lets in everyone not denied.
-import { parseCidr, type Cidr } from "../net/cidr.ts";
-import { isV4, maskedWord, wordMask, type IpWords } from "../net/ip.ts";
-
-/**
- * A set of CIDR blocks with a lookup cost that does not grow with the number of IPv4 blocks:
- * IPv4 blocks are grouped by prefix length into hash sets (at most 33 set lookups), and the
- * few IPv6 blocks are compared word by word.
- */
-export class CidrSet {
-  /** Distinct IPv4 prefix lengths (0..32), and for each the set of its masked networks. */
-  readonly #v4Lengths: number[] = [];
-  readonly #v4Nets: Set<number>[] = [];
-  readonly #v6: Cidr[] = [];
-
-  constructor(blocks: readonly Cidr[]) {
-    for (const block of blocks) {
-      const mapped = block.bits >= 96 && block.words[0] === 0 && block.words[1] === 0 && block.words[2] === 0xffff;
-      if (!mapped) {
-        this.#v6.push(block); // also covers IPv4 clients when it spans ::ffff:0:0/96 (e.g. "::/0")
-        continue;
-      }
-      const length = block.bits - 96;
-      let at = this.#v4Lengths.indexOf(length);
-      if (at < 0) {
-        at = this.#v4Lengths.push(length) - 1;
-        this.#v4Nets.push(new Set());
-      }
-      this.#v4Nets[at]!.add(block.words[3]);
-    }
-  }
-
-  get size(): number {
-    return this.#v4Nets.reduce((n, s) => n + s.size, 0) + this.#v6.length;
-  }
-
-  has(w: IpWords): boolean {
-    if (isV4(w)) {
-      const a = w[3]!;
-      for (let i = 0; i < this.#v4Lengths.length; i++) {
-        if (this.#v4Nets[i]!.has((a & wordMask(this.#v4Lengths[i]!)) >>> 0)) return true;
-      }
-    }
-    for (const block of this.#v6) {
-      if (maskedWord(w, 0, block.bits) === block.words[0] && maskedWord(w, 1, block.bits) === block.words[1]
-        && maskedWord(w, 2, block.bits) === block.words[2] && maskedWord(w, 3, block.bits) === block.words[3]) return true;
-    }
-    return false;
-  }
-}
+import { cidrSetOf, type CidrSet } from "../net/cidr-set.ts";
+import type { IpWords } from "../net/ip.ts";
 
 export class AccessList {
   readonly #allow: CidrSet | null;
@@ -55,8 +8,8 @@ export class AccessList {
 
   /** `allow` and `deny` as validated by the config (canonical CIDR text). */
   constructor(allow: readonly string[], deny: readonly string[]) {
-    this.#allow = allow.length > 0 ? new CidrSet(allow.map(mustParse)) : null;
-    this.#deny = deny.length > 0 ? new CidrSet(deny.map(mustParse)) : null;
+    this.#allow = allow.length > 0 ? cidrSetOf(allow) : null;
+    this.#deny = deny.length > 0 ? cidrSetOf(deny) : null;
   }
 
   /** Contract: false when `w` is in `deny`, or `allow` is non-empty and `w` is not in it. */
@@ -64,10 +17,4 @@ export class AccessList {
     if (this.#deny?.has(w)) return false;
     return this.#allow === null || this.#allow.has(w);
   }
-}
-
-function mustParse(text: string): Cidr {
-  const cidr = parseCidr(text);
-  if (typeof cidr === "string") throw new Error(`ACL entry "${text}" ${cidr}`); // the config loader has checked it
-  return cidr;
 }
