@@ -12,7 +12,7 @@ import { quote } from "./quote.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
-export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs" | "strings";
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs" | "strings" | "region" | "files" | "groups";
 
 /**
  * One key of a section. Besides `convert`, everything here is plain data so the README

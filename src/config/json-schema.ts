@@ -1,6 +1,6 @@
 // The config schema as JSON Schema (draft 2020-12), generated from SCHEMA for editors and `aegis schema`.
 import { formatDuration } from "./duration.ts";
-import type { Field, Fields } from "./fields.ts";
+import { NAME_PATTERN, type Field, type Fields } from "./fields.ts";
 import { SCHEMA, type SectionSchema } from "./schema.ts";
 
 export type JsonSchema = { [keyword: string]: unknown };
@@ -90,6 +90,13 @@ function typeSchema(f: Field<unknown>): JsonSchema {
     case "cidrs":
       // Each an IPv4 or IPv6 address or CIDR block; the loader checks them.
       return { type: "array", items: { type: "string" } };
+    case "region":
+      return { anyOf: [{ const: true }, { type: "string", pattern: NAME_PATTERN.source }] };
+    case "files":
+      return { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" }, minItems: 1 }] };
+    case "groups":
+      // Region name to its countries; the loader checks names and that no country is in two regions.
+      return { type: "object", additionalProperties: { type: "array", items: { type: "string", pattern: "^[A-Za-z]{2}$" }, minItems: 1 } };
     case "table":
       return objectSchema(f.items ?? {});
     case "list": {

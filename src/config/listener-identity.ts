@@ -20,5 +20,13 @@ export function keepsPort(old: ListenerConfig, boundPort: number | null, next: L
  * the same port (SO_REUSEPORT); the old one then stops accepting and its sessions go on.
  */
 export function keepsSocket(old: ListenerConfig, boundPort: number | null, next: ListenerConfig): boolean {
-  return keepsPort(old, boundPort, next) && JSON.stringify(next.tls) === JSON.stringify(old.tls);
+  return keepsPort(old, boundPort, next) && JSON.stringify(next.tls) === JSON.stringify(old.tls) && listensWithTls(next) === listensWithTls(old);
+}
+
+/**
+ * Whether the listening socket itself is TLS. A PostgreSQL-mode listener, and one that reads a
+ * PROXY header first, listen plain and start TLS on each connection once the bytes before it are read.
+ */
+export function listensWithTls(l: ListenerConfig): boolean {
+  return l.tls?.mode === "tls" && !l.proxyProtocol;
 }

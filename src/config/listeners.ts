@@ -9,6 +9,7 @@ import { LISTENER } from "./schema.ts";
 import type { UnnamedListener } from "./listener-names.ts";
 import { quote } from "./quote.ts";
 import type { TlsFiles } from "./tls.ts";
+import { proxyProtocolOf } from "./client.ts";
 
 /**
  * One entry per item, undefined where the item had problems (pushed onto `problems`).
@@ -35,7 +36,9 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
       problems.push(`${path}.bind: "${formatAddress(bind)}" is already bound by listener[${firstBind}]`);
     }
     checkRoutes(item, path, upstreams, problems);
+    const proxyProtocol = l && proxyProtocolOf(l, path, problems);
     if (!l) return undefined;
+    if (l.proxy_protocol !== "off" && !proxyProtocol) return undefined;
     const tls = l.tls && files.listener(l.tls, `${path}.tls`);
     if (l.tls && !tls) return undefined;
     return {
@@ -43,6 +46,8 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
       ...(tls ? { tls } : {}),
       ...(l.route ? { routes: l.route } : {}),
       ...(l.inspect ? { inspect: l.inspect } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
+      ...(l.prefer_region !== undefined ? { preferRegion: l.prefer_region } : {}),
     };
   });
 }
@@ -53,7 +58,9 @@ function checkRoutes(item: unknown, path: string, upstreams: string[] | undefine
   routes.forEach((route: unknown, j) => {
     if (!isTable(route)) return; // the schema reports it
     const at = `${path}.route[${j}]`;
-    if (route.sni === undefined && route.alpn === undefined) problems.push(`${at}: a route needs sni or alpn to match on (the listener's own upstream is the default route)`);
+    if (route.sni === undefined && route.alpn === undefined && route.source === undefined && route.country === undefined) {
+      problems.push(`${at}: a route needs sni, alpn, source or country to match on (the listener's own upstream is the default route)`);
+    }
     const target = stringAt(route, "upstream");
     if (target !== undefined && upstreams && !upstreams.includes(target)) {
       problems.push(`${at}.upstream: no [[upstream]] named ${quote(target)}${didYouMean(target, upstreams)}`);

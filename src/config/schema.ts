@@ -4,6 +4,7 @@ import { integer, boolean, name, duration, address, oneOf, list, optional, table
 import { ConfigError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
 import { inspectField, listenerTlsField, routesField, upstreamTlsField } from "./tls.ts";
+import { GLOBAL_CLIENT, LISTENER_CLIENT, SERVER_CLIENT, UPSTREAM_CLIENT } from "./client.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ["json", "text"] as const satisfies readonly LogFormat[];
@@ -23,6 +24,7 @@ export const GLOBAL = {
   access_log: boolean({ default: true, description: "Write one line per finished session on stdout (in log_format)." }),
   log_format: oneOf(LOG_FORMATS, { default: "json", description: "Log lines as JSON objects, or as `time level msg key=value` text." }),
   watch: boolean({ default: false, description: "Reload by itself when the config file changes (as on SIGHUP)." }),
+  ...GLOBAL_CLIENT,
 } satisfies Fields;
 
 export const METRICS = {
@@ -69,6 +71,7 @@ export const LISTENER = {
   tls: listenerTlsField(),
   route: routesField(),
   inspect: inspectField(),
+  ...LISTENER_CLIENT,
 } satisfies Fields;
 
 /** A server's weight; the admin API's weight change checks against the same bounds. */
@@ -94,6 +97,7 @@ export const SERVER = {
     min: 0, max: 10_000_000, default: 0,
     description: "From this many sessions on, the balancer prefers other servers (below max_connections); 0 means none.",
   }),
+  ...SERVER_CLIENT,
 } satisfies Fields;
 
 const HEX = /^([0-9a-fA-F]{2})+$/;
@@ -169,11 +173,12 @@ export const UPSTREAM = {
     shorthand: "address",
     minItems: 1,
     noun: "server",
-    description: `Servers, each "host:port" or { address = "host:port", weight = 2, backup = true }.`,
+    description: `Servers, each "host:port" or { address = "host:port", weight = 2, backup = true, region = "eu-west" }.`,
     // The label is the address as written, so logs and metrics match the file.
-    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v) }),
+    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v), ...(v.region ? { region: v.region } : {}) }),
   }),
   tls: upstreamTlsField(),
+  ...UPSTREAM_CLIENT,
 } satisfies Fields;
 
 export interface SectionSchema {

@@ -16,6 +16,8 @@ export function summarizeConfig(c: Config): string {
       ["  log_level", g.logLevel],
       ["  access_log", g.accessLog ? "on" : "off"],
       ["  metrics", c.metrics.listen ? formatAddress(c.metrics.listen) : "off"],
+      ...(g.geoip ? g.geoip.describe.map((d, i) => [i === 0 ? "  geoip" : "", d]) : []),
+      ...Object.entries(g.regions).map(([region, countries]) => [`  region ${region}`, countries.join(" ")]),
     ]),
     `listeners (${c.listeners.length})`,
     ...table(c.listeners.map((l) => [
@@ -24,6 +26,7 @@ export function summarizeConfig(c: Config): string {
       `-> ${l.upstream}`,
       l.idleTimeoutMs === 0 ? "no idle timeout" : `idle timeout ${formatDuration(l.idleTimeoutMs)}`,
       ...admission(l),
+      ...client(l),
     ])),
     `upstreams (${c.upstreams.length})`,
     ...c.upstreams.flatMap(upstream),
@@ -35,8 +38,8 @@ function upstream(u: UpstreamConfig): string[] {
   const pool = u.pool === 0 ? "pool off" : `pool ${u.pool} (max idle ${formatDuration(u.poolMaxIdleMs)})`;
   const queue = u.queue ? `, queue ${u.queue.size} (timeout ${formatDuration(u.queue.timeoutMs)})` : "";
   return [
-    `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}`,
-    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s)])),
+    `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}${sticky(u)}`,
+    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s), ...(s.region ? [`region ${s.region}`] : [])])),
   ];
 }
 
@@ -51,6 +54,23 @@ function admission(l: ListenerConfig): string[] {
     a.connectionRatePerIp ? `${formatRate(a.connectionRatePerIp)} per IP` : "",
   ];
   return [parts.filter(Boolean).join(", ")];
+}
+
+/** PROXY protocol and routes on who the client is: "PROXY v2 from 10.0.0.0/8, 2 routes". */
+function client(l: ListenerConfig): string[] {
+  const p = l.proxyProtocol;
+  const parts = [
+    p ? `PROXY ${p.accept} from ${p.from.join(" ")}` : "",
+    l.routes?.length ? `${l.routes.length} route${l.routes.length === 1 ? "" : "s"}` : "",
+    l.preferRegion !== undefined ? `prefer region ${l.preferRegion === true ? "of the client" : l.preferRegion}` : "",
+  ].filter(Boolean);
+  return parts.length > 0 ? [parts.join(", ")] : [];
+}
+
+function sticky(u: UpstreamConfig): string {
+  const send = u.sendProxy ? `, send PROXY v${u.sendProxy}` : "";
+  const stick = u.stick ? `, stick on source (ttl ${formatDuration(u.stick.ttlMs)}, ${u.stick.maxEntries} entries)` : "";
+  return send + stick;
 }
 
 function limits(s: ServerConfig): string[] {

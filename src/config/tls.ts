@@ -12,6 +12,7 @@ import { quote } from "./quote.ts";
 import { ConfigError } from "./errors.ts";
 import { checkNamePattern } from "../tls/names.ts";
 import { inspectCertificate } from "../tls/certificates.ts";
+import { ROUTE_CLIENT } from "./client.ts";
 
 /** A certificate chain or a key is a few KiB; a CA bundle (the system's) some hundreds. */
 const MAX_PEM_BYTES = 4 * 1024 * 1024;
@@ -107,16 +108,20 @@ export const ROUTE = {
     description: "Server names the client asks for (its SNI): exact names or one-label wildcards, case-insensitive.",
   })),
   alpn: alpnList("ALPN protocols: the route matches when the client offers any of them."),
+  ...ROUTE_CLIENT,
   upstream: name({ required: true, description: "Name of the [[upstream]] that takes the connections this route matches." }),
 } as const;
 
 export const routesField = () => optional(list(ROUTE, {
   shorthand: "upstream", minItems: 1, noun: "route",
   defaultText: "none: every connection goes to upstream",
-  description: "Written [[listener.route]], tried in order before upstream: the first whose matchers all match takes the connection. Without tls on the listener nothing is terminated: the ClientHello is read and passed on untouched.",
+  description: "Written [[listener.route]], tried in order before upstream: the first whose matchers all match takes the connection. Matchers: sni, alpn, source, country. Without tls on the listener nothing is terminated: the ClientHello is read and passed on untouched.",
   build: (v): RouteConfig => ({
     sni: (v.sni ?? []).map((n) => n.toLowerCase().replace(/\.$/, "")),
     alpn: v.alpn ?? [],
+    source: v.source ?? [],
+    country: (v.country ?? []).map((c) => c.toUpperCase()),
+    preferRegion: v.prefer_region ?? null,
     upstream: v.upstream,
   }),
 }));

@@ -21,6 +21,39 @@ export interface GlobalConfig {
   accessLog: boolean;
   /** Reload when the config file changes. */
   watch: boolean;
+  /** The GeoIP databases country routes read; null: none configured. */
+  geoip: GeoConfig | null;
+  /** Region name to the countries (ISO codes, upper case) in it; empty when none are given. */
+  regions: Record<string, string[]>;
+}
+
+/** GeoIP databases as checked at load: the Workers open them again at start and at every reload. */
+export interface GeoConfig {
+  /** Absolute paths. */
+  files: string[];
+  /** Changes when a file does, so a reload with a new database is a config change. */
+  fingerprint: string;
+  /** What each file holds, for `aegis check`. */
+  describe: string[];
+}
+
+/** true: the client's own region (its country through [global.regions]); a string: that region. */
+export type RegionPreference = true | string;
+
+export type ProxyProtocolVersion = 1 | 2;
+
+/** A listener that expects a PROXY protocol header before the client's bytes. */
+export interface ProxyProtocolConfig {
+  accept: "v1" | "v2" | "any";
+  /** Canonical CIDR text of the peers allowed to send one; others are refused. */
+  from: string[];
+  timeoutMs: number;
+}
+
+/** Sticky clients: a client goes back to its last server for ttl after its last session. */
+export interface StickConfig {
+  ttlMs: number;
+  maxEntries: number;
 }
 
 export interface MetricsConfig {
@@ -47,6 +80,10 @@ export interface ListenerConfig {
   routes?: RouteConfig[];
   /** How long and how much to wait for what the routes read (a ClientHello); absent: the defaults. */
   inspect?: InspectConfig;
+  /** A PROXY protocol header comes first (from the balancers in `from`); absent: off. */
+  proxyProtocol?: ProxyProtocolConfig;
+  /** The default route's region preference; absent: none. */
+  preferRegion?: RegionPreference;
 }
 
 /** A file the config names, with what it held when the config was loaded. */
@@ -94,6 +131,11 @@ export interface RouteConfig {
   sni: string[];
   /** ALPN protocols, any of which the client offers; empty: any. */
   alpn: string[];
+  /** Client CIDR blocks (canonical text); empty: any. */
+  source: string[];
+  /** Client countries (ISO codes, upper case); empty: any. */
+  country: string[];
+  preferRegion: RegionPreference | null;
   upstream: string;
 }
 
@@ -142,6 +184,8 @@ export interface ServerConfig {
   maxConnections?: number;
   /** From this many sessions on, balancers treat the server as busy; absent = none. */
   softLimit?: number;
+  /** Where the server is, for prefer_region; absent = none. */
+  region?: string;
 }
 
 export type BalanceAlgorithm =
@@ -181,6 +225,10 @@ export interface UpstreamConfig {
   queue?: { size: number; timeoutMs: number };
   /** TLS to the servers; absent: plain TCP. */
   tls?: UpstreamTlsConfig;
+  /** A PROXY protocol header sent to the servers first; absent: none. */
+  sendProxy?: ProxyProtocolVersion;
+  /** Sticky clients; absent: none. */
+  stick?: StickConfig;
 }
 
 export interface Config {

@@ -6,6 +6,7 @@ import { belongsIn } from "./top-level.ts";
 import { UPSTREAM } from "./schema.ts";
 import { quote } from "./quote.ts";
 import type { TlsFiles } from "./tls.ts";
+import { sendProxyOf } from "./client.ts";
 
 /** One entry per item, undefined where the item had problems (pushed onto `problems`). */
 export function readUpstreams(raw: unknown[], problems: string[], files: TlsFiles): (UpstreamConfig | undefined)[] {
@@ -36,6 +37,8 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
       // The queue only matters when a server can be full.
       ...(u.servers.some((s) => s.maxConnections) ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
       ...(tls ? { tls } : {}),
+      ...(sendProxyOf(u.send_proxy) ? { sendProxy: sendProxyOf(u.send_proxy) } : {}),
+      ...(u.stick ? { stick: u.stick } : {}),
     };
   });
 }

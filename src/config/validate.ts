@@ -11,6 +11,8 @@ import { readUpstreams, upstreamNames } from "./upstreams.ts";
 import { nameListeners } from "./listener-names.ts";
 import { readAdmin } from "./admin.ts";
 import { TlsFiles } from "./tls.ts";
+import { openGeo } from "./client.ts";
+import { checkClientKeys } from "./client-checks.ts";
 
 /**
  * Validates a parsed document. Problems carry key paths but not the file name: the caller
@@ -43,6 +45,8 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   if (metricsListen) checkMetricsClash(metricsListen, listeners, adminTable, problems);
   const a = adminTable && readSection(adminTable, ADMIN, "admin", problems, belongsIn);
   const admin = a && readAdmin(a, source, metricsListen, problems);
+  const geoip = g?.geoip ? openGeo(g.geoip, source, problems) ?? null : null;
+  if (g) checkClientKeys({ geoip: g.geoip !== undefined, regions: g.regions ?? {} }, listeners, upstreams, problems);
   if (problems.length > 0 || !g || !m) throw new ConfigError(problems);
 
   return {
@@ -56,6 +60,8 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       accessLog: g.access_log,
       watch: g.watch,
       logFormat: g.log_format,
+      geoip,
+      regions: g.regions ?? {},
     },
     metrics: { listen: metricsListen },
     admin,

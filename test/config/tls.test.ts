@@ -77,13 +77,14 @@ describe("routes and inspect", () => {
 
   test("routes load in order with names lower-cased; inspect is kept", () => {
     const l = load(routes(`[[listener.route]]\nsni = ["DB.Example.com.", "*.db.example.com"]\nupstream = "db"\n[[listener.route]]\nalpn = ["h2"]\nupstream = "app"`)).listeners[0]!;
-    expect(l.routes).toEqual([{ sni: ["db.example.com", "*.db.example.com"], alpn: [], upstream: "db" }, { sni: [], alpn: ["h2"], upstream: "app" }]);
+    const none = { source: [], country: [], preferRegion: null };
+    expect(l.routes).toEqual([{ sni: ["db.example.com", "*.db.example.com"], alpn: [], ...none, upstream: "db" }, { sni: [], alpn: ["h2"], ...none, upstream: "app" }]);
     expect(l.inspect).toEqual({ timeoutMs: 2000, maxBytes: 4096 });
   });
 
   test("a route must match on something, name an upstream that exists, and use valid names", () => {
     const cases: [string, string][] = [
-      [`[[listener.route]]\nupstream = "db"`, "listener[0].route[0]: a route needs sni or alpn to match on"],
+      [`[[listener.route]]\nupstream = "db"`, "listener[0].route[0]: a route needs sni, alpn, source or country to match on"],
       [`[[listener.route]]\nsni = ["a.test"]\nupstream = "dbb"`, `listener[0].route[0].upstream: no [[upstream]] named "dbb" (did you mean "db"?)`],
       [`[[listener.route]]\nsni = ["a*.test"]\nupstream = "db"`, `listener[0].route[0].sni[0]: "a*.test"`],
       [`[[listener.route]]\nsni = []\nupstream = "db"`, "listener[0].route[0].sni: needs at least one entry"],
