@@ -5,6 +5,7 @@
 // first bytes says "not yet" until enough have arrived. The session collects those bytes (it holds
 // them anyway while it connects) and asks again at each chunk, so nothing on the accept path waits.
 import type { HelloResult } from "../tls/client-hello.ts";
+import type { IpWords } from "../net/ip.ts";
 
 /** How long and how much a listener waits for the first bytes its routes read (nginx's preread, HAProxy's inspect-delay). */
 export interface Inspect {
@@ -17,6 +18,10 @@ export const DEFAULT_INSPECT: Inspect = { timeoutMs: 5_000, maxBytes: 16_384 };
 export interface RouteInput {
   /** The client's address (on a live socket each read is a system call: read it only when needed). */
   readonly clientAddress: string;
+  /** The client's address parsed (once per session), or null when it does not parse. */
+  clientIp(): IpWords | null;
+  /** The client's country from the GeoIP database (ISO code, upper case), or null: unknown, or no database. */
+  country(): string | null;
   /** The client's first bytes so far, for matchers that read them. */
   firstBytes(): Uint8Array;
   /**

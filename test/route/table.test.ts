@@ -18,7 +18,7 @@ const startsWith = (word: string): Matcher => ({
 const from = (address: string): Matcher => ({ readsBytes: false, test: (input) => (input.clientAddress === address ? Verdict.match : Verdict.noMatch) });
 
 const input = (bytes: string, clientAddress = "10.0.0.1"): RouteInput & { reads: number } => {
-  const self = { clientAddress, reads: 0, firstBytes: () => (self.reads++, Buffer.from(bytes, "latin1")), clientHello: () => ({ status: "pending" as const }) };
+  const self = { clientAddress, reads: 0, firstBytes: () => (self.reads++, Buffer.from(bytes, "latin1")), clientHello: () => ({ status: "pending" as const }), clientIp: () => null, country: () => null };
   return self;
 };
 
