@@ -2,14 +2,12 @@
 import type { Socket, TLSOptions } from "bun";
 import type { ListenerTlsConfig } from "../config/types.ts";
 import type { ByteQueue } from "../primitives/byte-queue.ts";
-import type { RouteTable } from "../route/table.ts";
 import { L } from "../shared/layout.ts";
-import type { Assigner } from "../upstream/assigner.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
 import type { Plane } from "./plane-types.ts";
 import { StreamTlsClient, type ClientEvents, type ClientSocket } from "./stream-tls.ts";
 import { pgRequest, pgTlsRequired } from "./tls-listen.ts";
-import type { EndReason } from "./session.ts";
+import type { EndReason, Routes } from "./session.ts";
 import { ackNow } from "../os/quickack.ts";
 
 /** What the client's TLS said, for the access log: from the handshake, or from the ClientHello passed through. */
@@ -33,7 +31,7 @@ export interface TlsHost extends ClientEvents {
   refuse(cell: number, reason: string): void;
   close(reason: EndReason): void;
   /** The handshake is done: route with what it negotiated. */
-  handshakeDone(facts: TlsFacts, routes: RouteTable<Assigner>): void;
+  handshakeDone(facts: TlsFacts, routes: Routes): void;
 }
 
 /** The parts of a TLS socket read after a handshake: Bun's (bun-types has them on Socket), or StreamTlsClient's. */
@@ -54,9 +52,27 @@ export class ClientTls {
   /** The client has been refused (and counted once): its close that follows counts nothing more. */
   #refused = false;
 
-  /** `upgrade` (mode = "postgres"): the options the socket is upgraded with after the SSLRequest. */
-  constructor(readonly routes: RouteTable<Assigner>, readonly tls: ListenerTlsConfig, readonly upgrade: TLSOptions | null) {
-    this.#waiting = upgrade ? SSL_REQUEST : HANDSHAKE;
+  /**
+   * `upgrade`: the options the plain socket is upgraded with (mode = "postgres", after the
+   * SSLRequest; or after a PROXY header, `afterProxy`, when mode = "tls").
+   */
+  constructor(readonly routes: Routes, readonly tls: ListenerTlsConfig, readonly upgrade: TLSOptions | null) {
+    this.#waiting = tls.mode === "postgres" ? SSL_REQUEST : HANDSHAKE;
+  }
+
+  /**
+   * The PROXY header is in; TLS (or the SSLRequest) starts now. `rest` are bytes read with the
+   * header: a ClientHello already read runs through node:tls on those bytes, else Bun's native
+   * upgrade takes the socket from the kernel's next bytes.
+   */
+  afterProxyHeader(host: TlsHost, rest: Uint8Array): void {
+    const bytes = Buffer.from(rest.buffer, rest.byteOffset, rest.length); // a view: both paths copy what they keep
+    if (this.#waiting === SSL_REQUEST) {
+      if (bytes.length > 0) this.onRequestBytes(host, bytes);
+      return;
+    }
+    if (bytes.length > 0) return this.#directTls(host, bytes);
+    this.#upgrade(host);
   }
 
   /** True while the client's bytes are the SSLRequest, not the stream. */
@@ -81,6 +97,11 @@ export class ClientTls {
       return this.#notInspected(host, "no SSLRequest: the client did not ask for TLS");
     }
     host.client.write("S");
+    this.#upgrade(host);
+  }
+
+  /** Start TLS on the plain socket, from the kernel's next bytes on. */
+  #upgrade(host: TlsHost): void {
     const [raw, tls] = (host.client as Socket<ClientEvents | null>).upgradeTLS<ClientEvents | null>({ data: host, tls: this.upgrade!, socket: host.plane.upgradedHandlers });
     raw.data = null; // the raw socket's own events (the ciphertext) are not the session's
     host.client = tls;

@@ -3,9 +3,8 @@
 import type { TCPSocketListener, TLSOptions } from "bun";
 import { keepsSocket } from "../config/listener-identity.ts";
 import type { ListenerConfig } from "../config/types.ts";
-import type { RouteTable } from "../route/table.ts";
-import type { Assigner } from "../upstream/assigner.ts";
-import type { Session } from "./session.ts";
+import { cidrSetOf, type CidrSet } from "../net/cidr-set.ts";
+import type { Routes, Session } from "./session.ts";
 
 /** What a session keeps of its listener: fixed at accept, so a reload never changes it under the session. */
 export interface ListenerRef {
@@ -23,10 +22,12 @@ export class ListenerRuntime implements ListenerRef {
    * listening socket itself is plain). Null otherwise.
    */
   upgradeTls: TLSOptions | null = null;
+  #trusted: CidrSet | null = null;
+  #trustedFor: ListenerConfig | null = null;
 
   constructor(
     public config: ListenerConfig,
-    public routes: RouteTable<Assigner>,
+    public routes: Routes,
     public base: number,
     public histBase: number,
   ) {}
@@ -38,6 +39,15 @@ export class ListenerRuntime implements ListenerRef {
   /** The same listening socket can serve the new config (the rule is config/listener-identity.ts). */
   sameSocket(next: ListenerConfig): boolean {
     return keepsSocket(this.config, this.socket?.port ?? null, next);
+  }
+
+  /** proxy_protocol_from as a set, built once per config. */
+  get trustedProxies(): CidrSet {
+    if (this.#trustedFor !== this.config) {
+      this.#trusted = cidrSetOf(this.config.proxyProtocol?.from ?? []);
+      this.#trustedFor = this.config;
+    }
+    return this.#trusted!;
   }
 
   /** A fixed snapshot for one session (the runtime's own fields change on reload). */

@@ -5,6 +5,8 @@ import type { Recycler } from "../primitives/recycler.ts";
 import type { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Session } from "./session.ts";
 import type { ClientEvents } from "./stream-tls.ts";
+import type { ClientGeo } from "./client-geo.ts";
+import type { ListenerRuntime } from "./listener-runtime.ts";
 
 export interface Plane {
   readonly recycler: Recycler;
@@ -24,6 +26,10 @@ export interface Plane {
   waitForDescriptors(session: Session): void;
   /** The handlers of a client socket upgraded to TLS (postgres mode): the listener's, without accept. */
   readonly upgradedHandlers: SocketHandler<ClientEvents | null>;
+  /** Client countries and regions; null when the config names no GeoIP database nor regions. */
+  readonly geo: ClientGeo | null;
+  /** A PROXY header said who the client is: admit that client (ACL, per-IP limits), then go on as after an accept. */
+  admitProxied(session: Session, listener: ListenerRuntime, rest: Uint8Array): void;
   /** The session is over: release its admission slot, count it, log it. */
   finish(session: Session, durationMs: number): void;
 }

@@ -7,6 +7,13 @@ import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
 import { NO_SERVER, Outcome, POOLED, QUEUED, QUEUE_FULL, type Assigner, type Claim } from "../upstream/assigner.ts";
 import { REFUSED, type RouteInput, type RouteTable } from "../route/table.ts";
+import type { RouteTarget } from "../route/routes-for.ts";
+import type { RegionPreference } from "../config/types.ts";
+import { newIpWords, parseIp, type IpWords } from "../net/ip.ts";
+import type { ProxyHeader } from "../net/proxy-protocol.ts";
+import type { ProxyAccept } from "./proxy-accept.ts";
+import type { ListenerRuntime } from "./listener-runtime.ts";
+import { sendProxyHeader } from "./proxy-send.ts";
 import type { Plane } from "./plane-types.ts";
 import type { ListenerRef } from "./listener-runtime.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
@@ -14,6 +21,7 @@ import { parseClientHello, type HelloResult } from "../tls/client-hello.ts";
 import type { ClientEvents, ClientSocket } from "./stream-tls.ts";
 import type { ListenerTlsConfig } from "../config/types.ts";
 import { ClientTls, type TlsFacts, type TlsHost } from "./client-tls.ts";
+import type { ProxyHost } from "./proxy-accept.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
@@ -27,6 +35,9 @@ const CONNECTING_PAUSE_AT = 256 * 1024;
 
 const PENDING_HELLO: HelloResult = { status: "pending" };
 
+/** A listener's routes as the data plane holds them: each leads to an upstream's assigner. */
+export type Routes = RouteTable<RouteTarget<Assigner>>;
+
 const CONNECTING = 0;
 const RELAYING = 1;
 const DONE = 2;
@@ -36,7 +47,7 @@ const DONE = 2;
  * route's decision (src/route), and which server, the assigner's (src/upstream): the session only
  * asks for a server, says what happened, and gives it back.
  */
-export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents, TlsHost {
+export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, ClientEvents, TlsHost, ProxyHost {
   deadline = 0;
   timerPrev: TimerEntry | null = null;
   timerNext: TimerEntry | null = null;
@@ -67,7 +78,19 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   /** The upstream its route chose; null while the route waits for the client's first bytes. */
   assigner: Assigner | null = null;
   /** The listener's routes, while they wait for the client's first bytes. */
-  #routes: RouteTable<Assigner> | null = null;
+  #routes: Routes | null = null;
+  /** A PROXY-protocol listener's first stage, until the header is in; null after it, and on other listeners. */
+  #proxy: ProxyAccept | null = null;
+  /** The PROXY header the client's balancer sent (its destination and TLVs go on with send_proxy); null: none. */
+  proxyHeader: ProxyHeader | null = null;
+  /** The client's address parsed, once asked for (undefined: not yet; null: it does not parse). */
+  #clientIp: IpWords | null | undefined = undefined;
+  /** The client's country, once asked for (undefined: not yet; null: unknown). */
+  #country: string | null | undefined = undefined;
+  /** The region whose servers the route prefers for this session; null: none. */
+  region: string | null = null;
+  /** The stick table entry this session counts on (-1: none); the assigner sets and gives it back. */
+  stickSlot = -1;
   /** A TLS listener's stage before routing (the SSLRequest, the handshake); null once done, and on plain listeners. */
   #clientTls: ClientTls | null = null;
   /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
@@ -88,6 +111,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Bytes already added to the Worker's top talkers. */
+  talked = 0;
   readonly #startMono = performance.now();
   #connectStart = 0;
   /** When the client's first bytes went to the server: 0 before, -1 once the first reply is timed. */
@@ -129,7 +154,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
    * bytes, collect them (as while connecting) and choose once they decide. No await: each chunk
    * tries again, and the wheel bounds the wait (inspect timeout).
    */
-  route(routes: RouteTable<Assigner>): void {
+  route(routes: Routes): void {
     if (!routes.readsBytes) {
       const target = routes.choose(this, true)!;
       if (target !== REFUSED) return this.#routed(target);
@@ -177,9 +202,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
    * negotiated). `upgrade` (mode = "postgres"): first answer the SSLRequest, then start TLS on this
    * socket. The inspect timeout bounds the wait for either.
    */
-  awaitTls(routes: RouteTable<Assigner>, tls: ListenerTlsConfig, upgrade: TLSOptions | null): void {
-    this.#clientTls = new ClientTls(routes, tls, upgrade);
+  awaitTls(routes: Routes, tls: ListenerTlsConfig, upgrade: TLSOptions | null, afterProxy: Uint8Array | null = null): void {
+    const stage = new ClientTls(routes, tls, upgrade);
+    this.#clientTls = stage;
     this.plane.wheel.schedule(this, this.plane.now + routes.inspect.timeoutMs);
+    if (afterProxy !== null) stage.afterProxyHeader(this, afterProxy);
   }
 
   onClientHandshake(ok: boolean, error: Error | null): void {
@@ -189,16 +216,57 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     stage.onHandshake(this, ok, error);
   }
 
-  handshakeDone(facts: TlsFacts, routes: RouteTable<Assigner>): void {
+  handshakeDone(facts: TlsFacts, routes: Routes): void {
     this.tls = facts;
     this.#hello = { status: "ok", serverName: facts.sni && facts.sni.toLowerCase(), alpn: facts.alpn ? [facts.alpn] : [], legacyVersion: 0, supportedVersions: [] };
     this.plane.wheel.cancel(this);
     this.route(routes);
   }
 
-  #routed(assigner: Assigner): void {
-    this.assigner = assigner;
+  #routed(target: RouteTarget<Assigner>): void {
+    this.assigner = target.upstream;
+    if (target.preferRegion !== null) this.region = this.#regionFor(target.preferRegion);
     this.connect();
+  }
+
+  #regionFor(preference: RegionPreference): string | null {
+    if (preference !== true) return preference;
+    const country = this.country();
+    return country === null ? null : this.plane.geo?.regionOf(country) ?? null;
+  }
+
+  // ---- who the client is --------------------------------------------------------------------
+
+  /** A PROXY-protocol listener: the header comes first, within proxy_protocol_timeout. */
+  awaitProxy(stage: ProxyAccept): void {
+    this.#proxy = stage;
+    this.plane.wheel.schedule(this, this.plane.now + stage.config.timeoutMs);
+  }
+
+  /** The header is in: its source is the client from now on (a LOCAL header leaves the peer's). */
+  proxied(header: ProxyHeader, runtime: ListenerRuntime, rest: Uint8Array): void {
+    this.#proxy = null;
+    this.plane.wheel.cancel(this);
+    this.proxyHeader = header;
+    if (header.source) {
+      this.#clientAddress = header.source.host;
+      this.clientPort = header.source.port;
+      this.#clientIp = undefined;
+    }
+    this.plane.admitProxied(this, runtime, rest);
+  }
+
+  clientIp(): IpWords | null {
+    if (this.#clientIp === undefined) {
+      const words = newIpWords();
+      this.#clientIp = parseIp(this.clientAddress, words) ? words : null;
+    }
+    return this.#clientIp;
+  }
+
+  country(): string | null {
+    if (this.#country === undefined) this.#country = this.plane.geo?.country(this.clientAddress) ?? null;
+    return this.#country;
   }
 
   // ---- connecting -------------------------------------------------------------------------
@@ -311,6 +379,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     conn.owner = this;
     this.conn = conn;
     this.state = RELAYING;
+    // The PROXY header goes before any client byte: written now, at pairing, for pooled sockets too.
+    const version = this.assigner!.config.sendProxy;
+    if (version && !sendProxyHeader(this, conn.socket!, version)) return this.#serverBroke();
     // What the client sent while we connected; this resumes the client once it is all written.
     this.onUpstreamDrain();
     // A pooled socket's greeting; this resumes the upstream socket once it is all written.
@@ -322,6 +393,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   fromClient(data: Buffer): void {
     this.lastActive = this.plane.now;
+    if (this.#proxy !== null) return this.#proxy.onBytes(this, data); // the header, not the stream's bytes
     const stage = this.#clientTls;
     if (stage !== null && stage.awaitingRequest) return stage.onRequestBytes(this, data); // not the stream's bytes
     this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
@@ -414,6 +486,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     if (this.clientBroken || this.clientEof) return; // a broken write's `end` is a reset; `close` follows
     this.clientEof = true;
     this.endReason ??= "client_closed";
+    const proxy = this.#proxy;
+    if (proxy) {
+      this.#proxy = null;
+      return proxy.endedEarly(this); // the FIN came before the whole header
+    }
     if (this.#routes) return this.#tryRoute(true); // no more bytes are coming: route on what came
     if (this.clientShut && !this.clientClosed) this.client.end(); // FIN both ways: close it (Bun may not)
     if (this.state === RELAYING && this.toServer.empty) this.#shutServer();
@@ -472,6 +549,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   onClientClosed(error: Error | undefined): void {
     if (this.clientClosed) return;
+    const proxy = this.#proxy;
+    if (proxy) {
+      this.#proxy = null;
+      proxy.closedEarly(this);
+    }
     // Gone before the handshake finished (or before its SSLRequest): a failed handshake, not a session.
     const stage = this.#clientTls;
     if (stage) {
@@ -529,6 +611,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   /** Idle or connect deadline reached (the Worker's timer wheel calls this). */
   onDeadline(now: number): void {
     if (this.state === CONNECTING) {
+      const proxy = this.#proxy;
+      if (proxy) {
+        this.#proxy = null;
+        return proxy.timedOut(this);
+      }
       const stage = this.#clientTls;
       if (stage) {
         this.#clientTls = null;
@@ -592,6 +679,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.assigner?.withdraw(this);
     this.#routes = null;
     this.#clientTls = null;
+    this.#proxy = null;
     this.toServer.clear();
     if (this.conn) {
       this.conn.toClient.clear();

@@ -57,7 +57,7 @@ export class HealthMonitor {
       upstream: ui, server: si, state: "up", admin: "ready", active: START_HEALTHY, ejection: freshEjection(),
       changes: 0, checkSeconds: new Histogram(), timer: null, weight: null,
     })));
-    this.#probes = config.upstreams.map((u) => (u.health ? compileProbe(u.health) : null));
+    this.#probes = config.upstreams.map((u) => (u.health ? compileProbe(u.health, u.sendProxy) : null));
   }
 
   /** Start active checks, spread over the first interval so they do not all fire at once. */

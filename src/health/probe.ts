@@ -1,5 +1,8 @@
 // One active check of one server: connect, optionally send, and wait for the expected reply, within a timeout.
-import type { Address, HealthCheckConfig } from "../config/types.ts";
+import type { Address, HealthCheckConfig, ProxyProtocolVersion } from "../config/types.ts";
+import { PROXY_V2_LOCAL } from "../net/proxy-protocol.ts";
+
+const PROXY_V1_UNKNOWN = Buffer.from("PROXY UNKNOWN\r\n");
 import { outOfDescriptors } from "../os/descriptors.ts";
 
 export interface ProbeResult {
@@ -21,8 +24,15 @@ export interface Probe {
   readonly expectsReply: boolean;
 }
 
-export function compileProbe(check: HealthCheckConfig): Probe {
-  const send = check.sendHex ? Buffer.from(check.sendHex, "hex") : null;
+/**
+ * `sendProxy`: the upstream's send_proxy. Its servers expect a PROXY header on every connection,
+ * checks included (HAProxy's check-send-proxy): a check sends a LOCAL one, which says "no client,
+ * the balancer itself" (v1 writes that as UNKNOWN).
+ */
+export function compileProbe(check: HealthCheckConfig, sendProxy?: ProxyProtocolVersion): Probe {
+  const payload = check.sendHex ? Buffer.from(check.sendHex, "hex") : null;
+  const header = sendProxy === 1 ? PROXY_V1_UNKNOWN : sendProxy === 2 ? PROXY_V2_LOCAL : null;
+  const send = header ? Buffer.concat([header, payload ?? new Uint8Array(0)]) : payload;
   const expect = check.expect;
   if (!expect) return { send, expectsReply: false, matches: () => true };
   if (expect.kind === "bytes") {

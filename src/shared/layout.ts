@@ -44,8 +44,10 @@ export const L = {
   tlsHandshakes: 16,
   /** Client handshakes that failed or timed out (bad certificate, no client certificate, not TLS). */
   tlsHandshakeFailures: 17,
+  /** Refused for its PROXY protocol header: from an untrusted peer, malformed, truncated, oversized or late. */
+  rejectedProxyProtocol: 18,
 } as const;
-export const LISTENER_CELLS = 18;
+export const LISTENER_CELLS = 19;
 /** The listener cells that say what a Worker holds now (a dead Worker's are zeroed), not what it did. */
 export const LISTENER_GAUGES = [L.active, L.queued] as const;
 

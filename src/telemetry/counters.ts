@@ -20,6 +20,7 @@ export const REJECT_REASONS = [
   ["fd_limit", L.rejectedFdLimit],
   ["tls_inspect", L.rejectedTlsInspect],
   ["tls_handshake", L.tlsHandshakeFailures],
+  ["proxy_protocol", L.rejectedProxyProtocol],
 ] as const;
 
 /** Main-thread reader: sums one cell over every Worker's slot. */

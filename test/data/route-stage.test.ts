@@ -22,7 +22,7 @@ const undecided: Matcher = { readsBytes: true, test: () => Verdict.notYet };
 function planWithRoute(app: TestBackend, other: TestBackend, matcher: Matcher, inspect = { timeoutMs: 60_000, maxBytes: 16_384 }) {
   return startPlane([app.address], {
     upstreams: `[[upstream]]\nname = "beta"\nservers = [${JSON.stringify(other.address)}]`,
-    routes: (listener, resolve) => new RouteTable([{ matchers: [matcher], target: resolve("beta") }], resolve(listener.upstream), inspect),
+    routes: (listener, resolve) => new RouteTable([{ matchers: [matcher], target: { upstream: resolve("beta"), preferRegion: null } }], { upstream: resolve(listener.upstream), preferRegion: null }, inspect),
   });
 }
 

@@ -152,6 +152,11 @@ export class Recorder {
     this.#wake();
   }
 
+  /** The first 4 KiB received, as bytes (binary protocols, which `events` would show as mangled text). */
+  get received(): Buffer {
+    return Buffer.concat(this.#events.flatMap((e) => (typeof e === "string" ? [] : e.text)));
+  }
+
   /** The events; a data run over 4 KiB in all shows as "data:<n> bytes". */
   get events(): string[] {
     return this.#events.map((e) => {
