@@ -2,12 +2,13 @@
 // the pool and the balancer all sit behind this; a session only asks, reports and gives back.
 import type { TLSOptions } from "bun";
 import { clientOptions, TLS_WARN_EVERY_MS, tlsFailureIndex, tlsFailureReason } from "./tls-connect.ts";
-import { Latency, NO_EXCLUSIONS, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../balancing/balancer.ts";
+import { Latency, NO_EXCLUSIONS, type LatencyKind, type Balancer, type BalancerFactory, type PickContext, type ServerView } from "../balancing/balancer.ts";
 import { QUEUE_DEFAULTS } from "../config/schema.ts";
 import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import type { SharedAdmission } from "../admission/shared-region.ts";
 import type { Recycler } from "../primitives/recycler.ts";
+import type { IpWords } from "../net/ip.ts";
 import type { TimerEntry, TimerWheel } from "../primitives/timer-wheel.ts";
 import type { CounterSlots } from "../shared/layout.ts";
 import { Logger, type Fields } from "../telemetry/log.ts";
@@ -18,6 +19,9 @@ import { UpstreamQueue } from "./queue.ts";
 import type { QueueWaker } from "./queue-waker.ts";
 import { ServerCells, type ServerCellLayout } from "./server-cells.ts";
 import { withBackups } from "./tiers.ts";
+import { RegionTiers } from "./regions.ts";
+import { Stickiness } from "./sticky.ts";
+import type { StickTable } from "../stick/table.ts";
 
 /** `assign` found no eligible server (all down, excluded or zero-weight). */
 export const NO_SERVER = -1;
@@ -47,6 +51,12 @@ export interface Claim extends TimerEntry {
   readonly clientAddress: string;
   /** Servers this session must not get (it already failed to connect to them). */
   readonly exclude: readonly number[];
+  /** The region whose servers its route prefers (prefer_region); null: none. */
+  readonly region: string | null;
+  /** The client's address parsed (null: it does not parse), for stickiness. */
+  clientIp(): IpWords | null;
+  /** The stick table entry the claim counts on (-1: none); only the assigner sets it. */
+  stickSlot: number;
   /** True while in the queue; only the assigner sets it. */
   queued: boolean;
   /** The queue found it a server whose place it now holds (NO_SERVER: none is eligible any more). */
@@ -70,6 +80,8 @@ export interface AssignerEnv {
   shortOfDescriptors(): boolean;
   /** A server failed a connect or reset a session: tell the main thread (passive health). */
   reportFailure(upstream: number, server: number): void;
+  /** The shared stick table of an upstream with `stick`, by upstream name (null: none was given). */
+  stickTable?(upstream: string): StickTable | null;
 }
 
 /** The places all Workers share (server limits and queues), and who this Worker is. */
@@ -98,6 +110,10 @@ export class Assigner implements PoolHost {
   /** Per server: Bun's TLS options, or null for plain TCP (the upstream has no `tls`). */
   readonly #tls: readonly TLSOptions[] | null;
   readonly #tlsWarnedAt: number[] = [];
+  /** prefer_region's tiers; null when no server has a region. */
+  readonly #regions: RegionTiers | null;
+  /** stick: the shared table and how this upstream's servers are named in it; null without stick. */
+  readonly #stick: Stickiness | null;
 
   /** `index`: position in the current config; -1 once a reload removed or replaced this upstream. */
   constructor(public index: number, readonly config: UpstreamConfig, algorithm: BalancerFactory, readonly env: AssignerEnv, places: SharedPlaces) {
@@ -105,6 +121,9 @@ export class Assigner implements PoolHost {
     this.#states = config.servers.map(() => "up");
     this.#backup = config.servers.map((s) => s.backup);
     this.balancer = withBackups(algorithm)(this.#views, Math.random);
+    this.#regions = RegionTiers.of(config.servers, withBackups(algorithm), this.#views, Math.random);
+    const table = config.stick ? env.stickTable?.(config.name) ?? null : null;
+    this.#stick = table && config.stick ? new Stickiness(table, config.stick, config.servers) : null;
     this.counters = new ServerCells(env.cells, index, config.servers.length, env.layout);
     this.limits = new ServerLimits(config.servers, env.layout.slots.servers[index] ?? [], places.shared, places.worker);
     const q = config.queue ?? QUEUE_DEFAULTS; // a hand-built config (the demo, tests) may leave it out
@@ -170,18 +189,18 @@ export class Assigner implements PoolHost {
     this.counters.opened(server);
     if (ms === POOLED) return;
     this.counters.connectTime(server, ms);
-    this.balancer.onLatency?.(server, Latency.connect, ms, this.env.now);
+    this.#latency(server, Latency.connect, ms);
     this.pools?.[server]?.onSessionConnected();
   }
 
   /** The server's first reply came `ms` after the client's first bytes went to it. */
   replied(server: number, ms: number): void {
-    this.balancer.onLatency?.(server, Latency.reply, ms, this.env.now);
+    this.#latency(server, Latency.reply, ms);
   }
 
   /** Give back the place `assign` (or `granted`) gave on `server`, saying what happened on it. */
   release(server: number, outcome: Outcome): void {
-    this.balancer.onDrop?.(server);
+    this.#dropped(server);
     if (outcome === Outcome.connectFailed) {
       this.counters.connectError(server);
       this.pools?.[server]?.onSessionConnectFailed();
@@ -207,6 +226,7 @@ export class Assigner implements PoolHost {
     this.#states = this.#views.map((_, i) => states[i] ?? this.#states[i] ?? "up");
     this.#views = this.#views.map((v, i) => ({ ...v, available: takesNewConnections(this.#states[i]!), weight: weights?.[i] ?? v.weight }));
     this.balancer.update(this.#views);
+    this.#regions?.update(this.#views);
     this.pools?.forEach((pool, i) => pool.setWanted(this.#views[i]!.available));
   }
 
@@ -264,12 +284,15 @@ export class Assigner implements PoolHost {
    */
   #pick(claim: Claim, fromQueue: boolean): number {
     const ctx = this.#ctx.reset(claim);
-    if (!this.limits.any) return this.#took(this.balancer.pick(ctx));
+    // A stuck client goes back to its server while that one takes new connections and has room.
+    const sticky = this.#stick?.preferred(claim, this.#views, this.limits) ?? -1;
+    if (sticky >= 0) return this.#stuck(claim, this.#took(sticky));
+    if (!this.limits.any) return this.#stuck(claim, this.#took(this.#choose(ctx)));
     if (!fromQueue && this.queue.waitingAnywhere() > 0) return QUEUED;
     let full = false;
     let primaryFull = false;
     for (;;) {
-      const server = this.balancer.pick(ctx);
+      const server = this.#choose(ctx);
       if (server >= 0 && primaryFull && this.#backup[server]) return QUEUED;
       if (server >= 0 && !this.limits.take(server)) {
         full = true;
@@ -277,13 +300,60 @@ export class Assigner implements PoolHost {
         ctx.exclude = [...ctx.exclude, server]; // allocates only when a server is full
         continue;
       }
-      return server < 0 && full ? QUEUED : this.#took(server);
+      return server < 0 && full ? QUEUED : this.#stuck(claim, this.#took(server));
     }
   }
 
+  /** The route's region first (while one of its servers can be picked), else the whole upstream. */
+  #choose(ctx: ClaimContext): number {
+    const region = ctx.claim.region;
+    if (region !== null && this.#regions !== null) {
+      const server = this.#regions.pick(region, ctx);
+      if (server >= 0) return server;
+    }
+    return this.balancer.pick(ctx);
+  }
+
   #took(server: number): number {
-    if (server >= 0) this.balancer.onTake?.(server);
+    if (server >= 0) {
+      this.balancer.onTake?.(server);
+      this.#regions?.onTake(server);
+    }
     return server;
+  }
+
+  /**
+   * Stick the claim's client to the server it got (with a place held). When another Worker stuck
+   * the same client elsewhere a moment ago, follow it if that server can take the session now.
+   */
+  #stuck(claim: Claim, server: number): number {
+    const stick = this.#stick;
+    if (stick === null || server < 0) return server;
+    const other = stick.bind(claim, server, this.#views, this.limits);
+    if (other === server) return server;
+    this.limits.give(server);
+    this.#dropped(server);
+    return this.#took(other);
+  }
+
+  /** The session is over: its client's entry counts one session fewer, and its ttl starts. */
+  unstick(claim: Claim): void {
+    this.#stick?.release(claim);
+  }
+
+  /** Entries of servers that no longer take new connections go at once (the main thread also sweeps them). */
+  get stickiness(): Stickiness | null {
+    return this.#stick;
+  }
+
+  #dropped(server: number): void {
+    this.balancer.onDrop?.(server);
+    this.#regions?.onDrop(server);
+  }
+
+  #latency(server: number, kind: LatencyKind, ms: number): void {
+    this.balancer.onLatency?.(server, kind, ms, this.env.now);
+    this.#regions?.onLatency(server, kind, ms, this.env.now);
   }
 
   // ---- the pool's host (see pool.ts) --------------------------------------------------------

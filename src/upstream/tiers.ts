@@ -25,7 +25,7 @@ function membersWhere(servers: readonly ServerView[], backup: boolean): number[]
 }
 
 /** One tier: an inner balancer over some of the servers, numbered 0.. within the tier. */
-class Tier {
+export class Tier {
   readonly balancer: Balancer;
   readonly #sub: SubContext;
 

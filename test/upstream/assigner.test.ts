@@ -56,6 +56,11 @@ class FakeSession implements Claim, TimerEntry {
   exclude: readonly number[] = NO_EXCLUSIONS;
   queued = false;
   readonly clientAddress = "10.0.0.1";
+  readonly region = null;
+  stickSlot = -1;
+  clientIp() {
+    return null;
+  }
   paused = false;
   server: number | null = null;
   refused: string | null = null;
