@@ -6,7 +6,9 @@ import { BALANCERS } from "./balancing/registry.ts";
 import { isMainThread } from "node:worker_threads";
 import type { Config } from "./config/types.ts";
 import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/faults.ts";
-import type { FromWorker, ToWorker } from "./control/messages.ts";
+import type { FromWorker, StickBuffers, ToWorker } from "./control/messages.ts";
+import { StickTable } from "./stick/table.ts";
+import type { ListenerTalkers } from "./telemetry/top-talkers.ts";
 import { DataPlane, type PreparedReload } from "./data/plane.ts";
 import { CounterLayout, type CounterSlots } from "./shared/layout.ts";
 import { Logger } from "./telemetry/log.ts";
@@ -63,6 +65,7 @@ export function buildPlane(
   logger: Logger,
   onServerFailure: (upstream: number, server: number) => void,
   routes: typeof routesFor = routesFor,
+  postTalkers?: (listeners: ListenerTalkers[]) => void,
 ): DataPlane {
   const layout = new CounterLayout(start.slots, start.config.global.workers);
   const shared = new SharedAdmission(start.sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers);
@@ -72,7 +75,18 @@ export function buildPlane(
     gates: new ListenerGates(shared),
     assigner: (index, upstream, env) => new Assigner(index, upstream, BALANCERS[upstream.balance], env, places),
     routes,
+    postTalkers,
   });
+}
+
+/** This Worker's views of the shared stick tables, one per buffer (a reload that keeps a table keeps its view). */
+const stickViews = new WeakMap<SharedArrayBuffer, StickTable>();
+function stickTables(buffers: StickBuffers | undefined): Map<string, StickTable> {
+  return new Map(Object.entries(buffers ?? {}).map(([name, sab]) => {
+    let view = stickViews.get(sab);
+    if (!view) stickViews.set(sab, (view = new StickTable(sab)));
+    return [name, view];
+  }));
 }
 
 /** The main thread's messages, one at a time. */
@@ -84,7 +98,9 @@ function obey(event: MessageEvent<ToWorker>): void {
       setThreadWorker(message.worker); // before the plane builds its admission: per-IP counts are recorded as this Worker's
       logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
       try {
-        plane = buildPlane(message, logger, (upstream, server) => send({ type: "server_failure", upstream, server }));
+        const worker = message.worker;
+        plane = buildPlane(message, logger, (upstream, server) => send({ type: "server_failure", upstream, server }), routesFor, (listeners) => send({ type: "talkers", worker, listeners }));
+        plane.stickTables = stickTables(message.sticks);
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
         // the same turn as the bind, so no connection is accepted before it.
@@ -110,6 +126,7 @@ function obey(event: MessageEvent<ToWorker>): void {
       if (!plane) return send({ type: "reload_failed", worker: workerIndex, id, error: "the Worker has not started" });
       abortPrepared();
       try {
+        plane.stickTables = stickTables(message.sticks); // read by the assigners the reload builds
         prepared = { id, reload: plane.prepareReload(message.config, message.slots, message.ports) };
         send({ type: "prepared", worker: workerIndex, id, addresses: prepared.reload.addresses });
       } catch (err) {

@@ -6,15 +6,19 @@
 import type { Address, Config } from "../config/types.ts";
 import type { CounterSlots } from "../shared/layout.ts";
 import type { ServerState } from "../health/server-state.ts";
+import type { ListenerTalkers } from "../telemetry/top-talkers.ts";
+
+/** The stick tables the main thread shares, by upstream name (only upstreams with `stick`). */
+export type StickBuffers = Record<string, SharedArrayBuffer>;
 
 export type ToWorker =
   /** `seq`: the snapshot sequence number that `snapshots` and `weights` are as of. */
-  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number }
+  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number; sticks?: StickBuffers }
   /**
    * Reload, first phase: bind the new listeners (ports given for listeners that keep or share a
    * socket) and build the new upstreams, without switching. Answered by `prepared` or `reload_failed`.
    */
-  | { type: "reload_prepare"; id: number; config: Config; slots: CounterSlots; ports: (number | null)[] }
+  | { type: "reload_prepare"; id: number; config: Config; slots: CounterSlots; ports: (number | null)[]; sticks?: StickBuffers }
   /** Second phase: switch to what reload `id` prepared, with these snapshots. Answered by `committed`. */
   | { type: "reload_commit"; id: number; seq: number; snapshots: ServerState[][]; weights?: number[][] }
   /** Another Worker could not prepare (or shutdown began): close what reload `id` prepared. Answered by `aborted`. */
@@ -43,6 +47,8 @@ export type FromWorker =
   /** Every snapshot up to `seq` is in effect in this Worker. */
   | { type: "applied"; worker: number; seq: number }
   /** A connect to the server failed, or it reset a session: input to passive health checks. */
-  | { type: "server_failure"; upstream: number; server: number };
+  | { type: "server_failure"; upstream: number; server: number }
+  /** Every few seconds: this Worker's top talkers per listener. */
+  | { type: "talkers"; worker: number; listeners: ListenerTalkers[] };
 
 export type ReloadAnswer = Extract<FromWorker, { type: "prepared" | "committed" | "aborted" | "reload_failed" }>;

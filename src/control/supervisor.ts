@@ -1,6 +1,8 @@
 // The Worker lifecycle: starts one Worker per core, restarts crashed ones, reloads them in two phases,
 // fans server snapshots out to them and shuts them down gracefully. What it works with (shared
 // memory, logger, spawner, health monitors, reload callbacks) is handed in by src/main-thread.ts.
+import { StickTables } from "./stick-tables.ts";
+import { TalkersBoard } from "./talkers-board.ts";
 import { formatAddress } from "../config/address.ts";
 import type { Address, Config } from "../config/types.ts";
 import { loadConfigFile } from "../config/load.ts";
@@ -71,6 +73,10 @@ export class Supervisor {
   #ports: number[] | null = null;
   #stopping = false;
   health: HealthMonitor;
+  /** Stick tables shared with the Workers (kept across reloads). */
+  readonly sticks = new StickTables();
+  /** Top talkers as the Workers last posted them. */
+  readonly talkers = new TalkersBoard();
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -87,7 +93,11 @@ export class Supervisor {
   #newHealth(config: Config): HealthMonitor {
     const monitor: HealthMonitor = this.#options.health(config, {
       // A superseded monitor (after a reload) must not publish with its old server indices.
-      publish: (upstream, states, weights) => { if (monitor === this.health) this.#post({ type: "servers", seq: this.#acks.next(), upstream, states, weights }); },
+      publish: (upstream, states, weights) => {
+        if (monitor !== this.health) return;
+        this.#post({ type: "servers", seq: this.#acks.next(), upstream, states, weights });
+        this.sticks.dropUnavailable(config.upstreams[upstream]!, states); // the Workers also skip them at once
+      },
       successes: (upstream, server) => this.reader.server(upstream, server, S.sessionsOk),
     });
     return monitor;
@@ -163,6 +173,8 @@ export class Supervisor {
           slot.pendingReload?.(message);
         } else if (message.type === "server_failure") {
           this.health.reportFailure(message.upstream, message.server);
+        } else if (message.type === "talkers") {
+          this.talkers.post(message.worker, message.listeners);
         }
       };
       worker.addEventListener("error", (event) => {
@@ -172,6 +184,7 @@ export class Supervisor {
         slot.listening = false;
         slot.worker = null;
         forgetWorker(this.sab, this.layout.map, index); // its sessions are gone: give back all it held
+        this.talkers.forget(index);
         slot.pendingReload?.({ type: "reload_failed", worker: index, id: -1, error: `Worker ${index} exited (code ${(event as CloseEvent).code})` });
         this.#acks.changed(); // nobody waits for a dead Worker
         markExited();
@@ -185,7 +198,7 @@ export class Supervisor {
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
       const weights = this.config.upstreams.map((_, u) => this.health.weights(u));
-      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights, seq: startSeq };
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights, seq: startSeq, sticks: this.sticks.buffers(this.config) };
       worker.postMessage(start);
     });
   }
@@ -221,6 +234,7 @@ export class Supervisor {
     this.#options.onReloadStart?.();
     const result = await this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
     this.#reloading = null;
+    this.sticks.settle(this.config); // a reload not taken lets go of the tables it allocated
     if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
     else if (result.error === ABANDONED) this.logger.warn("reload refused: shutting down", { config: this.config.source, error: result.error });
     else this.logger.error("reload failed, the running configuration stays", { error: result.error });
@@ -256,7 +270,8 @@ export class Supervisor {
     const id = ++this.#reloadId;
 
     // Phase 1: prepare everywhere.
-    const prepare = (ports: (number | null)[]): ToWorker => ({ type: "reload_prepare", id, config: next, slots, ports });
+    const sticks = this.sticks.buffers(next);
+    const prepare = (ports: (number | null)[]): ToWorker => ({ type: "reload_prepare", id, config: next, slots, ports, sticks });
     const firstAnswer = await this.#ask(first, prepare(plan.ports));
     let failure = firstAnswer.type === "prepared" ? null : firstAnswer;
     let ports: number[] = [];
@@ -288,6 +303,8 @@ export class Supervisor {
     this.#ports = ports;
     this.layout = new CounterLayout(slots, next.global.workers);
     this.reader = new CounterReader(this.sab, this.layout);
+    this.sticks.settle(next);
+    this.sticks.forgetRemovedServers(old, next);
     const commits = await Promise.all(live.map((s) => this.#ask(s, { type: "reload_commit", id, seq, snapshots, weights })));
     health.start();
     // A Worker that exited meanwhile is not a failure: it restarts on the new config.

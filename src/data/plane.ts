@@ -8,11 +8,10 @@ import { observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler } from "../primitives/recycler.ts";
-import { Session } from "./session.ts";
+import { Session, type Routes } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Assigner, AssignerEnv } from "../upstream/assigner.ts";
-import type { RouteTable } from "../route/table.ts";
 import { ListenerRuntime } from "./listener-runtime.ts";
 import type { ListenerGates } from "../admission/gates.ts";
 import { IP_UNTRACKED } from "../admission/ip-table.ts";
@@ -20,6 +19,13 @@ import { refusalCell, refusalReason } from "../admission/refusals.ts";
 import type { ServerState } from "../health/server-state.ts";
 import { addSniCertificates, serverOptions } from "./tls-listen.ts";
 import type { ClientEvents } from "./stream-tls.ts";
+import { ClientGeo } from "./client-geo.ts";
+import { ProxyAccept } from "./proxy-accept.ts";
+import { WorkerTalkers } from "./worker-talkers.ts";
+import type { ListenerTalkers } from "../telemetry/top-talkers.ts";
+import type { StickTable } from "../stick/table.ts";
+import { listensWithTls } from "../config/listener-identity.ts";
+import { parseIp, newIpWords } from "../net/ip.ts";
 
 /** One Worker never holds more than this in unsent bytes, however many peers are slow. */
 const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
@@ -41,8 +47,10 @@ export interface PlaneOptions {
   gates: ListenerGates;
   /** Build the assigner of one upstream of a config (the composition root picks its algorithm). */
   assigner(index: number, config: UpstreamConfig, env: AssignerEnv): Assigner;
+  /** The Worker's top talkers, every few seconds, for the main thread to merge. */
+  postTalkers?(listeners: ListenerTalkers[]): void;
   /** Build a listener's route table; `resolve` turns an upstream name into its assigner (or throws). */
-  routes(listener: ListenerConfig, resolve: (upstream: string) => Assigner): RouteTable<Assigner>;
+  routes(listener: ListenerConfig, resolve: (upstream: string) => Assigner): Routes;
 }
 
 /** A listener bound by a prepared reload, and the connections it accepted before the commit. */
@@ -58,7 +66,8 @@ export interface PreparedReload {
   readonly layout: CounterLayout;
   readonly upstreams: Assigner[];
   /** Per listener of the new config: its runtime (kept or new) and the fields the commit sets on it. */
-  readonly listeners: { rt: ListenerRuntime; config: ListenerConfig; routes: RouteTable<Assigner>; base: number; histBase: number }[];
+  readonly listeners: { rt: ListenerRuntime; config: ListenerConfig; routes: Routes; base: number; histBase: number }[];
+  readonly geo: ClientGeo | null;
   readonly added: HeldListener[];
   readonly goneListeners: ListenerRuntime[];
   readonly goneUpstreams: Assigner[];
@@ -77,6 +86,13 @@ export class DataPlane implements Plane {
   upstreams: Assigner[] = [];
   listeners: ListenerRuntime[] = [];
   readonly sessions = new Set<Session>();
+  geo: ClientGeo | null = null;
+  readonly talkers = new WorkerTalkers(this.now);
+  /** The stick tables the main thread shares, by upstream name; set before each start or reload. */
+  stickTables: ReadonlyMap<string, StickTable> = new Map();
+  readonly #postTalkers: PlaneOptions["postTalkers"];
+  /** For the trusted-peer check of PROXY-protocol listeners; reused, so the check allocates nothing. */
+  readonly #peerWords = newIpWords();
   #layout: CounterLayout;
   /** The process-wide count of admitted sessions, against max_connections (shared by all Workers). */
   readonly #admitted: Int32Array;
@@ -106,6 +122,7 @@ export class DataPlane implements Plane {
     this.#gates = options.gates;
     this.#buildAssigner = options.assigner;
     this.#buildRoutes = options.routes;
+    this.#postTalkers = options.postTalkers;
     this.#sessionCap = Math.min(options.config.global.maxConnections, sessionsThatFit(options.config));
   }
 
@@ -148,6 +165,8 @@ export class DataPlane implements Plane {
     if (this.#draining) throw new Error("the Worker is shutting down");
     const layout = new CounterLayout(slots, config.global.workers);
     const env = this.#envFor(layout);
+    const g = config.global;
+    const geo = g.geoip === null && Object.keys(g.regions).length === 0 ? null : this.geo?.serves(g) ? this.geo : new ClientGeo(g);
     const oldUpstreams = new Map(this.upstreams.map((u) => [u.config.name, u]));
     const upstreams = config.upstreams.map((u) => {
       const old = oldUpstreams.get(u.name);
@@ -176,13 +195,15 @@ export class DataPlane implements Plane {
         const i = listeners.findIndex((l) => l.rt === entry.rt);
         const port = ports?.[i] ?? entry.rt.config.bind.port;
         const tls = entry.rt.config.tls;
+        const tlsSocket = listensWithTls(entry.rt.config);
         try {
           entry.rt.socket = listenShared<Session | null>({
             hostname: entry.rt.config.bind.host, port, socket: this.#heldUntilCommit(entry),
-            ...(tls?.mode === "tls" ? { tls: serverOptions(tls) } : {}),
+            ...(tls && tlsSocket ? { tls: serverOptions(tls) } : {}),
           });
-          if (tls?.mode === "tls") addSniCertificates(entry.rt.socket, tls);
-          entry.rt.upgradeTls = tls?.mode === "postgres" ? serverOptions(tls) : null;
+          if (tls && tlsSocket) addSniCertificates(entry.rt.socket, tls);
+          // Plain listening socket, TLS per connection: after the SSLRequest, or after the PROXY header.
+          entry.rt.upgradeTls = tls && !tlsSocket ? serverOptions(tls) : null;
         } catch (err) {
           throw new Error(`listener ${entry.rt.config.name}: cannot listen on ${entry.rt.config.bind.host}:${port}: ${(err as Error).message}`);
         }
@@ -192,7 +213,7 @@ export class DataPlane implements Plane {
       throw err;
     }
     const addresses = listeners.map((l) => ({ host: l.config.bind.host, port: l.rt.socket!.port }));
-    return { config, layout, upstreams, listeners, added, goneListeners: oldListeners, goneUpstreams: [...oldUpstreams.values()], addresses };
+    return { config, layout, upstreams, listeners, added, goneListeners: oldListeners, goneUpstreams: [...oldUpstreams.values()], addresses, geo };
   }
 
   /** The second phase: switch to what `prepareReload` built. Never throws. */
@@ -210,6 +231,7 @@ export class DataPlane implements Plane {
       l.rt.histBase = l.histBase;
     }
     this.config = p.config;
+    this.geo = p.geo;
     this.#sessionCap = Math.min(p.config.global.maxConnections, sessionsThatFit(p.config));
     this.#layout = p.layout;
     this.upstreams = p.upstreams;
@@ -264,6 +286,7 @@ export class DataPlane implements Plane {
       layout,
       shortOfDescriptors: () => this.shortOfDescriptors(),
       reportFailure: (upstream, server) => this.reportServerFailure(upstream, server),
+      stickTable: (upstream) => this.stickTables.get(upstream) ?? null,
       logger: this.logger,
     };
   }
@@ -284,21 +307,40 @@ export class DataPlane implements Plane {
 
   #accept(listener: ListenerRuntime, socket: Socket<Session | null>): void {
     socket.data = null;
-    const base = listener.base;
     if (this.#draining) return this.#reject(listener, socket, L.rejectedShutdown, "shutdown");
+    const proxy = listener.config.proxyProtocol;
+    if (proxy) {
+      // Only the balancers in front may say who the client is; the client's own admission waits for the header.
+      if (!(parseIp(socket.remoteAddress, this.#peerWords) && listener.trustedProxies.has(this.#peerWords))) {
+        this.logger.debug("connection refused: proxy_protocol", { listener: listener.name, peer: socket.remoteAddress, why: "not in proxy_protocol_from" });
+        return this.#reject(listener, socket, L.rejectedProxyProtocol, "proxy_protocol");
+      }
+      const session = this.#admit(listener, socket, IP_UNTRACKED);
+      session?.awaitProxy(new ProxyAccept(proxy, listener));
+      return;
+    }
     // ACL, then per-IP cap and rate: before any upstream work, and before a global place is taken.
-    const gate = this.#gates.listener(listener.config, base);
+    const gate = this.#gates.listener(listener.config, listener.base);
     const ip = gate === null ? IP_UNTRACKED : gate.admit(socket.remoteAddress);
     if (ip < IP_UNTRACKED) return this.#reject(listener, socket, refusalCell(ip), refusalReason(ip));
+    const session = this.#admit(listener, socket, ip);
+    if (session) this.#begin(listener, session, null);
+  }
+
+  /** A global place for a new connection (false: refused, and `ip` given back), then its Session. */
+  #admit(listener: ListenerRuntime, socket: Socket<Session | null>, ip: number): Session | null {
     if (!tryAdmit(this.#admitted, this.#sessionCap)) {
       this.#gates.releaseIp(ip);
       if (this.#sessionCap < this.config.global.maxConnections) {
         // The open-file limit is what binds: a session past it would fail its own server connect.
         this.#descriptorsShort();
-        return this.#reject(listener, socket, L.rejectedFdLimit, "fd_limit");
+        this.#reject(listener, socket, L.rejectedFdLimit, "fd_limit");
+      } else {
+        this.#reject(listener, socket, L.rejectedMaxConnections, "max_connections");
       }
-      return this.#reject(listener, socket, L.rejectedMaxConnections, "max_connections");
+      return null;
     }
+    const base = listener.base;
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
@@ -307,10 +349,27 @@ export class DataPlane implements Plane {
     if (this.config.global.accessLog) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
-    // accept -> admission (above) -> [TLS handshake] -> route -> assign -> relay
+    return session;
+  }
+
+  /**
+   * accept -> [PROXY header] -> admission -> [TLS handshake] -> route -> assign -> relay.
+   * `rest`: the stream's first bytes, read with a PROXY header (null: nothing read yet).
+   */
+  #begin(listener: ListenerRuntime, session: Session, rest: Uint8Array | null): void {
+    this.talkers.began(session);
     const tls = listener.config.tls;
-    if (tls) session.awaitTls(listener.routes, tls, tls.mode === "postgres" ? listener.upgradeTls : null);
-    else session.route(listener.routes);
+    if (tls) return session.awaitTls(listener.routes, tls, listener.upgradeTls, rest);
+    session.route(listener.routes);
+    if (rest !== null && rest.length > 0) session.fromClient(rest as Buffer);
+  }
+
+  admitProxied(session: Session, listener: ListenerRuntime, rest: Uint8Array): void {
+    const gate = this.#gates.listener(listener.config, listener.base);
+    const ip = gate === null ? IP_UNTRACKED : gate.admit(session.clientAddress);
+    if (ip < IP_UNTRACKED) return session.refuse(refusalCell(ip), refusalReason(ip));
+    session.ipSlot = ip;
+    this.#begin(listener, session, rest);
   }
 
   #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
@@ -352,6 +411,8 @@ export class DataPlane implements Plane {
     observe(this.cells, session.listener.histBase, SESSION_BUCKETS, durationMs / 1000);
     // Only sessions that reached a server (conn is dropped when a connect fails or is abandoned).
     if (session.conn) session.assigner!.finished(session.conn.server, durationMs / 1000);
+    if (session.stickSlot >= 0) session.assigner!.unstick(session);
+    this.talkers.ended(session);
     release(this.#admitted);
     this.#gates.releaseIp(session.ipSlot);
     if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));
@@ -369,6 +430,8 @@ export class DataPlane implements Plane {
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
       for (const up of this.upstreams) up.maintain(this.now);
     }
+    const talkers = this.#postTalkers && this.talkers.tick(this.now, this.sessions, this.listeners);
+    if (talkers) this.#postTalkers!(talkers);
   }
 
   stopListening(): void {

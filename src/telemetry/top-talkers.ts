@@ -101,3 +101,11 @@ function checkShape(snapshot: TalkersSnapshot): void {
     throw new TypeError("bad top-talkers snapshot: need { bytes, sessions } summaries");
   }
 }
+
+/** One listener's summaries as a Worker posts them to the main thread, with its open sessions per client. */
+export interface ListenerTalkers {
+  listener: string;
+  summary: TalkersSnapshot;
+  /** Open sessions in this Worker of the clients in its summary. */
+  current: Record<string, number>;
+}
