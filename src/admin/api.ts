@@ -9,6 +9,7 @@ import { failure, json, methodNotAllowed } from "./http.ts";
 import type { StatusSource } from "./source.ts";
 import { findServer, findUpstream } from "./targets.ts";
 import { upstreamView, upstreamViews } from "./views.ts";
+import { clientsView, stickView, TOP_MAX, TOP_SHOWN, unstick } from "./clients.ts";
 
 const ADMIN_STATES: readonly AdminState[] = ["ready", "draining", "disabled"];
 const { min: MIN_WEIGHT, max: MAX_WEIGHT } = WEIGHT_BOUNDS;
@@ -19,6 +20,10 @@ export const ENDPOINTS = [
   "GET  /api/upstreams/{upstream}/servers/{server}",
   "POST /api/upstreams/{upstream}/servers/{server}/state   {\"state\": \"draining\" | \"disabled\" | \"ready\"}",
   `POST /api/upstreams/{upstream}/servers/{server}/weight  {"weight": ${MIN_WEIGHT}..${MAX_WEIGHT}}`,
+  "GET  /api/upstreams/{upstream}/stick                   (?limit=1000)",
+  "DELETE /api/upstreams/{upstream}/stick                 (every entry)",
+  "DELETE /api/upstreams/{upstream}/stick/{client}        (one: an address, or an IPv6 /64 as 2001:db8::%2F64)",
+  `GET  /api/clients                                     (?listener=NAME&by=bytes|sessions&limit=1..${TOP_MAX})`,
   "POST /api/reload",
 ];
 
@@ -69,6 +74,7 @@ async function route(call: Call, path: string): Promise<Outcome> {
 
   if (parts.length === 0) return only("GET", () => ({ response: json({ endpoints: ENDPOINTS }) }));
   if (first === "reload" && parts.length === 1) return only("POST", () => reload(call));
+  if (first === "clients" && parts.length === 1) return only("GET", () => clients(call));
   if (first === "upstreams") {
     if (parts.length === 1) return only("GET", () => ({ response: json({ upstreams: upstreamViews(call.source) }) }));
     if (parts.length === 2) return only("GET", () => withUpstream(call, name!, (ui) => ({ response: json(upstreamView(call.source, ui)) })));
@@ -77,6 +83,9 @@ async function route(call: Call, path: string): Promise<Outcome> {
     }
     if (third === "servers" && parts.length === 5 && action === "state") return only("POST", () => withServer(call, name!, server!, (ui, si) => setState(call, ui, si)));
     if (third === "servers" && parts.length === 5 && action === "weight") return only("POST", () => withServer(call, name!, server!, (ui, si) => setWeight(call, ui, si)));
+    if (third === "stick" && parts.length === 3 && method === "GET") return withUpstream(call, name!, (ui) => stickList(call, ui));
+    if (third === "stick" && parts.length === 3) return only("DELETE", () => withUpstream(call, name!, (ui) => stickDelete(call, ui, null)));
+    if (third === "stick" && parts.length === 4) return only("DELETE", () => withUpstream(call, name!, (ui) => stickDelete(call, ui, server!)));
   }
   return { response: failure(404, `no such endpoint: ${method} ${path}`, { endpoints: ENDPOINTS }) };
 }
@@ -136,6 +145,35 @@ async function setWeight(call: Call, ui: number, si: number): Promise<Outcome> {
     response: json({ upstream: target.upstream, server: after, previous: { weight: before.weight } }),
     audit,
   };
+}
+
+function stickList(call: Call, ui: number): Outcome {
+  const limit = Number(new URL(call.request.url).searchParams.get("limit") ?? 1000);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) return { response: failure(400, "limit must be an integer from 1 to 1000000") };
+  const view = stickView(call.source, ui, limit);
+  const name = call.source.config.upstreams[ui]!.name;
+  return { response: view ? json(view) : failure(404, `upstream ${JSON.stringify(name)} has no stick table (set stick = { on = "source" } on it)`) };
+}
+
+function stickDelete(call: Call, ui: number, client: string | null): Outcome {
+  const upstream = call.source.config.upstreams[ui]!.name;
+  const audit = { upstream, action: client === null ? "clear stick table" : "unstick client", ...(client === null ? {} : { client }) };
+  const result = unstick(call.source, ui, client);
+  if ("error" in result) return { response: failure(client !== null && call.source.config.upstreams[ui]!.stick ? 400 : 404, result.error), audit };
+  return { response: json({ upstream, ...result }), audit: { ...audit, removed: result.removed } };
+}
+
+function clients(call: Call): Outcome {
+  const params = new URL(call.request.url).searchParams;
+  const by = params.get("by") ?? "bytes";
+  const limit = Number(params.get("limit") ?? TOP_SHOWN);
+  const listener = params.get("listener") ?? undefined;
+  if (by !== "bytes" && by !== "sessions") return { response: failure(400, `by must be "bytes" or "sessions"; got ${JSON.stringify(by)}`) };
+  if (!Number.isInteger(limit) || limit < 1 || limit > TOP_MAX) return { response: failure(400, `limit must be an integer from 1 to ${TOP_MAX}`) };
+  if (listener !== undefined && !call.source.config.listeners.some((l) => l.name === listener)) {
+    return { response: failure(404, `no listener named ${JSON.stringify(listener)}`, { listeners: call.source.config.listeners.map((l) => l.name) }) };
+  }
+  return { response: json({ listeners: clientsView(call.source, limit, by, listener) }) };
 }
 
 async function reload(call: Call): Promise<Outcome> {

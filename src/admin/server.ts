@@ -1,5 +1,6 @@
 // The HTTP server on the main thread (the `[metrics] listen` address): /metrics (Prometheus text),
 // /metrics.json, /healthz, /readyz, the status page at /, and the admin API under /api/.
+import { stickUsage } from "./clients.ts";
 import type { Server } from "bun";
 import { perIpUsage } from "../admission/shared-region.ts";
 import { formatAddress } from "../config/address.ts";
@@ -50,7 +51,7 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
       switch (path) {
         case "/metrics": {
           const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
-          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp) + renderHealth(source.config, source.health)
+          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
             + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source);
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }

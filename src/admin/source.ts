@@ -4,6 +4,8 @@ import type { ReloadResult } from "../control/supervisor.ts";
 import type { HealthMonitor } from "../health/monitor.ts";
 import type { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import type { StickTable } from "../stick/table.ts";
+import type { ClientRow } from "../control/talkers-board.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -15,6 +17,10 @@ export interface StatusSource {
   readonly health: HealthMonitor;
   readonly logger: Logger;
   workersRunning(): number;
+  /** The shared stick tables, by upstream name. */
+  readonly sticks: { table(upstream: string): StickTable | null };
+  /** Top talkers, all Workers together. */
+  readonly talkers: { top(listener: string, n: number, by?: "bytes" | "sessions"): ClientRow[] };
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }

@@ -1,5 +1,6 @@
 // The JSON views of the running proxy: listeners, upstreams and servers with the numbers /metrics
 // exposes, read from the same counters, so the two never disagree.
+import { clientsView, stickUsage } from "./clients.ts";
 import { formatAddress } from "../config/address.ts";
 import type { ServerChange } from "../health/monitor.ts";
 import { perIpUsage } from "../admission/shared-region.ts";
@@ -181,6 +182,8 @@ export function metricsView(source: StatusSource, changes: readonly ServerChange
     listeners: listenerViews(source),
     upstreams: upstreamViews(source),
     per_ip: perIpUsage(source.config, source.reader.sab, source.reader.layout),
+    clients: clientsView(source),
+    stick: stickUsage(source),
     changes: changes.map(changeView),
   };
 }

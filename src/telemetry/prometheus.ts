@@ -16,7 +16,10 @@ function family(out: string[], name: string, type: "counter" | "gauge", help: st
   }
 }
 
-export function renderPrometheus(config: Config, reader: CounterReader, extra: Sample[] = [], perIp: PerIpUsage = null): string {
+/** Live entries of each upstream's stick table (upstreams with `stick`). */
+export type StickUsage = { upstream: string; entries: number; capacity: number }[];
+
+export function renderPrometheus(config: Config, reader: CounterReader, extra: Sample[] = [], perIp: PerIpUsage = null, stick: StickUsage = []): string {
   const out: string[] = [];
   const perListener = (field: number): Sample[] =>
     config.listeners.map((l, i) => [{ listener: l.name }, reader.listener(i, field)]);
@@ -51,6 +54,12 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
     family(out, "aegis_per_ip_entries", "gauge", "Client addresses the per-IP table holds live state for (open connections or a rate bucket not yet full), all listeners.",
       [[{}, perIp.entries]]);
     family(out, "aegis_per_ip_capacity", "gauge", "Client addresses the per-IP table can hold; well before it is full, new addresses may be refused (per_ip_table_full).", [[{}, perIp.capacity]]);
+  }
+  if (stick.length > 0) {
+    family(out, "aegis_stick_entries", "gauge", "Clients an upstream's stick table holds (stuck to a server, within ttl or with a session open).",
+      stick.map((s): Sample => [{ upstream: s.upstream }, s.entries]));
+    family(out, "aegis_stick_capacity", "gauge", "Clients an upstream's stick table can hold (max_entries rounded up); past it the least recently used make room.",
+      stick.map((s): Sample => [{ upstream: s.upstream }, s.capacity]));
   }
   if (extra.length) family(out, "aegis_workers", "gauge", "Worker threads running.", extra);
   return out.join("\n") + "\n";
