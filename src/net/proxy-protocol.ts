@@ -1,5 +1,5 @@
 // The PROXY protocol header, v1 (text) and v2 (binary), parsed and written by hand: a pure codec, no sockets.
-// Spec: HAProxy's doc/proxy-protocol.txt (2020/03/05). Every branch below names the rule it enforces.
+// Spec: HAProxy's doc/proxy-protocol.txt (2020/03/05). Each refusal's reason names the rule that was broken.
 import { CRC32C_START, crc32cFinish, crc32cUpdate, crc32cZeros } from "./crc32c.ts";
 import { formatIp, isV4, newIpWords, parseIp } from "./ip.ts";
 
@@ -258,7 +258,10 @@ function hostText(w: Uint32Array, v6: boolean): string {
   for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && group(w, j) === 0) j++;
-    if (j - i > gapLength) [gapAt, gapLength] = [i, j - i];
+    if (j - i > gapLength) {
+      gapAt = i;
+      gapLength = j - i;
+    }
     i = j === i ? i + 1 : j;
   }
   let out = "";
