@@ -1,5 +1,5 @@
 // The PROXY protocol header, v1 (text) and v2 (binary), parsed and written by hand: a pure codec, no sockets.
-// Spec: HAProxy's doc/proxy-protocol.txt (2020/03/05). Every branch below names the rule it enforces.
+// Spec: HAProxy's doc/proxy-protocol.txt (2020/03/05). Each refusal's reason names the rule that was broken.
 import { CRC32C_START, crc32cFinish, crc32cUpdate, crc32cZeros } from "./crc32c.ts";
 import { formatIp, isV4, newIpWords, parseIp } from "./ip.ts";
 
@@ -115,7 +115,7 @@ function parseV1(b: Uint8Array): ProxyParse {
     family = f;
     shortest = Math.min(shortest, f.shortest);
   }
-  if (family === null) return invalid(`v1: unknown protocol "${text(b, V1_PREFIX.length, Math.min(at, V1_PREFIX.length + 8))}"`);
+  if (family === null) return invalid(`v1: unknown protocol ${JSON.stringify(text(b, V1_PREFIX.length, Math.min(at, V1_PREFIX.length + 8)))}`);
   const more = pending(Math.max(n + 1, shortest));
   if (!tokenDone) return more;
   // UNKNOWN: the receiver must ignore the rest of the line and keep the real addresses.
@@ -171,8 +171,11 @@ function v1Endpoint(b: Uint8Array, f: number, v6: boolean): Endpoint | string {
   return { host: hostText(words, v6), port };
 }
 
+/** Bytes as Latin-1 text. A loop: several times faster than a spread for these few bytes. */
 function text(b: Uint8Array, from: number, to: number): string {
-  return String.fromCharCode(...b.subarray(from, to));
+  let s = "";
+  for (let i = from; i < to; i++) s += String.fromCharCode(b[i]!);
+  return s;
 }
 
 // ---- v2 -------------------------------------------------------------------------------------
@@ -247,8 +250,33 @@ function readU32(b: Uint8Array, at: number): number {
 
 /** Host text of an address: dotted IPv4, or IPv6 by RFC 5952 with a mapped IPv4 kept mapped ("::ffff:1.2.3.4"). */
 function hostText(w: Uint32Array, v6: boolean): string {
-  return v6 && isV4(w) ? `::ffff:${formatIp(w)}` : formatIp(w);
+  if (isV4(w)) return v6 ? `::ffff:${formatIp(w)}` : formatIp(w);
+  // RFC 5952 by hand (formatIp's URL round trip costs microseconds, paid here once per connection):
+  // lower-case hex without leading zeros, and the first longest run of two or more zero groups as "::".
+  let gapAt = -1;
+  let gapLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && group(w, j) === 0) j++;
+    if (j - i > gapLength) {
+      gapAt = i;
+      gapLength = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === gapAt) {
+      out += "::";
+      i += gapLength - 1;
+    } else {
+      out += (out === "" || i === gapAt + gapLength ? "" : ":") + group(w, i).toString(16);
+    }
+  }
+  return out;
 }
+
+const group = (w: Uint32Array, i: number) => (i & 1 ? w[i >> 1]! & 0xffff : w[i >> 1]! >>> 16);
 
 function v2Host(b: Uint8Array, at: number, v6: boolean): string {
   if (!v6) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;

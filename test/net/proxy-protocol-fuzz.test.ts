@@ -1,6 +1,7 @@
 // Seeded fuzzing of the PROXY header parser: mutated valid headers and random bytes never throw, and `ok` only for a header that re-encodes to itself.
 import { describe, expect, test } from "bun:test";
 import { parseProxyHeader, PROXY_V2_LOCAL, proxyHeaderSize, writeProxyHeader, type Endpoint, type ProxyAccept, type ProxyHeader } from "../../src/net/proxy-protocol.ts";
+import { formatIp, newIpWords } from "../../src/net/ip.ts";
 import { seeded } from "../helpers/random.ts";
 
 const random = seeded(0x5eed_0001);
@@ -137,6 +138,19 @@ describe("fuzz", () => {
     for (let i = 0; i < 4000; i++) {
       const bytes = pick([() => Uint8Array.from({ length: int(120) }, () => int(256)), randomV1Line, randomV2])();
       for (const accept of ["v1", "v2", "any"] as const) check(bytes, accept);
+    }
+  });
+
+  test("IPv6 hosts come out in the RFC 5952 form that formatIp (WHATWG URL) gives", () => {
+    const words = newIpWords();
+    for (let i = 0; i < 20_000; i++) {
+      // Zero-heavy groups, so runs of zeros of every length and position occur.
+      const groups = Array.from({ length: 8 }, () => (random() < 0.5 ? 0 : int(0x10000)));
+      if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) continue; // mapped: kept as ::ffff:a.b.c.d (proxy-protocol.test.ts)
+      const block = [...groups.flatMap((g) => [g >> 8, g & 255]), ...Array(16).fill(0), 0, 1, 0, 2];
+      const result = parseProxyHeader(Uint8Array.from([...SIGNATURE, 0x21, 0x21, 0, 36, ...block]), "v2");
+      for (let w = 0; w < 4; w++) words[w] = groups[2 * w]! * 65536 + groups[2 * w + 1]!;
+      expect(result.status === "ok" && result.header.source!.host).toBe(formatIp(words));
     }
   });
 
