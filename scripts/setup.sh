@@ -139,6 +139,10 @@ TEST_PACKAGES=(
   "redis-server:redis-server"
   "redis-cli:redis-tools"
   "promtool:prometheus"   # test/tls-e2e.test.ts: /metrics with the TLS families passes promtool check metrics
+  # test/net/proxy-protocol-*.test.ts, test/client-e2e.test.ts: real HAProxy and nginx stream sending and accepting PROXY headers
+  "haproxy:haproxy"
+  "nginx:nginx"
+  "/usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
 )
 
 # True when one of the "|"-separated alternatives exists: a command on PATH or a matching path.
