@@ -61,11 +61,11 @@ export function openDatabase(file: DatabaseFile): Database {
   const field = v4.field ?? v6.field;
   if (field === null) {
     const records = v4.records + v6.records;
-    const why = records === 0 ? "holds no records" : `has no country data: none of the ${records} records looked at has country.iso_code, registered_country.iso_code or country_code (an ASN or other database?)`;
+    const why = records === 0 ? "holds no records" : `has no country data: ${records} lookups found records, none with country.iso_code, registered_country.iso_code or country_code (an ASN or other database?)`;
     throw new GeoIpError(path, why);
   }
   const answers = v4.field && v6.field ? "IPv4 and IPv6" : v4.field ? "IPv4 only" : "IPv6 only";
-  const built = meta.buildEpoch.toISOString().slice(0, 10);
+  const built = Number.isNaN(meta.buildEpoch.getTime()) ? "on an unknown date" : meta.buildEpoch.toISOString().slice(0, 10);
   return {
     path,
     ipVersion,
@@ -126,7 +126,8 @@ const GLOBAL_IPV6_SPACE: AddressSpace = {
  * Walks `space` block by block from its first address with the reader's own lookups, until a record
  * names a country: each lookup says the prefix that holds the address, so the walk goes on at the
  * start of the next block and an empty /8 costs one step. Returns the field that named the country,
- * and how many records were looked at.
+ * and how many lookups found a record (one record may be found twice: MaxMind trees alias 6to4 and
+ * Teredo space to IPv4).
  */
 function probe(path: string, reader: Reader<Response>, space: AddressSpace): { field: string | null; records: number } {
   let address = space.first;

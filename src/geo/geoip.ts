@@ -40,15 +40,15 @@ export function openGeoIp(paths: readonly string[]): GeoIp {
     prints.push(file.fingerprint);
   }
   // An IPv4-only tree reads an IPv6 address's first 32 bits as an IPv4 address and answers wrongly
-  // (2a00:1450:4001::1 comes out CN, not DE): IPv6 addresses go to IPv6 trees alone.
-  const forIpv4 = databases.filter((d) => d.answersIpv4);
-  const forIpv6 = databases.filter((d) => d.ipVersion === 6 && d.answersIpv6);
+  // (2a00:1450:4001::1 comes out CN, not DE): IPv6 addresses go to IPv6 trees alone. An IPv4
+  // address may go to any (an IPv6 tree without IPv4 data answers null at its first node).
+  const forIpv6 = databases.filter((d) => d.ipVersion === 6);
   return {
     country(ip: string): string | null {
       if (typeof ip !== "string") return null;
       const address = lookupAddress(ip);
       if (address === null) return null;
-      const candidates = isV6(address) ? forIpv6 : forIpv4;
+      const candidates = isV6(address) ? forIpv6 : databases;
       for (const database of candidates) {
         const code = database.country(address);
         if (code !== null) return code;
@@ -56,7 +56,7 @@ export function openGeoIp(paths: readonly string[]): GeoIp {
       return null;
     },
     describe: databases.map((d) => d.describe),
-    answers: { ipv4: forIpv4.length > 0, ipv6: forIpv6.length > 0 },
+    answers: { ipv4: databases.some((d) => d.answersIpv4), ipv6: forIpv6.some((d) => d.answersIpv6) },
     fingerprint: prints.join("\n"),
   };
 }
