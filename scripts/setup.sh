@@ -140,6 +140,9 @@ TEST_PACKAGES=(
   "redis-cli:redis-tools"
   "promtool:prometheus"   # test/tls-e2e.test.ts: /metrics with the TLS families passes promtool check metrics
   # test/net/proxy-protocol-*.test.ts, test/client-e2e.test.ts: real HAProxy and nginx stream sending and accepting PROXY headers
+  "mmdblookup:mmdb-bin"   # test/geo/geoip.test.ts: libmaxminddb, the reference reader our lookups are compared with
+  "/usr/lib/*/perl5/*/MaxMind/DB/Writer/Tree.pm:libmaxmind-db-writer-perl"   # test/geo/geoip-maxmind.test.ts: databases in MaxMind's own schema
+  "/usr/share/GeoIP/GeoIP.dat:geoip-database"   # test/geo/geoip-files.test.ts: a legacy .dat, refused
   "haproxy:haproxy"
   "nginx:nginx"
   "/usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
