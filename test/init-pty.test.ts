@@ -65,6 +65,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const toLeastConn = KEY.down.repeat(BALANCE_ALGORITHMS.indexOf("least_conn")) + KEY.enter;
     await answer(pty, "How should a server be picked", toLeastConn);
     await answer(pty, "Health checks", KEY.down.repeat(HEALTH_CHOICES.indexOf("redis") - HEALTH_CHOICES.indexOf("tcp")) + KEY.enter);
+    await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", "127.0.0.1:0");
     await answer(pty, "Install aegis as a systemd service", KEY.enter); // default: No
     await answer(pty, "Where should the config file go?", KEY.enter); // default: aegis.toml
@@ -112,6 +113,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     await answer(pty, "Check now that the servers accept connections?", KEY.enter);
     await answer(pty, "How should a server be picked", KEY.enter);
     await answer(pty, "Health checks", KEY.enter);
+    await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", KEY.enter);
     await answer(pty, "Install aegis as a systemd service", KEY.enter);
     await answer(pty, "Where should the config file go?", KEY.enter);
@@ -179,6 +181,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);
     await answer(pty, "How should a server be picked", KEY.enter);
     await answer(pty, "Health checks", KEY.enter);
+    await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", KEY.enter);
     await answer(pty, "Install aegis as a systemd service", KEY.enter);
     await answer(pty, "Where should the config file go?", KEY.enter);

@@ -88,6 +88,7 @@ const NEXT = (n: number) => `Server ${n}?`;
 const REACH = "Check now that the servers accept connections?";
 const BALANCE = "How should a server be picked";
 const HEALTH = "Health checks: how should aegis tell";
+const CLIENT = "Set up who the client is?";
 const METRICS = "Address for Prometheus metrics";
 const SERVICE = "Install aegis as a systemd service";
 const OUTPUT = "Where should the config file go?";
@@ -117,6 +118,7 @@ async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; serv
   await h.answer(BALANCE, selectKeys(BALANCE_ALGORITHMS, "round_robin", o.balance ?? "round_robin"));
   await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", o.health ?? "tcp"));
   if (o.tls?.mode !== undefined) await h.answer(MODE, o.tls.mode);
+  await h.answer(CLIENT, KEY.enter);
   await h.answer(METRICS, o.metrics ?? "");
   await h.answer(SERVICE, o.service ? KEY.up + KEY.enter : KEY.enter);
   await h.answer(OUTPUT, o.output ?? "");
@@ -225,6 +227,7 @@ describe("the wizard, in-process", () => {
       await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", "custom"));
       await h.answer("Text to send", "version\\r\\n");
       await h.answer("Text the reply must contain", "VERSION ");
+      await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "off");
       await h.answer(SERVICE, KEY.enter);
       await h.answer(OUTPUT, "memcached.toml");
@@ -247,6 +250,7 @@ describe("the wizard, in-process", () => {
       await h.answer(REACH, KEY.right + KEY.enter);
       await h.answer(BALANCE, KEY.enter);
       await h.answer(HEALTH, KEY.enter);
+      await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "127.0.0.1:16380");
       await h.term.screen.waitFor("that is the proxy's own listen address");
       h.term.send(KEY.ctrlC);
@@ -295,12 +299,12 @@ describe("the wizard, in-process", () => {
   });
 
   // Ctrl-C at each prompt in turn: exit 130 and nothing on disk.
-  const prompts = [LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
+  const prompts = [LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, CLIENT, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
   test.each(prompts.map((p, i) => [i, p] as const))("Ctrl-C at prompt %d (%s): exit 130, nothing written", async (index) => {
     const r = await drive(async (h) => {
       const answers: [string, string][] = [
         [LISTEN, ""], [TLS, KEY.enter], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
-        [HEALTH, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
+        [HEALTH, KEY.enter], [CLIENT, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
       ];
       for (const [prompt, keys] of answers.slice(0, index)) await h.answer(prompt, keys);
       await h.answer(prompts[index]!, KEY.ctrlC);
@@ -320,6 +324,7 @@ describe("the wizard, in-process", () => {
       await h.answer(REACH, KEY.right + KEY.enter);
       await h.answer(BALANCE, KEY.enter);
       await h.answer(HEALTH, KEY.enter);
+      await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "");
       await h.answer(SERVICE, KEY.enter);
       await h.answer(OUTPUT, "");
@@ -445,6 +450,7 @@ describe("the TLS question", () => {
       await h.answer(REACH, KEY.right + KEY.enter);
       await h.answer(BALANCE, KEY.enter);
       await h.answer(HEALTH, KEY.enter);
+      await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "");
       await h.answer(SERVICE, KEY.enter);
       await h.answer(OUTPUT, "");
@@ -615,5 +621,64 @@ describe("through the command line (from source)", () => {
     const help = await run([...SOURCE_COMMAND, "init", "--help"]);
     expect(help.code).toBe(0);
     for (const flag of ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--yes", "--force", "--service", "--tls-cert", "--tls-key", "--tls-postgres"]) expect(help.stdout).toContain(flag);
+  });
+});
+
+describe("who the client is", () => {
+  test("PROXY protocol in front (its peers checked as typed), PROXY to the servers, sticky clients: written, and the loader agrees", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(LISTEN, "127.0.0.1:16381");
+      await h.answer(TLS, KEY.enter);
+      await h.answer(FIRST, "10.0.0.5:5432");
+      await h.answer(NEXT(2), "");
+      await h.answer(REACH, KEY.right + KEY.enter);
+      await h.answer(BALANCE, KEY.enter);
+      await h.answer(HEALTH, KEY.enter);
+      await h.answer(CLIENT, KEY.left + KEY.enter);
+      await h.answer("send a PROXY header first?", KEY.down + KEY.enter); // v2
+      await h.answer("Which addresses may send it?", "10.0.0.1/8");
+      await h.term.screen.waitFor("has host bits set");
+      h.term.send(`${KEY.backspace.repeat(10)}10.0.0.0/8, 192.168.1.7\r`);
+      await h.answer("Tell the servers the client's address", KEY.down + KEY.down + KEY.enter); // v1
+      await h.answer("Keep each client on the same server", KEY.left + KEY.enter);
+      await h.answer("For how long after its last session", "half an hour");
+      await h.term.screen.waitFor("is not a duration");
+      h.term.send(`${KEY.backspace.repeat(12)}45m\r`);
+      await h.answer(METRICS, "off");
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    expect(r.screen).toContain("PROXY in");
+    const config = loadConfigFile(join(r.dir, "aegis.toml"));
+    expect(config.listeners[0]!.proxyProtocol).toEqual({ accept: "v2", from: ["10.0.0.0/8", "192.168.1.7/32"], timeoutMs: 5000 });
+    expect(config.upstreams[0]!.sendProxy).toBe(1);
+    expect(config.upstreams[0]!.stick).toEqual({ ttlMs: 45 * 60_000, maxEntries: 100_000 });
+  });
+
+  test("the flags give the same answers without a question; each mistake is named", async () => {
+    const flags = parseInitFlags(["--listen", "0.0.0.0:5432", "--server", "10.0.0.5:5432", "--proxy-protocol", "any", "--proxy-protocol-from", "10.0.0.0/8,10.1.0.0/16", "--send-proxy", "v2", "--stick", "10m"]);
+    expect(flags.client).toEqual({ proxyProtocol: { accept: "any", from: ["10.0.0.0/8", "10.1.0.0/16"] }, sendProxy: "v2", stickTtl: "10m" });
+    const r = await drive(async () => {}, { argv: ["--listen", "127.0.0.1:16382", "--server", "10.0.0.5:5432", "--proxy-protocol", "v1", "--proxy-protocol-from", "127.0.0.1", "--stick", "1h", "--metrics", "off", "--yes"] });
+    expect(r.code).toBe(0);
+    const config = loadConfigFile(join(r.dir, "aegis.toml"));
+    expect(config.listeners[0]!.proxyProtocol).toMatchObject({ accept: "v1", from: ["127.0.0.1/32"] });
+    expect(config.upstreams[0]!.stick!.ttlMs).toBe(3_600_000);
+    const problem = (argv: string[]) => {
+      try {
+        parseInitFlags(argv);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return null;
+    };
+    expect(problem(["--proxy-protocol", "v2"])).toBe("--proxy-protocol needs --proxy-protocol-from CIDR[,CIDR]: the balancers allowed to send the header");
+    expect(problem(["--proxy-protocol-from", "10.0.0.0/8"])).toBe("--proxy-protocol-from needs --proxy-protocol v1|v2|any");
+    expect(problem(["--proxy-protocol", "v3", "--proxy-protocol-from", "10.0.0.0/8"])).toBe(`--proxy-protocol "v3": choose v1, v2 or any`);
+    expect(problem(["--proxy-protocol", "v2", "--proxy-protocol-from", "10.0.0.1/8"])).toContain(`--proxy-protocol-from: "10.0.0.1/8" has host bits set`);
+    expect(problem(["--send-proxy", "any"])).toBe(`--send-proxy "any": choose v1 or v2`);
+    expect(problem(["--stick", "100ms"])).toBe("--stick at least 1s");
+    expect(problem(["--stick", "soon"])).toBe(`--stick "soon" is not a duration such as "30m" or "1h"`);
   });
 });

@@ -46,6 +46,10 @@ Without a terminal (or with CI set) it asks nothing: give the answers as flags a
   --tls-cert PATH         terminate TLS on the listener with this certificate PEM (servers stay plaintext)
   --tls-key PATH          its private key PEM (leave out when the cert file holds the key)
   --tls-postgres          answer PostgreSQL's SSLRequest (mode = "postgres"), so psql sslmode=require works
+  --proxy-protocol V      a balancer in front sends a PROXY header first: v1, v2 or any
+  --proxy-protocol-from C the balancers allowed to send it (CIDRs, comma-separated); needed with --proxy-protocol
+  --send-proxy V          tell the servers the client's address with a PROXY header: v1 or v2
+  --stick TTL             keep each client on its server for TTL after its last session (e.g. 30m)
   --output PATH, -o       file to write (default ./aegis.toml; /etc/aegis/aegis.toml with --service)
   --service               install and start the systemd service afterwards (as root)
   --yes, -y               write without asking (needs --listen and --server)

@@ -485,5 +485,9 @@ function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
     end: s.endReason ?? "client_closed",
     ...(s.rejectReason ? { reason: s.rejectReason } : {}),
     ...(s.tls ? { sni: s.tls.sni, alpn: s.tls.alpn, tls_version: s.tls.version, client_cert: s.tls.clientCert } : {}),
+    // Who the client is: the balancer that said so (HAProxy's fc_src), and where it is from, when known.
+    ...(s.peer !== null ? { peer: s.peer } : {}),
+    ...(s.knownCountry ? { country: s.knownCountry } : {}),
+    ...(s.region !== null ? { region: s.region } : {}),
   };
 }

@@ -87,6 +87,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   #clientIp: IpWords | null | undefined = undefined;
   /** The client's country, once asked for (undefined: not yet; null: unknown). */
   #country: string | null | undefined = undefined;
+  /** The peer that sent a PROXY header naming another client (the balancer in front); null: none. */
+  peer: string | null = null;
   /** The region whose servers the route prefers for this session; null: none. */
   region: string | null = null;
   /** The stick table entry this session counts on (-1: none); the assigner sets and gives it back. */
@@ -249,6 +251,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.plane.wheel.cancel(this);
     this.proxyHeader = header;
     if (header.source) {
+      this.peer = this.clientAddress; // the balancer in front, for the access log
       this.#clientAddress = header.source.host;
       this.clientPort = header.source.port;
       this.#clientIp = undefined;
@@ -262,6 +265,11 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       this.#clientIp = parseIp(this.clientAddress, words) ? words : null;
     }
     return this.#clientIp;
+  }
+
+  /** The country if a route or a region preference looked it up (the access log does not look it up itself). */
+  get knownCountry(): string | null | undefined {
+    return this.#country;
   }
 
   country(): string | null {

@@ -27,7 +27,7 @@ describe("accepting a PROXY header", () => {
     expect(conn.events.slice(0, 2)).toEqual(["open", "data:HELLO"]);
     client.socket.end();
     await waitFor(() => p.sessions === 0, { what: "the session ended" });
-    expect(p.sessionLogs()[0]).toMatchObject({ client: "203.0.113.9:5555", bytes_in: 5, end: "client_closed" });
+    expect(p.sessionLogs()[0]).toMatchObject({ client: "203.0.113.9:5555", peer: "127.0.0.1", bytes_in: 5, end: "client_closed" });
   });
 
   test("v2 dripped a few bytes at a time, then the data in a later write", async () => {
@@ -158,6 +158,8 @@ describe("routes on who the client is", () => {
       await client.recorder.untilClosed();
       await waitFor(() => p.sessions === 0, { what: "session over" });
       expect(p.sessionLogs().at(-1), header).toMatchObject({ upstream: expected });
+      // The country shows in the access log once a route has looked it up.
+      if (expected === "us") expect(p.sessionLogs().at(-1)!.country).toBeOneOf(["US", "CA"]);
     }
   });
 });

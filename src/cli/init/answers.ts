@@ -1,6 +1,7 @@
 // What `aegis init` asks for, whether from the wizard or from flags; render.ts turns it into aegis.toml.
 import type { HealthChoice } from "./health-presets.ts";
 import type { TlsAnswer } from "./tls.ts";
+import type { ClientAnswer } from "./client-wizard.ts";
 
 export interface InitAnswers {
   /** host:port to accept client connections on, as the user wrote it. */
@@ -13,6 +14,8 @@ export interface InitAnswers {
   health: HealthChoice;
   /** send/expect of a custom check (health = "custom"). */
   custom?: { send?: string; expect?: string };
+  /** PROXY protocol in and out, sticky clients; absent: none of them. */
+  client?: ClientAnswer;
   /** host:port of the metrics endpoint, or null to turn it off. */
   metrics: string | null;
   /** Install (and start) the systemd unit after writing the file. */

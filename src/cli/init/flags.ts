@@ -6,6 +6,7 @@ import { DEFAULT_METRICS, DEFAULT_OUTPUT, SERVICE_OUTPUT, type InitAnswers } fro
 import { addressError } from "./checks.ts";
 import { HEALTH_CHOICES, type HealthChoice } from "./health-presets.ts";
 import { absolutePath, certProblem, keyFileProblem, type TlsAnswer } from "./tls.ts";
+import { cidrListProblem, splitList, ttlProblem, type ClientAnswer } from "./client-wizard.ts";
 
 export interface InitFlags {
   listen?: string;
@@ -17,6 +18,8 @@ export interface InitFlags {
   output?: string;
   /** --tls-cert, --tls-key (absolute, files checked) and --tls-postgres. */
   tls?: TlsAnswer;
+  /** --proxy-protocol, --proxy-protocol-from, --send-proxy, --stick. */
+  client?: ClientAnswer;
   /** Do not ask: write with the flags' answers. */
   yes: boolean;
   /** Overwrite an existing file. */
@@ -25,7 +28,8 @@ export interface InitFlags {
   service: boolean;
 }
 
-const VALUED = ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--tls-cert", "--tls-key"] as const;
+const VALUED = ["--listen", "--server", "--balance", "--health", "--metrics", "--output", "--tls-cert", "--tls-key", "--proxy-protocol", "--proxy-protocol-from", "--send-proxy", "--stick"] as const;
+type ClientFlag = "--proxy-protocol" | "--proxy-protocol-from" | "--send-proxy" | "--stick";
 const SWITCHES = ["--yes", "--force", "--service", "--tls-postgres"];
 const ALIASES: Record<string, string> = { "-l": "--listen", "-s": "--server", "-b": "--balance", "-o": "--output", "-y": "--yes" };
 
@@ -36,6 +40,7 @@ const ALIASES: Record<string, string> = { "-l": "--listen", "-s": "--server", "-
 export function parseInitFlags(argv: readonly string[], algorithms: readonly string[] = BALANCE_ALGORITHMS, cwd = process.cwd()): InitFlags {
   const flags: InitFlags = { servers: [], yes: false, force: false, service: false };
   const tls: { cert?: string; key?: string; postgres: boolean } = { postgres: false };
+  const client: Partial<Record<ClientFlag, string>> = {};
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     let value: string | undefined;
@@ -60,11 +65,41 @@ export function parseInitFlags(argv: readonly string[], algorithms: readonly str
     if (value === undefined || value === "") throw new UsageError(`${arg} needs a value`);
     if (arg === "--tls-cert") tls.cert = absolutePath(cwd, value);
     else if (arg === "--tls-key") tls.key = absolutePath(cwd, value);
-    else applyValue(flags, arg as Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key">, value, algorithms);
+    else if (CLIENT_FLAGS.includes(arg)) client[arg as ClientFlag] = value;
+    else applyValue(flags, arg as Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key" | ClientFlag>, value, algorithms);
   }
   const answer = checkedTls(tls);
   if (answer) flags.tls = answer;
+  const clientAnswer = checkedClient(client);
+  if (clientAnswer) flags.client = clientAnswer;
   return flags;
+}
+
+const CLIENT_FLAGS: readonly string[] = ["--proxy-protocol", "--proxy-protocol-from", "--send-proxy", "--stick"];
+
+/** The client answers of the flags, each checked as the wizard checks it; undefined when none is given. */
+function checkedClient(f: Partial<Record<ClientFlag, string>>): ClientAnswer | undefined {
+  const out: ClientAnswer = {};
+  const accept = f["--proxy-protocol"];
+  const from = f["--proxy-protocol-from"];
+  if (accept !== undefined && !["v1", "v2", "any"].includes(accept)) throw new UsageError(`--proxy-protocol ${JSON.stringify(accept)}: choose v1, v2 or any`);
+  if (accept !== undefined && from === undefined) throw new UsageError("--proxy-protocol needs --proxy-protocol-from CIDR[,CIDR]: the balancers allowed to send the header");
+  if (from !== undefined && accept === undefined) throw new UsageError("--proxy-protocol-from needs --proxy-protocol v1|v2|any");
+  if (accept !== undefined && from !== undefined) {
+    const why = cidrListProblem(from);
+    if (why) throw new UsageError(`--proxy-protocol-from: ${why}`);
+    out.proxyProtocol = { accept: accept as "v1" | "v2" | "any", from: splitList(from) };
+  }
+  const send = f["--send-proxy"];
+  if (send !== undefined && send !== "v1" && send !== "v2") throw new UsageError(`--send-proxy ${JSON.stringify(send)}: choose v1 or v2`);
+  if (send) out.sendProxy = send;
+  const ttl = f["--stick"];
+  if (ttl !== undefined) {
+    const why = ttlProblem(ttl);
+    if (why) throw new UsageError(`--stick ${why}`);
+    out.stickTtl = ttl;
+  }
+  return out.proxyProtocol || out.sendProxy || out.stickTtl ? out : undefined;
 }
 
 /** The TLS answer of the flags, its files checked as the wizard checks them; undefined without --tls-cert. */
@@ -81,7 +116,7 @@ function checkedTls(tls: { cert?: string; key?: string; postgres: boolean }): Tl
   return { cert: tls.cert, ...(tls.key !== undefined ? { key: tls.key } : {}), postgres: tls.postgres };
 }
 
-function applyValue(flags: InitFlags, flag: Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key">, value: string, algorithms: readonly string[]): void {
+function applyValue(flags: InitFlags, flag: Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key" | ClientFlag>, value: string, algorithms: readonly string[]): void {
   switch (flag) {
     case "--listen":
       flags.listen = checkedAddress(flag, value, "bind");
@@ -133,6 +168,7 @@ export function answersFromFlags(flags: InitFlags): InitAnswers | string[] {
   return {
     listen: flags.listen,
     ...(flags.tls ? { tls: flags.tls } : {}),
+    ...(flags.client ? { client: flags.client } : {}),
     servers: flags.servers,
     balance: flags.balance ?? BALANCE_ALGORITHMS[0],
     health: flags.health ?? "none",

@@ -61,6 +61,21 @@ function tlsValues(t: NonNullable<InitAnswers["tls"]>): Record<string, string> {
   return { cert: str(t.cert), ...(t.key ? { key: str(t.key) } : {}), ...(t.postgres ? { mode: str("postgres") } : {}) };
 }
 
+/** proxy_protocol and its peers, when a balancer in front sends the header. */
+function clientListenerValues(a: InitAnswers): Record<string, string> {
+  const pp = a.client?.proxyProtocol;
+  return pp ? { proxy_protocol: str(pp.accept), proxy_protocol_from: `[${pp.from.map(str).join(", ")}]` } : {};
+}
+
+/** send_proxy and stick, when asked for. */
+function clientUpstreamValues(a: InitAnswers): Record<string, string> {
+  const c = a.client;
+  return {
+    ...(c?.sendProxy ? { send_proxy: str(c.sendProxy) } : {}),
+    ...(c?.stickTtl ? { stick: `{ on = "source", ttl = ${str(c.stickTtl)} }` } : {}),
+  };
+}
+
 /** The listener's tls line, with what it changes for clients. */
 function tlsBlock(a: InitAnswers): string[] {
   if (!a.tls) return [];
@@ -76,11 +91,12 @@ function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string
   // What the answers set, by section; every other key appears commented out with its default.
   const values: Record<string, Record<string, string>> = {
     metrics: a.metrics === null ? { enabled: "false" } : { listen: str(a.metrics) },
-    listener: { name: str(name), bind: str(a.listen), upstream: str(name) },
+    listener: { name: str(name), bind: str(a.listen), upstream: str(name), ...clientListenerValues(a) },
     upstream: {
       name: str(name),
       balance: `${str(a.balance)}${ALGORITHM_EXPLANATIONS[a.balance] ? `  # ${ALGORITHM_EXPLANATIONS[a.balance]}` : ""}`,
       servers: `[\n${a.servers.map((s) => `  ${str(s)},`).join("\n")}\n]`,
+      ...clientUpstreamValues(a),
     },
   };
   const out: string[] = [

@@ -10,6 +10,7 @@ import type { InitFlags } from "./flags.ts";
 import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts, type HealthChoice } from "./health-presets.ts";
 import { answer, type WizardIO } from "./prompt.ts";
 import { askTls, askTlsMode } from "./tls-wizard.ts";
+import { askClient, clientRows } from "./client-wizard.ts";
 
 /** What the wizard needs of the machine; the command passes the real ones, tests their own. */
 export interface WizardEnv {
@@ -40,6 +41,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
   }));
   const { health, custom } = await askHealth(io, flags.health);
   const tls = files && await askTlsMode(io, files, health, flags.tls?.postgres ?? false);
+  const client = await askClient(io, flags.client ?? {});
   const metrics = await askMetrics(io, env, listen, flags.metrics);
   const service = env.offerService
     ? await answer(p.confirm({
@@ -55,7 +57,8 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
     placeholder: suggested,
     defaultValue: suggested,
   }));
-  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), metrics, service, output: output || suggested };
+  const hasClient = client.proxyProtocol || client.sendProxy || client.stickTtl;
+  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), ...(hasClient ? { client } : {}), metrics, service, output: output || suggested };
 }
 
 async function askListen(io: WizardIO, env: WizardEnv, initial: string | undefined): Promise<string> {
@@ -188,6 +191,7 @@ export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, e
     ["Servers", a.servers.join(", ")],
     ["Balance", a.balance],
     ["Health check", a.health === "custom" ? `custom (${JSON.stringify(a.custom ?? {})})` : a.health],
+    ...clientRows(a.client),
     ["Metrics", a.metrics ?? "off"],
     ["Service", a.service ? "install and start the systemd unit" : "no"],
     ["File", a.output],
