@@ -59,6 +59,7 @@ class FakeClaim implements Claim, TimerEntry {
   clientIp(): IpWords { return this.#ip; }
   granted(): void {}
   queueing(): void {}
+  onDeadline(): void {}
 }
 
 const region = () => new SharedArrayBuffer(admissionBytes(256, 4));
