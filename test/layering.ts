@@ -19,6 +19,7 @@ export const RANKS: Readonly<Record<string, number>> = {
   "telemetry": 3,
   "balancing": 3,
   "route": 3,
+  "stick": 3,
   "health": 4,
   "admission": 4,
   "upstream": 5,
