@@ -106,7 +106,7 @@ interface TlsScript {
 }
 
 /** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
-async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; metrics?: string; service?: boolean; output?: string } = {}) {
+async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; client?: (h: Harness) => Promise<void>; metrics?: string; service?: boolean; output?: string } = {}) {
   await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
   await h.answer(TLS, o.tls ? KEY.left + KEY.enter : KEY.enter);
   await o.tls?.files(h);
@@ -118,7 +118,8 @@ async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; serv
   await h.answer(BALANCE, selectKeys(BALANCE_ALGORITHMS, "round_robin", o.balance ?? "round_robin"));
   await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", o.health ?? "tcp"));
   if (o.tls?.mode !== undefined) await h.answer(MODE, o.tls.mode);
-  await h.answer(CLIENT, KEY.enter);
+  await h.answer(CLIENT, o.client ? KEY.left + KEY.enter : KEY.enter);
+  await o.client?.(h);
   await h.answer(METRICS, o.metrics ?? "");
   await h.answer(SERVICE, o.service ? KEY.up + KEY.enter : KEY.enter);
   await h.answer(OUTPUT, o.output ?? "");
@@ -626,15 +627,7 @@ describe("through the command line (from source)", () => {
 
 describe("who the client is", () => {
   test("PROXY protocol in front (its peers checked as typed), PROXY to the servers, sticky clients: written, and the loader agrees", async () => {
-    const r = await drive(async (h) => {
-      await h.answer(LISTEN, "127.0.0.1:16381");
-      await h.answer(TLS, KEY.enter);
-      await h.answer(FIRST, "10.0.0.5:5432");
-      await h.answer(NEXT(2), "");
-      await h.answer(REACH, KEY.right + KEY.enter);
-      await h.answer(BALANCE, KEY.enter);
-      await h.answer(HEALTH, KEY.enter);
-      await h.answer(CLIENT, KEY.left + KEY.enter);
+    const client = async (h: Harness) => {
       await h.answer("send a PROXY header first?", KEY.down + KEY.enter); // v2
       await h.answer("Which addresses may send it?", "10.0.0.1/8");
       await h.term.screen.waitFor("has host bits set");
@@ -644,9 +637,9 @@ describe("who the client is", () => {
       await h.answer("For how long after its last session", "half an hour");
       await h.term.screen.waitFor("is not a duration");
       h.term.send(`${KEY.backspace.repeat(12)}45m\r`);
-      await h.answer(METRICS, "off");
-      await h.answer(SERVICE, KEY.enter);
-      await h.answer(OUTPUT, "");
+    };
+    const r = await drive(async (h) => {
+      await answerAll(h, { listen: "127.0.0.1:16381", servers: ["10.0.0.5:5432"], client, metrics: "off" });
       await h.answer("Write aegis.toml?", KEY.enter);
     });
     expect(r.code).toBe(0);

@@ -68,15 +68,7 @@ export async function startHaproxy(sections: string, readyTimeoutMs = 15_000): P
   writeFileSync(path, config);
   const proc = Bun.spawn(["haproxy", "-db", "-f", path], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const output = capture(proc);
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-      await proc.exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopAndClean(proc, dir);
   try {
     await whenServing(readyPort, proc, `HAProxy (config ${path})`, output.text, readyTimeoutMs);
   } catch (err) {
@@ -84,6 +76,17 @@ export async function startHaproxy(sections: string, readyTimeoutMs = 15_000): P
     throw new Error(`${(err as Error).message}\n--- config ---\n${config}`);
   }
   return { pid: proc.pid, config, logs: output.text, waitForLog: output.waitForLog, stop };
+}
+
+/** SIGTERM (SIGKILL after 5 s) a program a test started, then remove its directory; safe to call twice. */
+export async function stopAndClean(proc: Subprocess, dir: string): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await proc.exited;
+    clearTimeout(timer);
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export interface Captured {

@@ -1,9 +1,9 @@
 // Runs a real nginx (Debian's 1.22, stream module) on a temporary config for interoperability tests and reads its access log.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./aegis.ts";
 import { closedPort } from "./backends.ts";
-import { capture, whenServing } from "./haproxy.ts";
+import { capture, stopAndClean, whenServing } from "./haproxy.ts";
 import { waitFor } from "./wait.ts";
 
 export const NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -85,15 +85,7 @@ export async function startNginx(streamBlock: string, readyTimeoutMs = 15_000): 
     }
   };
   const errors = () => `${read(errorLog)}${output.text()}`;
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-      await proc.exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopAndClean(proc, dir);
   try {
     await whenServing(readyPort, proc, `nginx (config ${path})`, errors, readyTimeoutMs);
   } catch (err) {

@@ -6,9 +6,9 @@ import type { BalanceAlgorithm, ServerConfig, UpstreamConfig } from "../../src/c
 import { QueueWaker } from "../../src/upstream/queue-waker.ts";
 import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { Assigner, NO_SERVER, Outcome, QUEUED, QUEUE_FULL, type Claim } from "../../src/upstream/assigner.ts";
-import { Recycler } from "../../src/primitives/recycler.ts";
-import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
+import { UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
 import { L, LISTENER_CELLS, S, SERVER_CELLS, admissionBytes } from "../../src/shared/layout.ts";
+import { assignerEnv } from "../helpers/assigner.ts";
 
 const server = (maxConnections?: number, softLimit?: number): ServerConfig => ({
   name: "s", address: { host: "127.0.0.1", port: 1 }, weight: 1, backup: false,
@@ -28,21 +28,10 @@ function upstreamConfig(servers: ServerConfig[], queue = { size: 10, timeoutMs: 
  */
 function worker(sab: SharedArrayBuffer, index: number, config: UpstreamConfig) {
   const shared = new SharedAdmission(sab, 0, 256, 4);
-  const n = config.servers.length;
-  const plane = { now: 0, cells: new Float64Array(LISTENER_CELLS + n * SERVER_CELLS + 64), wheel: new TimerWheel(100, 0) };
   const failures: number[] = [];
-  const layout = {
-    slots: { listeners: [0], servers: [config.servers.map((_, i) => i)], listenerCapacity: 1, serverCapacity: n },
-    serverBase: (_u: number, s: number) => LISTENER_CELLS + s * SERVER_CELLS,
-    connectHistBase: () => LISTENER_CELLS + n * SERVER_CELLS,
-    serverSessionHistBase: () => LISTENER_CELLS + n * SERVER_CELLS,
-  };
-  const env = {
-    recycler: new Recycler(1 << 20), queueCapacity: 1 << 16, wheel: plane.wheel, cells: plane.cells, layout,
-    get now() { return plane.now; },
-    shortOfDescriptors: () => false,
-    reportFailure: (_u: number, s: number) => void failures.push(s),
-  };
+  const clock = { now: 0 };
+  const { env, cells, wheel } = assignerEnv(config.servers.length, clock, { reportFailure: (_u, s) => void failures.push(s) });
+  const plane = { get now() { return clock.now; }, set now(t: number) { clock.now = t; }, cells, wheel };
   const assigner = new Assigner(0, config, BALANCERS[config.balance], env, { shared, waker: new QueueWaker(shared), worker: index });
   return { shared, plane, assigner, failures };
 }

@@ -6,9 +6,9 @@ import type { BalanceAlgorithm, ServerConfig, UpstreamConfig } from "../../src/c
 import { SharedAdmission } from "../../src/admission/shared-region.ts";
 import { QueueWaker } from "../../src/upstream/queue-waker.ts";
 import { Assigner, Outcome, type Claim } from "../../src/upstream/assigner.ts";
-import { Recycler } from "../../src/primitives/recycler.ts";
-import { TimerWheel, UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
-import { LISTENER_CELLS, SERVER_CELLS, admissionBytes } from "../../src/shared/layout.ts";
+import { UNSCHEDULED, type TimerEntry } from "../../src/primitives/timer-wheel.ts";
+import { admissionBytes } from "../../src/shared/layout.ts";
+import { assignerEnv } from "../helpers/assigner.ts";
 import { allocateStickTable, StickTable } from "../../src/stick/table.ts";
 import { newIpWords, parseIp, type IpWords } from "../../src/net/ip.ts";
 import { stickId } from "../../src/upstream/sticky.ts";
@@ -28,18 +28,7 @@ function upstream(servers: ServerConfig[], extra: Partial<UpstreamConfig> = {}, 
 /** One Worker's assigner over a shared admission region and (optionally) a shared stick table. */
 function assigner(sab: SharedArrayBuffer, worker: number, config: UpstreamConfig, stick: StickTable | null = null): Assigner {
   const shared = new SharedAdmission(sab, 0, 256, 4, worker);
-  const n = config.servers.length;
-  const cells = new Float64Array(LISTENER_CELLS + n * SERVER_CELLS + 64);
-  const layout = {
-    slots: { listeners: [0], servers: [config.servers.map((_, i) => i)], listenerCapacity: 1, serverCapacity: n },
-    serverBase: (_u: number, s: number) => LISTENER_CELLS + s * SERVER_CELLS,
-    connectHistBase: () => LISTENER_CELLS + n * SERVER_CELLS,
-    serverSessionHistBase: () => LISTENER_CELLS + n * SERVER_CELLS,
-  };
-  const env = {
-    recycler: new Recycler(1 << 20), queueCapacity: 1 << 16, wheel: new TimerWheel(100, 0), cells, layout, now: 0,
-    shortOfDescriptors: () => false, reportFailure: () => {}, stickTable: () => stick,
-  };
+  const { env } = assignerEnv(config.servers.length, { now: 0 }, { stickTable: () => stick });
   return new Assigner(0, config, BALANCERS[config.balance], env, { shared, waker: new QueueWaker(shared), worker });
 }
 
