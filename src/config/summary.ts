@@ -1,5 +1,5 @@
 // The human summary `aegis check` prints after a config validates, like `nginx -t`.
-import type { Config, ListenerConfig, ServerConfig, UpstreamConfig } from "./types.ts";
+import type { Config, ListenerConfig, RouteConfig, ServerConfig, UpstreamConfig } from "./types.ts";
 import { formatAddress } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import { formatRate } from "./rate.ts";
@@ -28,6 +28,7 @@ export function summarizeConfig(c: Config): string {
       ...admission(l),
       ...client(l),
     ])),
+    ...c.listeners.flatMap((l) => (l.routes ?? []).map((r, i) => `  ${l.name} route ${i + 1}: ${routeText(r)}`)),
     `upstreams (${c.upstreams.length})`,
     ...c.upstreams.flatMap(upstream),
   ];
@@ -65,6 +66,18 @@ function client(l: ListenerConfig): string[] {
     l.preferRegion !== undefined ? `prefer region ${l.preferRegion === true ? "of the client" : l.preferRegion}` : "",
   ].filter(Boolean);
   return parts.length > 0 ? [parts.join(", ")] : [];
+}
+
+/** "source 10.0.0.0/8 and country US, CA -> pg-us (prefers region eu-west)". */
+function routeText(r: RouteConfig): string {
+  const on = [
+    r.source.length ? `source ${r.source.join(", ")}` : "",
+    r.country.length ? `country ${r.country.join(", ")}` : "",
+    r.sni.length ? `sni ${r.sni.join(", ")}` : "",
+    r.alpn.length ? `alpn ${r.alpn.join(", ")}` : "",
+  ].filter(Boolean).join(" and ");
+  const prefer = r.preferRegion === null ? "" : ` (prefers ${r.preferRegion === true ? "the client's region" : `region ${r.preferRegion}`})`;
+  return `${on} -> ${r.upstream}${prefer}`;
 }
 
 function sticky(u: UpstreamConfig): string {

@@ -28,6 +28,7 @@ export function describeTls(config: Config, now = Date.now()): string[] {
     }
     if (l.routes) {
       for (const r of l.routes) {
+        if (r.sni.length === 0 && r.alpn.length === 0) continue; // a route on the client alone: in the summary
         const on = [r.sni.length ? `sni ${r.sni.join(", ")}` : "", r.alpn.length ? `alpn ${r.alpn.join(", ")}` : ""].filter(Boolean).join(" and ");
         lines.push(`listener ${l.name}: ${on} -> upstream ${r.upstream}${tls ? "" : " (read from the ClientHello, passed through)"}`);
       }

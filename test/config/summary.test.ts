@@ -50,3 +50,32 @@ test("a disabled metrics endpoint reads as off", () => {
   const c = parseConfig(`[metrics]\nenabled = false\n[[listener]]\nbind = ":1"\nupstream = "u"\n[[upstream]]\nname = "u"\nservers = ["h:1"]\n`, "a.toml");
   expect(summarizeConfig(c).split("\n")).toContain("  metrics          off");
 });
+
+test("who the client is: PROXY in, routes on the client, regions, send PROXY and stick", () => {
+  const c = parseConfig(`
+    [global]
+    workers = 1
+    [global.regions]
+    eu-west = ["IE", "GB"]
+    [[listener]]
+    bind = "127.0.0.1:8081"
+    upstream = "pg"
+    proxy_protocol = "v2"
+    proxy_protocol_from = ["10.0.0.0/8", "192.168.0.1"]
+    [[listener.route]]
+    source = ["192.168.0.0/16"]
+    prefer_region = "eu-west"
+    upstream = "pg"
+    [[upstream]]
+    name = "pg"
+    send_proxy = "v1"
+    stick = { ttl = "5m", max_entries = 500 }
+    servers = [{ address = "127.0.0.1:5432", region = "eu-west" }]
+  `, "/etc/aegis/aegis.toml");
+  const text = summarizeConfig(c);
+  expect(text).toContain("  region eu-west   IE GB\n");
+  expect(text).toContain("PROXY v2 from 10.0.0.0/8 192.168.0.1/32, 1 route\n");
+  expect(text).toContain("  pg route 1: source 192.168.0.0/16 -> pg (prefers region eu-west)\n");
+  expect(text).toContain("send PROXY v1, stick on source (ttl 5m, 500 entries)\n");
+  expect(text).toContain("    127.0.0.1:5432  weight 1  region eu-west");
+});
