@@ -113,8 +113,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
-  /** Bytes already added to the Worker's top talkers. */
-  talked = 0;
+  /** Bytes already added to the Worker's top talkers; -1 until the session began there (its client known). */
+  talked = -1;
   readonly #startMono = performance.now();
   #connectStart = 0;
   /** When the client's first bytes went to the server: 0 before, -1 once the first reply is timed. */

@@ -4,16 +4,19 @@
 // session moved since the last sample, and a session's end adds the rest, so a long bulk
 // transfer shows while it runs. Summaries halve every minute: what is shown is mostly the last
 // few minutes (a minute ago weighs half, two minutes ago a quarter).
-import { DEFAULT_TALKERS_CAPACITY, TopTalkers, type ListenerTalkers } from "../telemetry/top-talkers.ts";
+import { TopTalkers, type ListenerTalkers } from "../telemetry/top-talkers.ts";
 
 export type { ListenerTalkers };
 
 /** How often the summaries forget half of what they hold. */
 export const TALKERS_HALF_LIFE_MS = 60_000;
-/** How often a Worker posts its summaries (and samples its sessions' bytes). */
+/** A Worker posts its summaries at most this often, once a round over its open sessions is done. */
 export const TALKERS_POST_EVERY_MS = 2_000;
-/** Per listener, the clients whose open sessions are counted in a post: all those in its summary. */
-const CURRENT_FOR = DEFAULT_TALKERS_CAPACITY;
+/**
+ * Open sessions are sampled a slice per tick, a round in about this many ticks (2 s at 100 ms a
+ * tick), so a Worker holding a million sessions never stops its data path for a whole walk.
+ */
+const SLICES = 20;
 
 /** What a session shows the talkers: who, and how much it moved so far. */
 export interface TalkingSession {
@@ -21,7 +24,7 @@ export interface TalkingSession {
   readonly listener: { readonly name: string };
   readonly bytesIn: number;
   readonly bytesOut: number;
-  /** Bytes already added to the talkers. */
+  /** Bytes already added to the talkers; -1 until the session began (its client is not known yet). */
   talked: number;
 }
 
@@ -29,6 +32,9 @@ export class WorkerTalkers {
   readonly #byListener = new Map<string, TopTalkers>();
   #decayedAt: number;
   #postedAt: number;
+  /** The round over open sessions in progress, and the open sessions it found per listener of the clients the summaries hold. */
+  #round: Iterator<TalkingSession> | null = null;
+  #open = new Map<string, Record<string, number>>();
 
   constructor(now: number) {
     this.#decayedAt = now;
@@ -37,6 +43,7 @@ export class WorkerTalkers {
 
   /** A session began (its client is known: after any PROXY header). */
   began(s: TalkingSession): void {
+    s.talked = 0;
     this.#of(s.listener.name).session(s.clientAddress);
   }
 
@@ -46,32 +53,43 @@ export class WorkerTalkers {
   }
 
   /**
-   * From the plane's tick: every TALKERS_POST_EVERY_MS, sample open sessions and return what to
-   * post (null otherwise). Listeners no longer in `listeners` (the config's) are forgotten.
+   * From the plane's tick: sample the next slice of open sessions; at the end of a round (and at
+   * most every TALKERS_POST_EVERY_MS) return what to post, else null. Listeners no longer in
+   * `listeners` (the config's) are forgotten then.
    */
-  tick(now: number, sessions: Iterable<TalkingSession>, listeners: readonly { readonly name: string }[]): ListenerTalkers[] | null {
-    if (now - this.#postedAt < TALKERS_POST_EVERY_MS) return null;
-    this.#postedAt = now;
-    const open = new Map<string, Map<string, number>>();
-    for (const s of sessions) {
-      this.#sample(s);
-      const counts = open.get(s.listener.name) ?? open.set(s.listener.name, new Map()).get(s.listener.name)!;
-      counts.set(s.clientAddress, (counts.get(s.clientAddress) ?? 0) + 1);
+  tick(now: number, sessions: Set<TalkingSession>, listeners: readonly { readonly name: string }[]): ListenerTalkers[] | null {
+    if (this.#round === null) {
+      if (now - this.#postedAt < TALKERS_POST_EVERY_MS) return null;
+      this.#round = sessions.values(); // a live iterator: sessions that end are skipped, new ones are visited
+      this.#open = new Map();
     }
+    for (let budget = Math.ceil(sessions.size / SLICES) + 1; budget > 0; budget--) {
+      const next = this.#round.next();
+      if (next.done) return this.#post(now, listeners);
+      const s = next.value;
+      if (s.talked < 0) continue;
+      this.#sample(s);
+      const t = this.#byListener.get(s.listener.name);
+      if (!t?.has(s.clientAddress)) continue;
+      const counts = this.#open.get(s.listener.name) ?? this.#open.set(s.listener.name, {}).get(s.listener.name)!;
+      counts[s.clientAddress] = (counts[s.clientAddress] ?? 0) + 1;
+    }
+    return null;
+  }
+
+  #post(now: number, listeners: readonly { readonly name: string }[]): ListenerTalkers[] {
+    this.#round = null;
+    this.#postedAt = now;
     for (; now - this.#decayedAt >= TALKERS_HALF_LIFE_MS; this.#decayedAt += TALKERS_HALF_LIFE_MS) {
       for (const t of this.#byListener.values()) t.decay(0.5);
     }
     const keep = new Set(listeners.map((l) => l.name));
     for (const name of this.#byListener.keys()) if (!keep.has(name)) this.#byListener.delete(name);
-    return [...this.#byListener].map(([listener, t]) => {
-      const counts = open.get(listener);
-      const current: Record<string, number> = {};
-      if (counts) for (const row of t.top(CURRENT_FOR, "bytes")) current[row.client] = counts.get(row.client) ?? 0;
-      return { listener, summary: t.snapshot(), current };
-    });
+    return [...this.#byListener].map(([listener, t]) => ({ listener, summary: t.snapshot(), current: this.#open.get(listener) ?? {} }));
   }
 
   #sample(s: TalkingSession): void {
+    if (s.talked < 0) return;
     const moved = s.bytesIn + s.bytesOut;
     if (moved === s.talked) return;
     this.#of(s.listener.name).bytes(s.clientAddress, moved - s.talked);

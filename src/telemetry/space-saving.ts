@@ -104,6 +104,11 @@ export class SpaceSaving {
     this.#total *= factor;
   }
 
+  /** Whether `key` is in the table: one map lookup, no allocation. */
+  has(key: string): boolean {
+    return this.#slotOf.has(key);
+  }
+
   /** The estimate for `key`, or undefined when it is not in the table (then it weighs at most `bound`). */
   estimate(key: string): { count: number; error: number } | undefined {
     const slot = this.#slotOf.get(key);

@@ -54,6 +54,11 @@ export class TopTalkers {
     this.#bytes.add(client, bytes);
   }
 
+  /** Whether either summary holds `client` (two map lookups, no allocation). */
+  has(client: string): boolean {
+    return this.#bytes.has(client) || this.#sessions.has(client);
+  }
+
   decay(factor: number): void {
     this.#bytes.decay(factor);
     this.#sessions.decay(factor);
