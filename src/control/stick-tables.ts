@@ -1,6 +1,6 @@
 // The stick tables of every upstream with `stick`: allocated by the main thread, shared with each Worker, kept across reloads.
 import type { Config, UpstreamConfig } from "../config/types.ts";
-import { takesNewConnections, type ServerState } from "../health/server-state.ts";
+import { takesStuckClients, type ServerState } from "../health/server-state.ts";
 import { allocateStickTable, StickTable } from "../stick/table.ts";
 import { stickId } from "../upstream/sticky.ts";
 
@@ -69,13 +69,13 @@ export class StickTables {
     return this.#byName.get(upstream)?.table ?? null;
   }
 
-  /** A health or admin snapshot: entries of servers that take no new connections go now. */
+  /** A health or admin snapshot: entries of servers that take no stuck clients go now (a draining one keeps them). */
   dropUnavailable(upstream: UpstreamConfig, states: readonly ServerState[]): void {
     const table = this.table(upstream.name);
     if (!table) return;
     states.forEach((state, i) => {
       const server = upstream.servers[i];
-      if (server && !takesNewConnections(state)) table.dropServer(stickId(server));
+      if (server && !takesStuckClients(state)) table.dropServer(stickId(server));
     });
   }
 }

@@ -11,3 +11,8 @@ export type AdminState = "ready" | "draining" | "disabled";
 export function takesNewConnections(state: ServerState): boolean {
   return state === "up";
 }
+
+/** A draining server still takes the clients stuck to it (HAProxy's drain: only persistent connections). */
+export function takesStuckClients(state: ServerState): boolean {
+  return state === "up" || state === "draining";
+}

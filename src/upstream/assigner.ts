@@ -285,7 +285,7 @@ export class Assigner implements PoolHost {
   #pick(claim: Claim, fromQueue: boolean): number {
     const ctx = this.#ctx.reset(claim);
     // A stuck client goes back to its server while that one takes new connections and has room.
-    const sticky = this.#stick?.preferred(claim, this.#views, this.limits) ?? -1;
+    const sticky = this.#stick?.preferred(claim, this.#states, this.limits) ?? -1;
     if (sticky >= 0) return this.#stuck(claim, this.#took(sticky));
     if (!this.limits.any) return this.#stuck(claim, this.#took(this.#choose(ctx)));
     if (!fromQueue && this.queue.waitingAnywhere() > 0) return QUEUED;
@@ -329,7 +329,7 @@ export class Assigner implements PoolHost {
   #stuck(claim: Claim, server: number): number {
     const stick = this.#stick;
     if (stick === null || server < 0) return server;
-    const other = stick.bind(claim, server, this.#views, this.limits);
+    const other = stick.bind(claim, server, this.#states, this.limits);
     if (other === server) return server;
     this.limits.give(server);
     this.#dropped(server);

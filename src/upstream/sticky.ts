@@ -5,7 +5,7 @@
 // an entry whose server is gone simply finds no server and is replaced at the client's next pick.
 import type { ServerConfig, StickConfig } from "../config/types.ts";
 import { hash32 } from "../balancing/hash.ts";
-import type { ServerView } from "../balancing/balancer.ts";
+import { takesStuckClients, type ServerState } from "../health/server-state.ts";
 import type { StickTable } from "../stick/table.ts";
 import type { IpWords } from "../net/ip.ts";
 import type { ServerLimits } from "./limits.ts";
@@ -46,14 +46,15 @@ export class Stickiness {
 
   /**
    * The server the claim's client is stuck to, with a place on it now held, or -1: no entry, or
-   * its server no longer takes new connections (down, ejected, disabled, draining, removed), was
-   * already tried by this session, or is at its hard limit (then the client is balanced anew).
+   * its server takes no stuck clients (down, ejected, disabled, removed; a draining one still
+   * does), was already tried by this session, or is at its hard limit (then the client is
+   * balanced anew).
    */
-  preferred(claim: StickyClaim, views: readonly ServerView[], limits: ServerLimits): number {
+  preferred(claim: StickyClaim, states: readonly ServerState[], limits: ServerLimits): number {
     const ip = claim.clientIp();
     if (ip === null) return -1;
     const server = this.serverOf(this.table.find(ip, Date.now(), this.ttlMs));
-    if (server < 0 || !views[server]!.available || claim.exclude.includes(server)) return -1;
+    if (!this.#usable(server, claim, states)) return -1;
     return limits.take(server) ? server : -1;
   }
 
@@ -62,7 +63,7 @@ export class Stickiness {
    * Returns `server`, or the server another Worker stuck the client to a moment before, with a
    * place on it now held, when that one can take it.
    */
-  bind(claim: StickyClaim, server: number, views: readonly ServerView[], limits: ServerLimits): number {
+  bind(claim: StickyClaim, server: number, states: readonly ServerState[], limits: ServerLimits): number {
     const ip = claim.clientIp();
     if (ip === null) return server;
     const now = Date.now();
@@ -70,12 +71,12 @@ export class Stickiness {
     const id = this.#ids[server]!;
     const found = this.table.find(ip, now, this.ttlMs);
     // Replace an entry whose server is not usable for this session; otherwise only fill an empty one.
-    const replacing = found !== 0 && found !== id && !this.#usable(this.serverOf(found), claim, views) ? found : 0;
+    const replacing = found !== 0 && found !== id && !this.#usable(this.serverOf(found), claim, states) ? found : 0;
     const stuck = this.table.claim(ip, id, now, this.ttlMs, replacing);
     claim.stickSlot = stuck.slot;
     if (stuck.id === id) return server;
     const other = this.serverOf(stuck.id);
-    return this.#usable(other, claim, views) && limits.take(other) ? other : server;
+    return this.#usable(other, claim, states) && limits.take(other) ? other : server;
   }
 
   /** The claim's session is over (or moves): its entry counts one session fewer. */
@@ -86,7 +87,7 @@ export class Stickiness {
     claim.stickSlot = -1;
   }
 
-  #usable(server: number, claim: StickyClaim, views: readonly ServerView[]): boolean {
-    return server >= 0 && views[server]!.available && !claim.exclude.includes(server);
+  #usable(server: number, claim: StickyClaim, states: readonly ServerState[]): boolean {
+    return server >= 0 && takesStuckClients(states[server] ?? "up") && !claim.exclude.includes(server);
   }
 }

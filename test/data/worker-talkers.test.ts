@@ -3,7 +3,9 @@ import { describe, expect, test } from "bun:test";
 import { TALKERS_HALF_LIFE_MS, TALKERS_POST_EVERY_MS, WorkerTalkers, type TalkingSession } from "../../src/data/worker-talkers.ts";
 import { TopTalkers } from "../../src/telemetry/top-talkers.ts";
 
-const session = (client: string, listener = "main"): TalkingSession => ({ clientAddress: client, listener: { name: listener }, bytesIn: 0, bytesOut: 0, talked: -1 });
+/** A session as the plane's Session is one: its byte counts grow. */
+type TestSession = TalkingSession & { bytesIn: number; bytesOut: number };
+const session = (client: string, listener = "main"): TestSession => ({ clientAddress: client, listener: { name: listener }, bytesIn: 0, bytesOut: 0, talked: -1 });
 const listeners = [{ name: "main" }, { name: "other" }];
 
 /** Ticks 100 ms apart from `start` until a post comes (bounded); returns it and the time. */

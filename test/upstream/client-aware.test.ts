@@ -117,6 +117,17 @@ describe("stick", () => {
     expect(entry).toMatchObject({ client: "10.0.0.1", server: stickId(config.servers[1]!), sessions: 0 });
   });
 
+  test("a draining server keeps its stuck clients (HAProxy's drain) while new clients go elsewhere; disabled, it keeps none", () => {
+    const table = new StickTable(allocateStickTable(1024));
+    const a = assigner(region(), 0, upstream([server(1), server(2)], stickConfig), table);
+    expect(visit(a, "10.0.0.1")).toBe(0);
+    a.apply(["draining", "up"]);
+    expect(visit(a, "10.0.0.1")).toBe(0);
+    expect([visit(a, "10.0.0.2"), visit(a, "10.0.0.3")]).toEqual([1, 1]);
+    a.apply(["disabled", "up"]);
+    expect(visit(a, "10.0.0.1")).toBe(1);
+  });
+
   test("a session counts on its entry while open; a retry after a failed connect moves it without counting twice", () => {
     const table = new StickTable(allocateStickTable(1024));
     const a = assigner(region(), 0, upstream([server(1), server(2)], stickConfig), table);
