@@ -1,5 +1,6 @@
 // Sticky clients through the compiled binary with two Workers: the shared table seen from the admin API and /metrics,
-// expiry, re-picks when a server dies, is disabled or removed, reloads, racing Workers, and removal by the operator.
+// expiry, re-picks when a server dies, is disabled or removed, reloads, racing Workers, HAProxy's PROXY header in front,
+// and removal by the operator.
 //
 // Why the re-pick checks are deterministic with round_robin in two Workers: each Worker's rotation
 // is its own, and with equal weights it never gives the same server twice in a row. So when one
@@ -9,8 +10,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { startAegis, tempDir, type Aegis, type LogLine } from "./helpers/aegis.ts";
-import { startEcho, type Backend } from "./helpers/backends.ts";
+import { closedPort, startEcho, type Backend } from "./helpers/backends.ts";
 import { ensureBinary } from "./helpers/build.ts";
+import { startHaproxy, type Haproxy } from "./helpers/haproxy.ts";
 import { snapshotsApplied, waitFor, within } from "./helpers/wait.ts";
 
 const TOKEN = "stick-e2e-token-0123456789abcdef";
@@ -19,8 +21,11 @@ const TEST_MS = 90_000;
 let aegis: Aegis | null = null;
 const backends: Backend[] = [];
 const held: Held[] = [];
+let haproxy: Haproxy | null = null;
 afterEach(async () => {
   for (const h of held.splice(0)) h.destroy();
+  await haproxy?.stop();
+  haproxy = null;
   await aegis?.stop("SIGKILL");
   aegis = null;
   for (const b of backends.splice(0)) b.stop();
@@ -214,8 +219,18 @@ describe("stick through the binary, two Workers", () => {
     const m = await a.metrics();
     expect(m.get(`aegis_stick_entries{upstream="app"}`)).toBe(12);
     expect(m.get(`aegis_stick_capacity{upstream="app"}`)).toBe(view.capacity);
+    const json = (await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics.json`)).json()) as { stick: unknown };
+    expect(json.stick).toEqual([{ upstream: "app", entries: 12, capacity: view.capacity }]);
+
+    // Idle time counts from the end of the last session, in 100 ms ticks: never more than the time since.
+    const ending = performance.now();
     await open.end();
-    expect((await settled(a, clients[0]!)).idle_ms).toBeGreaterThanOrEqual(0);
+    const idle = await waitFor(async () => {
+      const row = await settled(a, clients[0]!);
+      return row.idle_ms >= 300 ? row : false;
+    }, { what: `${clients[0]}'s idle time reaching 300 ms` });
+    expect(idle.idle_ms).toBeLessThanOrEqual(performance.now() - ending + 100);
+    expect(idle.expires_in_ms).toBe(view.ttl_ms - idle.idle_ms);
   }, TEST_MS);
 
   test("after the ttl the entry is gone and the client is picked anew (a new server within three picks)", async () => {
@@ -324,6 +339,24 @@ describe("stick through the binary, two Workers", () => {
     expect((await a.metrics()).get(`aegis_stick_entries{upstream="app"}`)).toBe(30);
   }, TEST_MS);
 
+  test("behind HAProxy's send-proxy-v2, clients are stuck by the address the PROXY header gives, not HAProxy's", async () => {
+    const a = await start(echoes("a", "b", "c"), { listener: `proxy_protocol = "v2"\nproxy_protocol_from = ["127.0.0.1/32"]` });
+    const port = closedPort();
+    haproxy = await startHaproxy(`
+listen to_aegis
+    bind 127.0.0.1:${port}
+    server aegis 127.0.0.1:${a.port} send-proxy-v2
+`);
+    const clients = addresses("127.0.0", 80, 6);
+    const went: Record<string, string[]> = {};
+    for (let round = 0; round < 3; round++) {
+      for (const c of clients) (went[c] ??= []).push(await sessionFrom(c, port));
+    }
+    for (const c of clients) expect({ c, servers: [...new Set(went[c])] }).toEqual({ c, servers: [went[c]![0]!] });
+    expect(new Set(clients.map((c) => went[c]![0]!))).toEqual(new Set(["a", "b", "c"])); // 6 fresh picks: one Worker made 3
+    expect(await quiet(a)).toEqual(Object.fromEntries(clients.map((c) => [c, [went[c]![0]!, 0]])));
+  }, TEST_MS);
+
   test("DELETE removes one entry (that client is picked anew) or all; bad requests are answered clearly", async () => {
     const a = await start(echoes("a", "b", "c"));
     const clients = addresses("127.0.0", 60, 4);
@@ -357,6 +390,8 @@ describe("stick through the binary, two Workers", () => {
     await refused("DELETE", "/api/upstreams/plain/stick/127.0.0.1", 404, `upstream "plain" has no stick table`);
     await refused("DELETE", "/api/upstreams/app/stick/not-an-address", 400, `"not-an-address" is not a client address`);
     await refused("DELETE", "/api/upstreams/app/stick/127.0.0.256", 400, "is not a client address");
+    await refused("DELETE", "/api/upstreams/app/stick/10.0.0.0%2F24", 400, "is not a client address");
+    expect(await api(a, "DELETE", "/api/upstreams/app/stick/2001:db8:1:2::%2F64")).toEqual({ status: 200, body: { upstream: "app", removed: 0 } });
     await refused("GET", "/api/upstreams/app/stick?limit=0", 400, "limit must be an integer");
     await refused("POST", "/api/upstreams/app/stick", 405, "");
     const anonymous = await fetch(`http://127.0.0.1:${a.metricsPort}/api/upstreams/app/stick`, { method: "DELETE" });
