@@ -1,5 +1,5 @@
 // The status page in a real headless Chromium: it loads with nothing from elsewhere, shows every
-// configured server, and a server killed during the test turns red within a few seconds.
+// configured server, a server killed during the test turns red within a few seconds, and Top clients ranks the heaviest first.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import { startAegis, simpleConfig, type Aegis } from "./helpers/aegis.ts";
@@ -8,6 +8,7 @@ import { connect } from "./helpers/client.ts";
 import { CHROMIUM_PATH, haveChromium, launchChromium } from "./helpers/browser.ts";
 import { makePki } from "./helpers/certs.ts";
 import { tlsClient } from "./helpers/tls.ts";
+import { exchangeFrom } from "./helpers/haproxy.ts";
 
 const RED = "rgb(239, 68, 68)";
 const GREEN = "rgb(34, 197, 94)";
@@ -121,6 +122,29 @@ describe("status page", () => {
     } finally {
       await tlsAegis.stop("SIGKILL");
     }
+  }, 30_000);
+
+  test("Top clients lists the heaviest client first, with its bytes and sessions", async () => {
+    // 250 kB and 50 kB each way through the echo servers: 500 kB and 100 kB as the page counts them.
+    await Promise.all([["127.0.0.70", 250_000], ["127.0.0.71", 50_000]].map(async ([source, size]) => {
+      const sent = new Uint8Array(size as number).fill(0x61);
+      const { received, error } = await exchangeFrom(source as string, aegis.port, sent);
+      expect({ source, error, length: received.length }).toEqual({ source, error: null, length: sent.length });
+    }));
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${aegis.metricsPort}/`);
+    // The Workers post every 2 s and the page polls every second: bounded by the wait's timeout.
+    await page.waitForFunction(() => {
+      const rows = (globalThis as unknown as Dom).document.querySelector("#clients [data-listener=main] tbody");
+      return rows?.querySelector("tr")?.getAttribute("data-client") === "127.0.0.70" && rows.querySelector("tr + tr")?.getAttribute("data-client") === "127.0.0.71";
+    }, undefined, { timeout: 15_000 });
+    const cells = (client: string) => page.evaluate((c) => {
+      const { document } = globalThis as unknown as { document: { querySelectorAll(s: string): { textContent: string | null }[] } };
+      return [...document.querySelectorAll(`#clients tr[data-client="${c}"] td`)].map((td) => td.textContent);
+    }, client);
+    expect(await cells("127.0.0.70")).toEqual(["127.0.0.70", "500 KB", "1", "0"]);
+    expect(await cells("127.0.0.71")).toEqual(["127.0.0.71", "100 KB", "1", "0"]);
+    await page.close();
   }, 30_000);
 
   test("says so when aegis goes away", async () => {
