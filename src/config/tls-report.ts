@@ -27,7 +27,8 @@ export function describeTls(config: Config, now = Date.now()): string[] {
       if (tls.clientCa) lines.push(`  client certificates ${tls.requireClientCert ? "required" : "asked for"}, checked against ${tls.clientCa.file}`);
     }
     if (l.routes) {
-      for (const r of l.routes) {
+      // Routes on who the client is (source, country) read no ClientHello: they are in the listener's summary line.
+      for (const r of l.routes.filter((route) => route.sni.length > 0 || route.alpn.length > 0)) {
         const on = [r.sni.length ? `sni ${r.sni.join(", ")}` : "", r.alpn.length ? `alpn ${r.alpn.join(", ")}` : ""].filter(Boolean).join(" and ");
         lines.push(`listener ${l.name}: ${on} -> upstream ${r.upstream}${tls ? "" : " (read from the ClientHello, passed through)"}`);
       }
