@@ -2,6 +2,7 @@
 // HAProxy 2.6 accept-proxy and a real nginx stream proxy_protocol: each logs the client that
 // connected to aegis; and a chain HAProxy -> aegis -> HAProxy where the innermost sees the original.
 import { afterEach, describe, expect, test } from "bun:test";
+import { PROXY_V2_LOCAL } from "../src/net/proxy-protocol.ts";
 import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { closedPort } from "./helpers/backends.ts";
 import { ensureBinary } from "./helpers/build.ts";
@@ -134,6 +135,49 @@ server {
       expect(line).toContain(` bytes_in=${bytes} bytes_out=${bytes} status=200`);
     });
     expect(nginx.errors()).not.toContain("broken header");
+  });
+});
+
+describe("what a header in front said goes on", () => {
+  test("an IPv6 client named by a v1 header, and a LOCAL header's peer, reach HAProxy and nginx as themselves, v1 and v2", async () => {
+    const echo = startEchoBackend();
+    backends.push(echo);
+    const targets = [
+      { name: "haproxy_v1", send: "v1", port: closedPort() }, { name: "haproxy_v2", send: "v2", port: closedPort() },
+      { name: "nginx_v1", send: "v1", port: closedPort() }, { name: "nginx_v2", send: "v2", port: closedPort() },
+    ];
+    const [h1, h2, n1, n2] = targets;
+    const haproxy = await startHaproxy([h1!, h2!].map((t) => `\nlisten ${t.name}\n    bind 127.0.0.1:${t.port} accept-proxy\n    server echo ${echo.address}\n`).join(""));
+    programs.push(haproxy);
+    const nginx = await startNginx([n1!, n2!].map((t) => `server {\n    listen 127.0.0.1:${t.port} proxy_protocol;\n    proxy_pass ${echo.address};\n    proxy_half_close on;\n}`).join("\n"));
+    programs.push(nginx);
+    aegis = await startAegis(`[global]\nworkers = ${WORKERS}\n\n[metrics]\nlisten = "127.0.0.1:0"\n${targets.map((t) => `
+[[listener]]
+name = "${t.name}"
+bind = "127.0.0.1:0"
+upstream = "${t.name}"
+proxy_protocol = "any"
+proxy_protocol_from = ["127.0.0.0/29"]
+
+[[upstream]]
+name = "${t.name}"
+servers = ["127.0.0.1:${t.port}"]
+send_proxy = "${t.send}"
+`).join("")}`, binary());
+    for (const t of targets) {
+      const v6 = await exchangeFrom("127.0.0.1", aegis.ports[t.name]!, Buffer.from("PROXY TCP6 2001:db8::7 2001:db8::1 4444 443\r\nsix\n"));
+      expect(Buffer.from(v6.received).toString()).toBe("six\n");
+      // A balancer's own check (LOCAL): the peer, a trusted 127.0.0.3, stays the client and is what goes on.
+      const local = await exchangeFrom("127.0.0.3", aegis.ports[t.name]!, Buffer.concat([PROXY_V2_LOCAL, Buffer.from("local\n")]));
+      expect(Buffer.from(local.received).toString()).toBe("local\n");
+      if (t.name.startsWith("haproxy")) {
+        await haproxy.waitForLog(new RegExp(`^client=2001:db8::7:4444 peer=127\\.0\\.0\\.1:\\d+ frontend=${t.name} `));
+        await haproxy.waitForLog(new RegExp(`^client=127\\.0\\.0\\.3:${local.localPort} peer=127\\.0\\.0\\.1:\\d+ frontend=${t.name} `));
+      } else {
+        await nginx.waitForLog(new RegExp(`^remote=127\\.0\\.0\\.1:\\d+ proxy=2001:db8::7:4444 server_port=${t.port} `));
+        await nginx.waitForLog(new RegExp(`^remote=127\\.0\\.0\\.1:\\d+ proxy=127\\.0\\.0\\.3:${local.localPort} server_port=${t.port} `));
+      }
+    }
   });
 });
 
