@@ -1,6 +1,6 @@
 // What the compiled aegis says about the client keys: `aegis check` describes PROXY, GeoIP, regions,
-// send_proxy and stick (and names a missing database), and /metrics of a running aegis with stick
-// tables and PROXY listeners passes Prometheus's own linter.
+// send_proxy and stick (and names a missing database); the admin API lists the clients PROXY headers
+// named; and /metrics of an aegis with stick tables and PROXY listeners passes Prometheus's linter.
 import { afterEach, describe, expect, test } from "bun:test";
 import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +18,8 @@ afterEach(async () => {
   aegis = null;
   for (const b of backends.splice(0)) b.stop();
 });
+
+const TOKEN = "e2e-admin-token-0123456789";
 
 /** A config with every client key, its GeoIP database named relative to the file. */
 const clientKeys = (geoip: string) => `
@@ -82,7 +84,7 @@ describe("aegis check", () => {
 });
 
 describe("/metrics with stick tables and PROXY listeners", () => {
-  test("clients stick to their servers across Workers, and promtool check metrics passes", async () => {
+  test("the header's clients stick to their servers across Workers and are the ones the admin API lists; promtool check metrics passes", async () => {
     const servers = ["a", "b"].map((name) => startScripted({
       open(socket) { socket.write(`${name}\n`); },
       end(socket) { socket.shutdown(); },
@@ -96,6 +98,9 @@ shutdown_grace = "1s"
 
 [metrics]
 listen = "127.0.0.1:0"
+
+[admin]
+token = "${TOKEN}"
 
 [[listener]]
 name = "pp"
@@ -133,6 +138,21 @@ stick = { on = "source", ttl = "10m", max_entries = 1000 }
       const m = await a.metrics();
       return m.get(`aegis_stick_entries{upstream="app"}`) === clients.length && m.get(`aegis_connections_rejected_total{listener="untrusted",reason="proxy_protocol"}`) === 1;
     }, { what: "3 stick entries and 1 proxy_protocol refusal on /metrics" });
+    const api = async (path: string, method = "GET") => (await fetch(`http://127.0.0.1:${a.metricsPort}/api/${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } })).json();
+    // The stick table and the top talkers hold the clients the headers named (an IPv6 one by its /64), not HAProxy's address.
+    const addressOf = (name: string) => servers[["a", "b"].indexOf(name)]!.address;
+    const stick = (await api("upstreams/app/stick")) as { entries: number; clients: { client: string; server: string }[] };
+    expect(stick.clients.map((c) => [c.client, c.server]).sort()).toEqual([
+      ["198.51.100.1", addressOf(placed["198.51.100.1"]![0]!)], ["198.51.100.2", addressOf(placed["198.51.100.2"]![0]!)], ["2001:db8::/64", addressOf(placed["2001:db8::9"]![0]!)],
+    ].sort());
+    type Top = { listeners: { clients: { client: string; sessions: number }[] }[] };
+    const top = await waitFor(async () => {
+      const rows = ((await api("clients?listener=pp&by=sessions")) as Top).listeners[0]?.clients ?? [];
+      return rows.length === clients.length && rows.every((r) => r.sessions === 4) ? rows : false;
+    }, { what: "the top talkers posted by the Workers (every 2 s)" });
+    expect(top.map((r) => r.client).sort()).toEqual([...clients].sort());
+    expect(await api("upstreams/app/stick/198.51.100.1", "DELETE")).toEqual({ upstream: "app", removed: 1 });
+    await waitFor(async () => (await a.metrics()).get(`aegis_stick_entries{upstream="app"}`) === clients.length - 1 || false, { what: "one stick entry fewer" });
     const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
     expect(text).toMatch(/^aegis_stick_capacity\{upstream="app"\} \d+$/m);
     const promtool = Bun.spawn(["promtool", "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" });

@@ -105,6 +105,51 @@ servers = ["${rest.address}"]
   });
 });
 
+describe("reload", () => {
+  test("a SIGHUP that turns the PROXY protocol on and adds a GeoIP database and a country route applies to the next connection", async () => {
+    const [us, rest] = [named("us"), named("rest")];
+    aegis = await startAegis(`
+[global]
+workers = 2
+log_level = "debug"
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[[listener]]
+name = "geo"
+bind = "127.0.0.1:0"
+upstream = "rest"
+#client-keys
+
+[[upstream]]
+name = "us"
+servers = ["${us.address}"]
+
+[[upstream]]
+name = "rest"
+servers = ["${rest.address}"]
+`, binary());
+    const a = aegis;
+    const header = Buffer.from("PROXY TCP4 8.8.8.8 127.0.0.1 4000 5432\r\nhi\n");
+    // Before: no PROXY protocol, so the header is the stream's own bytes.
+    expect(Buffer.from((await exchangeFrom("127.0.0.1", a.port, header)).received).toString()).toBe(`rest\n${header}`);
+    const path = String(a.logs.find((l) => l.msg === "ready")!.config);
+    const text = await Bun.file(path).text();
+    await Bun.write(path, text.replace("[global]", `[global]\ngeoip = ${JSON.stringify(GEO_DB)}`).replace("#client-keys", `proxy_protocol = "v1"
+proxy_protocol_from = ["127.0.0.1/32"]
+
+[[listener.route]]
+country = ["US"]
+upstream = "us"`));
+    a.proc.kill("SIGHUP");
+    const reloaded = await a.waitForLog((l) => l.msg === "reloaded" || String(l.msg).startsWith("reload failed"));
+    expect(reloaded).toMatchObject({ msg: "reloaded", changes: ["listener geo settings changed", "global settings changed"] });
+    expect((await claim(a, "8.8.8.8")).server).toBe("us");
+    expect((await claim(a, "81.2.69.142")).server).toBe("rest");
+  });
+});
+
 describe("prefer_region = true", () => {
   test("a GB client goes to the eu-west server while it is up, to the other while health checks hold it down, and back", async () => {
     const eu = named("eu");
