@@ -54,11 +54,16 @@ servers = ["${backend.address}"]
 ${extra}
 `;
 
-/** One HAProxy `listen` section per entry: its port, and the server line to aegis's listener. */
+/**
+ * One HAProxy `listen` section per entry: its port, and the server line to aegis's listener. No
+ * retries: HAProxy retries a server that closes at once (as aegis does when it refuses a peer),
+ * and each client must be one connection to aegis for the refusals to be counted exactly.
+ */
 function frontends(entries: { name: string; port: number; aegisPort: number; send: string }[]): string {
   return entries.map((e) => `
 listen ${e.name}
     bind 127.0.0.1:${e.port}
+    retries 0
     server aegis 127.0.0.1:${e.aegisPort} ${e.send}
 `).join("");
 }
@@ -71,7 +76,11 @@ const rejected = (listenerName: string, reason: string) => `aegis_connections_re
 
 /** Wait until /metrics shows `key` at `value` (a Worker's counters reach /metrics on its next tick). */
 const metricReaches = (a: Aegis, key: string, value: number) =>
-  waitFor(async () => (await a.metrics()).get(key) === value || false, { what: `${key} = ${value}`, timeoutMs: 10_000 });
+  waitFor(async () => {
+    const seen = (await a.metrics()).get(key);
+    if (seen !== value) throw new Error(`${key} is ${seen}`); // the failure then says what it was
+    return true;
+  }, { what: `${key} = ${value}`, timeoutMs: 10_000 });
 
 describe("HAProxy send-proxy in front of aegis", () => {
   test("v1, v2 and any: every client from 127.0.0.2-9 is itself in the access log, and the server gets its bytes only", async () => {
