@@ -56,6 +56,9 @@ name = "${m.name}"
 servers = ["127.0.0.1:${ports[i]}"]
 send_proxy = "${m.send}"
 pool = ${m.pool}
+# Long enough that a slow start of the programs around it does not leave the pool dormant (empty
+# until a session comes) while the test waits for it to be full; below HAProxy's timeout client (30s).
+pool_max_idle = "20s"
 ${extra}
 `).join("")}`;
 }
@@ -213,6 +216,7 @@ name = "inner"
 servers = ["127.0.0.1:${innerPort}"]
 send_proxy = "v2"
 pool = ${POOL}
+pool_max_idle = "20s" # see above: a pool idle past it empties until a session comes
 `, binary());
     // The unique ID (TLV 0x05) the outer HAProxy makes of its client goes through aegis untouched.
     const outer = await startHaproxy(`
