@@ -49,7 +49,13 @@ export function planReload(old: Config, next: Config, oldPorts: readonly number[
     }
   }
   for (const o of old.upstreams) if (!next.upstreams.some((u) => u.name === o.name)) changes.push(`upstream ${o.name} removed`);
-  if (JSON.stringify(old.global) !== JSON.stringify(next.global)) changes.push("global settings changed");
+  const g = (c: Config) => ({ ...c.global, geoip: null, regions: null });
+  if (JSON.stringify(g(old)) !== JSON.stringify(g(next))) changes.push("global settings changed");
+  // A database read anew at every reload: its file may change while the config does not.
+  if (old.global.geoip?.fingerprint !== next.global.geoip?.fingerprint) {
+    changes.push(next.global.geoip ? `geoip: ${next.global.geoip.files.join(", ")} ${old.global.geoip ? "changed" : "added"}` : "geoip removed");
+  }
+  if (JSON.stringify(old.global.regions) !== JSON.stringify(next.global.regions)) changes.push("regions changed");
   if (JSON.stringify(old.metrics) !== JSON.stringify(next.metrics)) changes.push("metrics address changed: takes effect at restart");
   return { ports, fresh, changes };
 }

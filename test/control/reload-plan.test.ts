@@ -3,6 +3,10 @@ import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 import { planReload } from "../../src/control/reload-plan.ts";
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GEO_DB } from "../helpers/geo.ts";
 
 interface Shape {
   listeners?: { name: string; bind: string; upstream?: string; extra?: string }[];
@@ -115,5 +119,23 @@ describe("planReload: upstreams and the rest", () => {
     expect(backup.changes).not.toEqual([]);
     const limit = (n: number) => config({ upstreams: [{ name: "app", servers: [`{ address = "127.0.0.1:9001", max_connections = ${n} }`, "127.0.0.1:9002"] }] });
     expect(planReload(limit(3), limit(5), [7001]).changes).not.toEqual([]);
+  });
+});
+
+describe("planReload: who the client is", () => {
+  test("a GeoIP database added, replaced on disk, removed, and regions changed are each named", () => {
+    const dir = mkdtempSync(join(tmpdir(), "aegis-plan-geo-"));
+    const db = join(dir, "countries.mmdb");
+    copyFileSync(GEO_DB, db);
+    const withDb = (regions = "") => config({ global: `geoip = ${JSON.stringify(db)}\n${regions}` });
+    const first = withDb();
+    expect(planReload(config(), first, [7001]).changes).toEqual([`geoip: ${db} added`]);
+    expect(planReload(first, withDb(), [7001]).changes).toEqual([]);
+    // The same path with other contents (a monthly GeoLite2 update): the fingerprint tells.
+    copyFileSync(join(GEO_DB, "../geolite2-country-ipv4.mmdb"), db);
+    expect(planReload(first, withDb(), [7001]).changes).toEqual([`geoip: ${db} changed`]);
+    expect(planReload(first, config(), [7001]).changes).toEqual(["geoip removed"]);
+    const now = withDb();
+    expect(planReload(now, withDb(`[global.regions]\neu-west = ["IE"]`), [7001]).changes).toEqual(["regions changed"]);
   });
 });
