@@ -4,6 +4,8 @@ import type { TCPSocketListener, TLSOptions } from "bun";
 import { keepsSocket } from "../config/listener-identity.ts";
 import type { ListenerConfig } from "../config/types.ts";
 import { cidrSetOf, type CidrSet } from "../net/cidr-set.ts";
+import { newIpWords, parseIp } from "../net/ip.ts";
+import type { Endpoint } from "../net/proxy-protocol.ts";
 import type { Routes, Session } from "./session.ts";
 
 /** What a session keeps of its listener: fixed at accept, so a reload never changes it under the session. */
@@ -13,6 +15,13 @@ export interface ListenerRef {
   readonly base: number;
   /** First cell of its session-duration histogram. */
   readonly histBase: number;
+  /**
+   * The address clients reach it at, when the bind says (an IP, not a wildcard or a name): the
+   * destination a PROXY header names without asking the kernel. Null: read it from the socket.
+   */
+  readonly local: Endpoint | null;
+  /** The port it listens on. */
+  readonly port: number;
 }
 
 export class ListenerRuntime implements ListenerRef {
@@ -23,6 +32,9 @@ export class ListenerRuntime implements ListenerRef {
    */
   upgradeTls: TLSOptions | null = null;
   #trusted: CidrSet | null = null;
+  #local: Endpoint | null = null;
+  #localFor: ListenerConfig | null = null;
+  #localPort = -1;
   #trustedFor: ListenerConfig | null = null;
 
   constructor(
@@ -52,6 +64,23 @@ export class ListenerRuntime implements ListenerRef {
 
   /** A fixed snapshot for one session (the runtime's own fields change on reload). */
   ref(): ListenerRef {
-    return { name: this.config.name, base: this.base, histBase: this.histBase };
+    return { name: this.config.name, base: this.base, histBase: this.histBase, local: this.local, port: this.port };
+  }
+
+  get port(): number {
+    return this.socket?.port ?? this.config.bind.port;
+  }
+
+  /** The bind's address when it is an IP (not a wildcard, not a name), worked out once per config and port. */
+  get local(): Endpoint | null {
+    const port = this.port;
+    if (this.#localFor !== this.config || this.#localPort !== port) {
+      const host = this.config.bind.host;
+      const wildcard = host === "0.0.0.0" || host === "::" || !parseIp(host, newIpWords());
+      this.#local = wildcard ? null : { host: host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host, port };
+      this.#localFor = this.config;
+      this.#localPort = port;
+    }
+    return this.#local;
   }
 }

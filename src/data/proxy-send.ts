@@ -1,8 +1,7 @@
 // send_proxy: the PROXY protocol header a session writes to its server before any client byte (HAProxy's send-proxy, send-proxy-v2).
-import type { Socket } from "bun";
 import type { ProxyProtocolVersion } from "../config/types.ts";
 import { listTlvs, proxyHeaderSize, writeProxyHeader, type Endpoint, type ProxyHeader } from "../net/proxy-protocol.ts";
-import type { ByteQueue } from "../primitives/byte-queue.ts";
+import type { ByteQueue, Writable } from "../primitives/byte-queue.ts";
 import type { ClientSocket } from "./stream-tls.ts";
 
 /** What the header is made from: the client (as a PROXY header in front may have said) and the address it reached. */
@@ -10,6 +9,7 @@ export interface ProxySource {
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly client: ClientSocket;
+  readonly listener: { readonly local: Endpoint | null; readonly port: number };
   readonly proxyHeader: ProxyHeader | null;
   readonly toServer: ByteQueue;
 }
@@ -18,41 +18,47 @@ export interface ProxySource {
 const TLV_CRC32C = 0x03;
 const TLV_NOOP = 0x04;
 
-/** One Worker's buffer for the header: encoding into it allocates nothing. */
-const scratch = new Uint8Array(4096 + 256);
+/** One Worker's buffer for the header and the client bytes behind it: encoding into it allocates nothing. */
+const scratch = new Uint8Array(16 * 1024);
 
 /**
- * Write the header to `socket` (a fresh connect, or a pooled socket at pairing). False when the
- * socket is broken. A short write (a socket that has not written a byte cannot be full, but Bun
- * may say so) puts the rest in front of the client bytes already queued.
+ * Write the header to `socket` (a fresh connect, or a pooled socket at pairing), with the client's
+ * bytes already queued behind it in the same write: one system call and one segment, as when no
+ * header is sent. False when the socket is broken. A short write (a socket that has not written
+ * a byte cannot be full, but Bun may say so) puts the rest of the header in front of the queue.
  */
-export function sendProxyHeader(s: ProxySource, socket: Socket<unknown>, version: ProxyProtocolVersion): boolean {
+export function sendProxyHeader(s: ProxySource, socket: Writable, version: ProxyProtocolVersion): boolean {
   const [source, destination] = endpoints(s);
   const tlvs = version === 2 ? passedOnTlvs(s.proxyHeader) : null;
   const size = proxyHeaderSize(version, source, destination, tlvs);
-  const header = size <= scratch.length ? scratch : new Uint8Array(size);
-  const length = writeProxyHeader(version, source, destination, tlvs, header);
-  const written = socket.write(header, 0, length);
+  const out = size <= scratch.length ? scratch : new Uint8Array(size);
+  const length = writeProxyHeader(version, source, destination, tlvs, out);
+  const queued = s.toServer.copyInto(out, length);
+  const written = socket.write(out, 0, length + queued);
   if (written < 0) return false;
-  if (written < length) {
-    const queued = s.toServer.copyOut();
-    s.toServer.clear();
-    s.toServer.push(header.subarray(written, length), 0);
-    s.toServer.push(queued, 0);
+  if (written >= length) {
+    s.toServer.discard(written - length);
+    return true;
   }
+  const rest = s.toServer.copyOut();
+  s.toServer.clear();
+  s.toServer.push(out.subarray(written, length), 0);
+  s.toServer.push(rest, 0);
   return true;
 }
 
 /**
- * Source: the client. Destination: where the client connected, as the balancer in front said, else
- * the address this listener accepted on. Both of one family, as the protocol needs: an IPv4 one is
- * written IPv4-mapped beside an IPv6 one.
+ * Source: the client. Destination: where the client connected, as the balancer in front said,
+ * else the listener's own address (asked of the kernel only when it listens on a wildcard). Both
+ * of one family, as the protocol needs: an IPv4 one is written IPv4-mapped beside an IPv6 one.
  */
 function endpoints(s: ProxySource): [Endpoint, Endpoint] {
   const source = { host: unmapped(s.clientAddress), port: s.clientPort };
   const said = s.proxyHeader?.destination;
-  const local = s.client as unknown as { localAddress?: string; localPort?: number };
-  const destination = said ? { host: unmapped(said.host), port: said.port } : { host: unmapped(local.localAddress ?? "0.0.0.0"), port: local.localPort ?? 0 };
+  const known = said ?? s.listener.local;
+  const destination = known
+    ? { host: unmapped(known.host), port: known.port }
+    : { host: unmapped((s.client as unknown as { localAddress?: string }).localAddress ?? "0.0.0.0"), port: s.listener.port };
   const v6 = isV6(source.host) || isV6(destination.host);
   if (v6) {
     if (!isV6(source.host)) source.host = `::ffff:${source.host}`;
@@ -60,7 +66,6 @@ function endpoints(s: ProxySource): [Endpoint, Endpoint] {
   }
   return [source, destination];
 }
-
 const isV6 = (host: string) => host.includes(":");
 const unmapped = (host: string) => (host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host);
 

@@ -97,6 +97,40 @@ export class ByteQueue {
     return out;
   }
 
+  /**
+   * Copy the oldest queued bytes into `out` from `at`, as many as fit, leaving the queue as it is;
+   * returns how many. No allocation: for a small header written with the bytes behind it.
+   */
+  copyInto(out: Uint8Array, at: number): number {
+    const rec = this.recycler;
+    let copied = 0;
+    for (let chunk = this.#head; chunk >= 0 && at + copied < out.length; chunk = rec.next[chunk]!) {
+      const start = chunk === this.#head ? this.#headStart : 0;
+      const end = Math.min(chunk === this.#tail ? this.#tailEnd : CHUNK_SIZE, start + out.length - at - copied);
+      copy.call(rec.slabOf(chunk), out, at + copied, rec.offsetOf(chunk) + start, rec.offsetOf(chunk) + end);
+      copied += end - start;
+      if (chunk === this.#tail) break;
+    }
+    return copied;
+  }
+
+  /** Drop the oldest `n` bytes (at most what is queued), as a write of them would. */
+  discard(n: number): void {
+    let left = Math.min(n, this.size);
+    this.size -= left;
+    while (left > 0 && this.#head >= 0) {
+      const end = this.#head === this.#tail ? this.#tailEnd : CHUNK_SIZE;
+      const inHead = end - this.#headStart;
+      if (left < inHead) {
+        this.#headStart += left;
+        return;
+      }
+      left -= inHead;
+      this.#popHead();
+    }
+    if (this.size === 0) this.clear();
+  }
+
   /** Give every chunk back; the bytes are discarded. */
   clear(): void {
     while (this.#head >= 0) this.#popHead();

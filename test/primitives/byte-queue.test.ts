@@ -153,3 +153,41 @@ describe("ByteQueue", () => {
     expect(q.size).toBe(2 * CHUNK_SIZE - 10);
   });
 });
+
+describe("copyInto and discard (a header written with the bytes behind it)", () => {
+  const pattern = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+
+  test("copyInto copies the oldest bytes across chunks, as many as fit, and leaves the queue as it was", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    const data = pattern(CHUNK_SIZE * 2 + 100);
+    q.push(data, 0);
+    q.discard(10); // the head chunk starts part-way
+    const out = new Uint8Array(CHUNK_SIZE + 7);
+    expect(q.copyInto(out, 7)).toBe(CHUNK_SIZE);
+    expect(out.subarray(7)).toEqual(data.subarray(10, 10 + CHUNK_SIZE));
+    const all = new Uint8Array(3 * CHUNK_SIZE);
+    expect(q.copyInto(all, 0)).toBe(data.length - 10);
+    expect(all.subarray(0, data.length - 10)).toEqual(data.subarray(10));
+    expect(q.size).toBe(data.length - 10);
+    expect(new ByteQueue(rec, 1024).copyInto(all, 0)).toBe(0);
+  });
+
+  test("discard drops the oldest n bytes, within a chunk, across chunks, or all, giving chunks back", () => {
+    const rec = new Recycler(4 * 1024 * 1024);
+    const q = new ByteQueue(rec, 1024 * 1024);
+    const data = pattern(CHUNK_SIZE * 3);
+    q.push(data, 0);
+    q.discard(5);
+    expect(q.copyOut()).toEqual(data.subarray(5));
+    q.discard(CHUNK_SIZE); // across the first boundary
+    expect(q.copyOut()).toEqual(data.subarray(5 + CHUNK_SIZE));
+    expect(rec.chunksInUse).toBe(2);
+    q.discard(10 * CHUNK_SIZE); // more than is queued: all of it
+    expect(q.size).toBe(0);
+    expect(q.empty).toBe(true);
+    expect(rec.chunksInUse).toBe(0);
+    q.push(pattern(3, 1), 0); // usable again
+    expect(q.copyOut()).toEqual(pattern(3, 1));
+  });
+});
