@@ -16,6 +16,8 @@ import { idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts
 import { balanceMarkdown, runBalance, type BalanceResult } from "./lib/balance.ts";
 import { runScrapeCost, scrapeMarkdown, type ScrapeResult } from "./lib/scrape.ts";
 import { runTls, tlsColumns, tlsMarkdown, type TlsResult } from "./lib/tls.ts";
+import { clientPrograms, runClient, type ClientResult } from "./lib/client.ts";
+import { clientMarkdown } from "./lib/client-report.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const t0 = performance.now();
@@ -95,6 +97,7 @@ async function main(o: Options): Promise<void> {
     balance: null as unknown,
     scrape: null as ScrapeResult | null,
     tls: null as unknown,
+    client: null as unknown,
   };
   const results: Results = new Map();
   const contenders = new Map<ColumnId, Contender>();
@@ -149,6 +152,17 @@ async function main(o: Options): Promise<void> {
     }
   }
 
+  // The client-identity rows: send_proxy and 50 routes against the plain listener, each program's own.
+  let client: ClientResult | null = null;
+  if (o.sections.includes("client")) {
+    const programs = clientPrograms(o.columns);
+    if (programs.length === 0) say("client rows skipped: they need one of the aegis, haproxy or nginx columns (--only)");
+    else {
+      client = await runClient({ o, workDir, cores, redis: backend.redis, problem, ignore: (m) => ignored.push(m), say, checkInterrupted }, programs);
+      raw.client = { ...client, failed: Object.fromEntries(client.failed) };
+    }
+  }
+
   checkInterrupted();
   machine.push(["load average at end (this run's own load included)", readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")]);
   const table = o.sections.includes("main") ? renderTable(results, o.columns) : "";
@@ -156,6 +170,7 @@ async function main(o: Options): Promise<void> {
     balance ? balanceMarkdown(balance, o.rounds) : "",
     scrape ? scrapeMarkdown(scrape) : "",
     tls ? tlsMarkdown(tls, o.rounds) : "",
+    client ? clientMarkdown(client) : "",
   ].filter(Boolean);
   writeRaw({ ...raw, args: Bun.argv.slice(2), machine: Object.fromEntries(machine), results: Object.fromEntries([...results].map(([k, v]) => [k, Object.fromEntries(v)])), problems });
   const body = resultsMarkdown({

@@ -3,9 +3,9 @@
 import { resolve } from "node:path";
 import { ALL_COLUMNS, type ColumnId } from "./proxies.ts";
 
-/** Parts of a run: the main table, the latency-aware balancing row, the scrape-cost row, the TLS rows. */
-export type Section = "main" | "balance" | "scrape" | "tls";
-export const ALL_SECTIONS: Section[] = ["main", "balance", "scrape", "tls"];
+/** Parts of a run: the main table, the latency-aware balancing row, the scrape-cost row, the TLS rows, the client-identity rows. */
+export type Section = "main" | "balance" | "scrape" | "tls" | "client";
+export const ALL_SECTIONS: Section[] = ["main", "balance", "scrape", "tls", "client"];
 
 export interface Options {
   quick: boolean;
@@ -38,20 +38,23 @@ export interface Options {
   tlsRequests: number;
   /** Bytes SET and read back through each program's TLS hop before the TLS rounds. */
   tlsIntegrityBytes: number;
+  /** Rounds of the client-identity rows: each gives one variant ÷ plain ratio, so at least 3 to see the noise. */
+  clientRounds: number;
   out: string | null;
   keep: boolean;
 }
 
 export const USAGE = `usage: bench/compare [--quick] [--only LIST] [--sections LIST | --extra-only]
-                     [--aegis PATH] [--rounds N] [--slow-ms N]
+                     [--aegis PATH] [--rounds N] [--slow-ms N] [--client-rounds N]
                      [--out FILE | --no-write] [--keep]
 
 Runs the same workloads direct to the backends and through aegis, aegis with a
 connection pool, HAProxy and nginx stream, then prints one markdown table and
 writes it to bench/RESULTS.md (text after "<!-- notes -->" there is kept).
-Then three more tables: latency-aware balancing (three backends, one slow),
-the cost of scraping aegis's /metrics every 100 ms, and TLS (aegis, bare Bun,
-HAProxy and nginx terminating the same certificate, and as TLS pairs).
+Then four more tables: latency-aware balancing (three backends, one slow),
+the cost of scraping aegis's /metrics every 100 ms, TLS (aegis, bare Bun,
+HAProxy and nginx terminating the same certificate, and as TLS pairs), and what
+send_proxy = "v2" and 50 source routes cost a new connection per request.
 
   --quick        smaller counts, 2 s iperf3, one round, one spawn (about 3 minutes)
   --only LIST    comma-separated subset of: ${ALL_COLUMNS.join(",")}
@@ -62,10 +65,12 @@ HAProxy and nginx terminating the same certificate, and as TLS pairs).
   --sections LIST  comma-separated subset of: ${ALL_SECTIONS.join(",")} (default: all)
                  main = the table above, balance = one slow backend of three,
                  scrape = /metrics every 100 ms under load, tls = handshakes,
-                 keep-alive requests and bulk through TLS. Without every section,
+                 keep-alive requests and bulk through TLS, client = send_proxy
+                 and 50 routes against the plain listener. Without every section,
                  nothing is written unless --out is given (RESULTS.md stays whole)
-  --extra-only   every section but main (= --sections balance,scrape,tls)
+  --extra-only   every section but main (= --sections balance,scrape,tls,client)
   --slow-ms N    how much later the slow backend answers (default 5)
+  --client-rounds N  rounds of the client rows, each one ratio (default 5, quick 3)
   --aegis PATH   the aegis executable (default: dist/aegis in the repository)
   --rounds N     throughput rounds; each column keeps its best (default 2, quick 1)
   --out FILE     write the results there instead of bench/RESULTS.md
@@ -110,6 +115,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     tlsHandshakes: 10_000,
     tlsRequests: 100_000,
     tlsIntegrityBytes: 4 * 2 ** 20,
+    clientRounds: 0,
     out: resolve(repoRoot, "bench/RESULTS.md"),
     keep: false,
   };
@@ -133,12 +139,18 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
         o.sections = parseSections(value());
         break;
       case "--extra-only":
-        o.sections = ["balance", "scrape", "tls"];
+        o.sections = ALL_SECTIONS.filter((s) => s !== "main");
         break;
       case "--slow-ms": {
         const n = Number(value());
         if (!Number.isFinite(n) || n < 0 || n > 1000) throw new UsageError("--slow-ms takes 0 to 1000");
         o.slowMs = n;
+        break;
+      }
+      case "--client-rounds": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 20) throw new UsageError("--client-rounds takes 1 to 20");
+        o.clientRounds = n;
         break;
       }
       case "--aegis":
@@ -183,6 +195,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
   // A partial run would leave RESULTS.md with a table missing: print only, unless asked.
   if (!outGiven && o.sections.length < ALL_SECTIONS.length) o.out = null;
   if (o.rounds === 0) o.rounds = o.quick ? 1 : 2;
+  if (o.clientRounds === 0) o.clientRounds = o.quick ? 3 : 5;
   return o;
 }
 

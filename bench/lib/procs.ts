@@ -233,6 +233,23 @@ export function killAllNow(): void {
   syncPidFile();
 }
 
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
+
+/** CPU seconds (user + system, all threads) used so far by the live processes of a group. */
+export function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const pid of groupMembers(pgid)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // Exited between the listing and the read.
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
 export interface GroupMemory {
   /** Sum of Pss over the group's processes (shared pages counted once overall), bytes. */
   pss: number;

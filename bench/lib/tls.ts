@@ -17,7 +17,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { firstPong, freePort, respCommand } from "./net.ts";
-import { groupMembers, isRunning, run, start, stop, tail, type Proc } from "./procs.ts";
+import { groupCpuSeconds, isRunning, run, start, stop, tail, type Proc } from "./procs.ts";
 import { iperf, iperfArgs } from "./workloads.ts";
 import { aegisCounterProblems, scanProxyLog } from "./checks.ts";
 import { indent } from "./report.ts";
@@ -328,23 +328,6 @@ async function redisTls(args: string[], want: string[]): Promise<{ rows: Map<str
   if (r.timedOut) throw new Error(`redis-benchmark still running after 120 s; it said: ${said}`);
   if (r.code !== 0 || want.some((w) => !rows.has(w))) throw new Error(`redis-benchmark exited ${r.code} without every result (${want.join(", ")}): ${said}`);
   return { rows, warnings };
-}
-
-const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
-
-/** CPU seconds (user + system, all threads) used so far by the live processes of a group. */
-function groupCpuSeconds(pgid: number): number {
-  let ticks = 0;
-  for (const pid of groupMembers(pgid)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-    } catch {
-      // Exited between the listing and the read.
-    }
-  }
-  return ticks / CLK_TCK;
 }
 
 interface TlsWorkload {
