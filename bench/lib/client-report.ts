@@ -93,8 +93,11 @@ and takes the default), each against the plain listener of the same program in t
 (the main table's connection-per-GET row: every request a new client connection and a new upstream one).
 Path: the program → a HAProxy "front" → the main redis-server, in every column. redis-server cannot read a PROXY header,
 so the front has a plain bind and an \`accept-proxy\` one (which closes a connection without a valid header: a header
-column that works has proved its header); plain and header columns differ only by the header, written by the program
-and read by the front. The routes columns use the plain bind. HAProxy's peers: \`send-proxy-v2\`, and ${ROUTE_COUNT}
+column that works has proved its header). Both binds connect to redis-server only once the first bytes are in
+(\`tcp-request content accept if { req.len gt 0 }\` on the plain one), since accept-proxy must wait for the header
+and a plain bind that connected at accept would be a step ahead: then a header column paid for the front's wait, not
+for its header. So plain and header columns differ only by the header, written by the program and read by the front.
+The routes columns use the plain bind. HAProxy's peers: \`send-proxy-v2\`, and ${ROUTE_COUNT}
 \`use_backend missed if { src 10.N.0.0/16 }\` rules; nginx's stream module sends only v1 (\`proxy_protocol on\`).
 ${r.rounds} round(s) after a warm-up of 2,000 requests per column; within a program its columns run back to back with the plain
 one in the middle, the order reversed every round, so each ratio below is of two adjacent runs. "CPU per connection" is
