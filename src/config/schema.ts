@@ -5,6 +5,7 @@ import { ConfigError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
 import { inspectField, listenerTlsField, routesField, upstreamTlsField } from "./tls.ts";
 import { GLOBAL_CLIENT, LISTENER_CLIENT, SERVER_CLIENT, UPSTREAM_CLIENT } from "./client.ts";
+import { GLOBAL_DISCOVERY, UPSTREAM_DISCOVERY } from "./discovery.ts";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ["json", "text"] as const satisfies readonly LogFormat[];
@@ -25,6 +26,7 @@ export const GLOBAL = {
   log_format: oneOf(LOG_FORMATS, { default: "json", description: "Log lines as JSON objects, or as `time level msg key=value` text." }),
   watch: boolean({ default: false, description: "Reload by itself when the config file changes (as on SIGHUP)." }),
   ...GLOBAL_CLIENT,
+  ...GLOBAL_DISCOVERY,
 } satisfies Fields;
 
 export const METRICS = {
@@ -85,8 +87,12 @@ export const WEIGHT_BOUNDS = { min: 1, max: 1000 } as const;
  */
 export const QUEUE_DEFAULTS = { size: 100, timeoutMs: 5_000 } as const;
 
+/** A server name goes into API paths and metric labels: printable, no slash, no spaces. */
+const notServerName = (v: string) => (/^[A-Za-z0-9._:\[\]@-]{1,128}$/.test(v) ? undefined : "is not a server name (1 to 128 of A-Z a-z 0-9 . _ : - @ [ ], no spaces or slashes)");
+
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),
+  name: optional(text({ check: notServerName, defaultText: "the address as written", description: "The server's label in metrics, the status page, the API paths, the access log and aegis check; unique in its upstream." })),
   weight: integer({ ...WEIGHT_BOUNDS, default: 1, description: "Relative share of new connections." }),
   backup: boolean({ default: false, description: "Take connections only while no primary (non-backup) server is up; primaries at max_connections queue new sessions instead." }),
   max_connections: integer({
@@ -168,17 +174,18 @@ export const UPSTREAM = {
     description: "Sessions that may wait, all Workers together, when every eligible server is at its max_connections; past it they are refused (queue_full). 0 refuses at once. Unused without max_connections.",
   }),
   queue_timeout: duration({ min: 1, default: formatDuration(QUEUE_DEFAULTS.timeoutMs), description: "A session waiting in the queue longer than this is refused (queue_timeout)." }),
-  servers: list(SERVER, {
-    required: true,
+  servers: optional(list(SERVER, {
     shorthand: "address",
-    minItems: 1,
+    minItems: 0,
+    defaultText: "none: then discovery must give them",
     noun: "server",
     description: `Servers, each "host:port" or { address = "host:port", weight = 2, backup = true, region = "eu-west" }.`,
     // The label is the address as written, so logs and metrics match the file.
-    build: (v, table): ServerConfig => ({ name: table.address as string, address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v), ...(v.region ? { region: v.region } : {}) }),
-  }),
+    build: (v, table): ServerConfig => ({ name: v.name ?? (table.address as string), address: v.address, weight: v.weight, backup: v.backup, ...serverLimits(v), ...(v.region ? { region: v.region } : {}) }),
+  })),
   tls: upstreamTlsField(),
   ...UPSTREAM_CLIENT,
+  ...UPSTREAM_DISCOVERY,
 } satisfies Fields;
 
 export interface SectionSchema {

@@ -25,6 +25,10 @@ export interface GlobalConfig {
   geoip: GeoConfig | null;
   /** Region name to the countries (ISO codes, upper case) in it; empty when none are given. */
   regions: Record<string, string[]>;
+  /** DNS servers discovery asks, in order; empty: the nameservers of /etc/resolv.conf. */
+  resolvers: Address[];
+  /** Where admin states, runtime weights, API servers, health and discovery's last good sets are kept; null: nowhere. */
+  stateFile: string | null;
 }
 
 /** GeoIP databases as checked at load: the Workers open them again at start and at every reload. */
@@ -173,9 +177,14 @@ export interface RateLimit {
   readonly periodMs: number;
 }
 
+/** Where a server came from: the file, a discovery source, or the admin API. */
+export type ServerSource = "file" | "dns" | "srv" | "sqlite" | "api";
+
 export interface ServerConfig {
-  /** Label used in metrics and logs: "host:port" as written. */
+  /** Label used in metrics, the API, the status page and logs: `name` in the file, else "host:port" as written. Unique in its upstream. */
   name: string;
+  /** Absent: the file. */
+  source?: ServerSource;
   address: Address;
   weight: number;
   /** Takes connections only when no primary (non-backup) server of its upstream is eligible. */
@@ -187,6 +196,18 @@ export interface ServerConfig {
   /** Where the server is, for prefer_region; absent = none. */
   region?: string;
 }
+
+/**
+ * A discovery source of an upstream: it adds servers to the file's. Each keeps its last good set for
+ * `holdMs` when a lookup fails or comes back empty.
+ */
+export type DiscoveryConfig =
+  /** A/AAAA records of `name`, each address a server on `port`; asked again when the TTL runs out, at most every `intervalMs`. */
+  | { kind: "dns"; name: string; port: number; intervalMs: number; holdMs: number }
+  /** SRV records: target and port; weight becomes the server's weight; the lowest priority are primaries, the rest backups. */
+  | { kind: "srv"; name: string; intervalMs: number; holdMs: number }
+  /** Rows of edgeProxy's `backends` table with this `app`: wg_ip and port, weight, region, soft and hard limits; re-read when the file changes. */
+  | { kind: "sqlite"; path: string; table: string; app: string; intervalMs: number; holdMs: number };
 
 export type BalanceAlgorithm =
   | "round_robin" | "least_conn" | "random" | "p2c" | "p2c_ewma" | "source" | "consistent" | "first";
@@ -229,6 +250,10 @@ export interface UpstreamConfig {
   sendProxy?: ProxyProtocolVersion;
   /** Sticky clients; absent: none. */
   stick?: StickConfig;
+  /** Sources that add servers; absent: the file's servers only. */
+  discovery?: DiscoveryConfig[];
+  /** "close_sessions": sessions on a server that goes down, is disabled or is removed are reset (HAProxy's on-marked-down shutdown-sessions). Absent: keep them. */
+  onDown?: "close_sessions";
 }
 
 export interface Config {

@@ -7,9 +7,10 @@ import { UPSTREAM } from "./schema.ts";
 import { quote } from "./quote.ts";
 import type { TlsFiles } from "./tls.ts";
 import { sendProxyOf } from "./client.ts";
+import { readDiscovery } from "./discovery.ts";
 
 /** One entry per item, undefined where the item had problems (pushed onto `problems`). */
-export function readUpstreams(raw: unknown[], problems: string[], files: TlsFiles): (UpstreamConfig | undefined)[] {
+export function readUpstreams(raw: unknown[], problems: string[], files: TlsFiles, source: string): (UpstreamConfig | undefined)[] {
   const names = new Map<string, number>();
   return raw.map((item, i) => {
     const path = `upstream[${i}]`;
@@ -19,11 +20,20 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
     if (name !== undefined && first !== undefined) problems.push(`${path}.name: duplicate name ${quote(name)} (also upstream[${first}])`);
 
     const u = readSection(item, UPSTREAM, path, problems, belongsIn);
+    // servers may be left out only when discovery is there to find them.
+    const has = (key: string) => typeof item === "object" && item !== null && key in item;
+    if (!has("servers") && !has("discovery")) problems.push(`${path}: missing required key "servers" (or discovery, to find them)`);
     if (!u) return undefined;
     const servers = new Map<string, number>();
-    u.servers.forEach((s, j) => {
+    const serverNames = new Map<string, number>();
+    const listed = u.servers ?? [];
+    const discovery = readDiscovery(u.discovery ?? [], path, source, problems);
+    if (listed.length === 0 && has("servers") && !u.discovery) problems.push(`${path}.servers: needs at least one server (or discovery, to find them)`);
+    listed.forEach((s, j) => {
       const dup = firstSeen(servers, addressKey(s.address), j);
       if (dup !== undefined) problems.push(`${path}.servers[${j}]: "${s.name}" is listed twice (also servers[${dup}])`);
+      const sameName = dup === undefined ? firstSeen(serverNames, s.name, j) : undefined;
+      if (sameName !== undefined) problems.push(`${path}.servers[${j}].name: duplicate name ${quote(s.name)} (also servers[${sameName}])`);
       if (s.softLimit !== undefined && s.maxConnections !== undefined && s.softLimit >= s.maxConnections) {
         problems.push(`${path}.servers[${j}].soft_limit: ${s.softLimit} is not below max_connections (${s.maxConnections}), so it would never apply`);
       }
@@ -33,12 +43,14 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
       pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health: u.health ?? null,
-      failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: u.servers,
-      // The queue only matters when a server can be full.
-      ...(u.servers.some((s) => s.maxConnections) ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
+      failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: listed,
+      // The queue only matters when a server can be full (a discovered one may be: SQLite rows carry hard_limit).
+      ...(listed.some((s) => s.maxConnections) || discovery.some((d) => d.kind === "sqlite") ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
       ...(tls ? { tls } : {}),
       ...(sendProxyOf(u.send_proxy) ? { sendProxy: sendProxyOf(u.send_proxy) } : {}),
       ...(u.stick ? { stick: u.stick } : {}),
+      ...(discovery.length ? { discovery } : {}),
+      ...(u.on_down === "close_sessions" ? { onDown: "close_sessions" as const } : {}),
     };
   });
 }

@@ -1,4 +1,5 @@
 // Raw TOML table to a validated Config: each section through the schema, then the checks across sections.
+import { stateFileOf } from "./discovery.ts";
 import os from "node:os";
 import type { Address, Config } from "./types.ts";
 import { ConfigError } from "./errors.ts";
@@ -38,7 +39,7 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   // A mis-written [upstream] is reported once, not again by every listener that names it.
   const files = new TlsFiles(source, problems);
   const listeners = readListeners(rawListeners ?? [], rawUpstreams && upstreamNames(rawUpstreams), problems, files);
-  const upstreams = readUpstreams(rawUpstreams ?? [], problems, files);
+  const upstreams = readUpstreams(rawUpstreams ?? [], problems, files, source);
 
   const metricsListen = m?.enabled ? m.listen : null;
   const adminTable = tableAt(doc, "admin", problems);
@@ -62,6 +63,8 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       logFormat: g.log_format,
       geoip,
       regions: g.regions ?? {},
+      resolvers: g.resolvers ?? [],
+      stateFile: stateFileOf(g.state_file, source),
     },
     metrics: { listen: metricsListen },
     admin,

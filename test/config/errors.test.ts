@@ -95,7 +95,7 @@ describe("keys and values", () => {
       `aegis.toml: listener[0]: missing required key "bind"`,
       `aegis.toml: listener[0]: missing required key "upstream"`,
       `aegis.toml: upstream[0]: missing required key "name"`,
-      `aegis.toml: upstream[0]: missing required key "servers"`,
+      `aegis.toml: upstream[0]: missing required key "servers" (or discovery, to find them)`,
     ]);
   });
 
@@ -161,7 +161,7 @@ describe("keys and values", () => {
     [`servers = [{ address = "h:1", bakup = true }]`, `upstream[0].servers[0]: unknown key "bakup" (did you mean "backup"?)`],
     [`servers = [6379]`, `upstream[0].servers[0]: expected a string or a table with "address", got 6379`],
     [`servers = "127.0.0.1:6379"`, `upstream[0].servers: expected an array of servers, got "127.0.0.1:6379"`],
-    [`servers = []`, `upstream[0].servers: needs at least one server`],
+    [`servers = []`, `upstream[0].servers: needs at least one server (or discovery, to find them)`],
     [`servers = ["h:1", "h:2", { address = "h:1", weight = 3 }]`, `upstream[0].servers[2]: "h:1" is listed twice (also servers[0])`],
     [`servers = ["[::1]:80", "[0:0:0:0:0:0:0:1]:80"]`, `upstream[0].servers[1]: "[0:0:0:0:0:0:0:1]:80" is listed twice (also servers[0])`],
   ])("servers: %s", (line, problem) => {
@@ -247,7 +247,7 @@ servers = []
     `aegis.toml: upstream[0].pool: 99999999999999999999 is out of range (0..1000)`,
     `aegis.toml: upstream[0].servers[0]: "127.0.0.1:99999" is not a valid port`,
     `aegis.toml: upstream[1].name: duplicate name "redis" (also upstream[0])`,
-    `aegis.toml: upstream[1].servers: needs at least one server`,
+    `aegis.toml: upstream[1].servers: needs at least one server (or discovery, to find them)`,
   ];
   expect(e.problems).toEqual(expected);
   expect(e.message).toBe(expected.join("\n"));

@@ -35,7 +35,7 @@ servers = ["127.0.0.1:6379", { address = "127.0.0.1:6380", weight = 2 }]
 
 const EXPECTED: Config = {
   source: "aegis.toml",
-  global: { workers: availableParallelism(), maxConnections: 10000, shutdownGraceMs: 30_000, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {} },
+  global: { workers: availableParallelism(), maxConnections: 10000, shutdownGraceMs: 30_000, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
   metrics: { listen: { host: "127.0.0.1", port: 8082 } },
   listeners: [{ name: "redis", bind: { host: "127.0.0.1", port: 8081 }, upstream: "redis", idleTimeoutMs: 600_000 }],
   upstreams: [{
