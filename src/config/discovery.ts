@@ -95,3 +95,8 @@ export function stateFileOf(path: string | undefined, source: string): string | 
   const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
   return isAbsolute(path) ? path : resolve(base, path);
 }
+
+/** A source's key in its upstream, in logs, metrics and the state file: "dns:NAME:PORT", "srv:NAME", "sqlite:PATH#APP". */
+export function discoveryLabel(d: DiscoveryConfig): string {
+  return d.kind === "dns" ? `dns:${d.name}:${d.port}` : d.kind === "srv" ? `srv:${d.name}` : `sqlite:${d.path}#${d.app}`;
+}

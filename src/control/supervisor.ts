@@ -4,17 +4,19 @@
 import { StickTables } from "./stick-tables.ts";
 import { TalkersBoard } from "./talkers-board.ts";
 import { formatAddress } from "../config/address.ts";
-import type { Address, Config } from "../config/types.ts";
+import type { Address, Config, UpstreamConfig } from "../config/types.ts";
+import { discoveryLabel } from "../config/discovery.ts";
+import { ServerSets, type UpstreamSets } from "./server-sets.ts";
 import { loadConfigFile } from "../config/load.ts";
 import type { HealthEvents, HealthMonitor } from "../health/monitor.ts";
 import { forgetWorker } from "../shared/forget-worker.ts";
-import { CounterLayout, L, S, type CounterSlots } from "../shared/layout.ts";
+import { allCounterCells, CounterLayout, L, S, serverSlotRuns, type CounterSlots } from "../shared/layout.ts";
 import { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
 import { planReload } from "./reload-plan.ts";
-import type { SharedMemory, SlotRegistry } from "./slots.ts";
+import type { Reclaim, SharedMemory, SlotRegistry } from "./slots.ts";
 import { SnapshotAcks, type AppliedResult } from "./snapshot-acks.ts";
 
 export interface ReadyInfo {
@@ -26,6 +28,8 @@ const RESTART_DELAY_MS = 1000;
 const CLOSE_DEADLINE_MS = 3000;
 /** How long one phase of a reload waits for a Worker's answer. */
 const RELOAD_ANSWER_MS = 5000;
+/** A server gone this long may give its counter slot to another (longer than any connect, retry and queue wait). */
+const SLOT_REUSE_AFTER_MS = 10 * 60_000;
 const ABANDONED = "shutdown began during the reload: abandoned on every Worker";
 
 interface Slot {
@@ -47,13 +51,20 @@ export interface SupervisorOptions {
   spawn: () => Worker;
   /** The buffer every thread shares and the slot registry it was sized by (SlotRegistry.allocate). */
   memory: SharedMemory;
+  /** Servers restored from the state file: discovery's last good sets and the admin API's changes. */
+  restore?: Record<string, UpstreamSets>;
   /** Builds the health monitor of a config: at start, and for each reload's commit. */
   health: (config: Config, events: HealthEvents) => HealthMonitor;
   /** A reload begins, whoever asked for it (SIGHUP, the admin API, the file watch). */
   onReloadStart?: () => void;
   /** It ended, taken or not; `config` is then the configuration running. */
   onReloadEnd?: (result: ReloadResult) => void;
+  /** A change of servers (discovery, the admin API) was swapped in, or failed to be. */
+  onServersChanged?: (result: ReloadResult) => void;
 }
+
+/** The key of each discovery source of an upstream, in its order. */
+const discoveryLabels = (u: UpstreamConfig): string[] => (u.discovery ?? []).map(discoveryLabel);
 
 export class Supervisor {
   config: Config;
@@ -66,6 +77,16 @@ export class Supervisor {
   #slotsNow: CounterSlots;
   /** The reload in progress, if any: a Worker restart waits for it, so it starts on the config that won. */
   #reloading: Promise<ReloadResult> | null = null;
+  /** What the swap in progress is: an operator's reload of the file, or a change of servers. */
+  #reloadingKind: "file" | "servers" = "file";
+  /** A change of servers waiting for the swap in progress, and why it was asked for. */
+  #refreshQueued: Promise<ReloadResult> | null = null;
+  readonly #refreshWhy: string[] = [];
+  readonly #shadowedSeen = new Set<string>();
+  /** The config as the file gave it; `config` is this merged with `servers`. */
+  fileConfig: Config;
+  /** What discovery found and what the admin API added, moved or removed. */
+  readonly servers = new ServerSets();
   #reloadId = 0;
   /** Sequence numbers of server snapshots, and which each Worker applied. */
   readonly #acks = new SnapshotAcks(() => this.#slots);
@@ -80,8 +101,10 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
-    this.config = options.config;
     this.logger = options.logger;
+    this.fileConfig = options.config;
+    if (options.restore) this.servers.restore(options.restore);
+    this.config = this.merged(options.config);
     this.sab = options.memory.sab;
     this.#registry = options.memory.registry;
     this.#slotsNow = this.#registry.assign(this.config);
@@ -226,8 +249,49 @@ export class Supervisor {
       this.logger.warn("reload refused: shutting down", { config: this.config.source });
       return Promise.resolve({ ok: false, error: "shutting down" });
     }
+    // A change of servers in flight is short and not the operator's: the reload waits for it.
+    if (this.#reloading && this.#reloadingKind === "servers") return this.#reloading.then(() => this.reload());
     if (this.#reloading) return Promise.resolve({ ok: false, error: "a reload is already in progress" });
+    this.#reloadingKind = "file";
     return (this.#reloading = this.#reloadAndReport());
+  }
+
+  /**
+   * The servers changed (discovery, the admin API): swap every Worker to the file's config merged
+   * with `servers`, the same two phases as a reload, without reading the file. Changes asked for
+   * while another swap runs are merged into one swap after it. Resolves with that swap's outcome.
+   */
+  refresh(why: string): Promise<ReloadResult> {
+    if (this.#stopping) return Promise.resolve({ ok: false, error: "shutting down" });
+    this.#refreshWhy.push(why);
+    if (this.#refreshQueued) return this.#refreshQueued;
+    const run = async (): Promise<ReloadResult> => {
+      for (let i = 0; this.#reloading && i < 1000; i++) await this.#reloading;
+      this.#refreshQueued = null;
+      if (this.#stopping) return { ok: false, error: "shutting down" };
+      const reasons = this.#refreshWhy.splice(0);
+      const next = this.merged(this.fileConfig);
+      if (JSON.stringify(next) === JSON.stringify(this.config)) return { ok: true, changes: [] };
+      this.#reloadingKind = "servers";
+      const result = await (this.#reloading = this.#swap(() => next).catch((err: Error): ReloadResult => ({ ok: false, error: err.message })));
+      this.#reloading = null;
+      this.sticks.settle(this.config);
+      if (result.ok) this.logger.info("servers changed", { why: reasons, changes: result.changes });
+      else this.logger.error("servers could not change, the running ones stay", { why: reasons, error: result.error });
+      this.#options.onServersChanged?.(result);
+      return result;
+    };
+    return (this.#refreshQueued = run());
+  }
+
+  /** `file` with the servers discovery and the admin API added, moved or removed. */
+  merged(file: Config): Config {
+    return this.servers.merge(file, discoveryLabels, (s) => {
+      const key = `${s.upstream}\n${s.server}\n${s.by}`;
+      if (this.#shadowedSeen.has(key)) return;
+      this.#shadowedSeen.add(key);
+      this.logger.warn("server left out", { upstream: s.upstream, server: s.server, why: s.by });
+    });
   }
 
   async #reloadAndReport(): Promise<ReloadResult> {
@@ -243,13 +307,32 @@ export class Supervisor {
   }
 
   async #reload(): Promise<ReloadResult> {
-    const old = this.config;
+    const old = this.fileConfig;
     if (old.source.startsWith("<")) return { ok: false, error: `the ${old.source} configuration has no file to reload from` };
+    let file: Config;
+    try {
+      file = loadConfigFile(old.source);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    // Without a state file, the admin API's server changes last until the next reload.
+    const before = this.servers.save();
+    if (file.global.stateFile === null) this.servers.clearApi();
+    this.servers.keepOnly(file, discoveryLabels);
+    const result = await this.#swap(() => this.merged(file));
+    if (result.ok) this.fileConfig = file;
+    else this.servers.restore(before);
+    return result;
+  }
+
+  /** The two phases of a reload, to the config `build` gives (it may throw: a readable error). */
+  async #swap(build: () => Config): Promise<ReloadResult> {
+    const old = this.config;
     let next: Config;
     let slots: CounterSlots;
     try {
-      next = loadConfigFile(old.source);
-      slots = this.#registry.assign(next);
+      next = build();
+      slots = this.#registry.assign(next, this.#reclaim());
     } catch (err) {
       return { ok: false, error: (err as Error).message };
     }
@@ -305,6 +388,7 @@ export class Supervisor {
     this.reader = new CounterReader(this.sab, this.layout);
     this.sticks.settle(next);
     this.sticks.forgetRemovedServers(old, next);
+    this.#registry.inUse(next, performance.now());
     const commits = await Promise.all(live.map((s) => this.#ask(s, { type: "reload_commit", id, seq, snapshots, weights })));
     health.start();
     // A Worker that exited meanwhile is not a failure: it restarts on the new config.
@@ -314,6 +398,27 @@ export class Supervisor {
       return { ok: false, error: `the new configuration is committed, but not every Worker confirmed it: ${errors.join("; ")}` };
     }
     return { ok: true, changes: [...plan.changes, ...notes] };
+  }
+
+  /** How a gone server's counter slot may be reused: no Worker counts a session or pooled socket on it. */
+  #reclaim(): Reclaim {
+    const map = this.layout.map;
+    const cells = allCounterCells(this.sab, map);
+    const each = (slot: number, f: (cell: number) => void) => {
+      for (let w = 0; w < map.workers; w++) f(w * map.stride + map.serverCells(slot));
+    };
+    return {
+      now: performance.now(),
+      goneForMs: SLOT_REUSE_AFTER_MS,
+      idle: (slot) => {
+        let busy = 0;
+        each(slot, (base) => (busy += cells[base + S.active]! + cells[base + S.poolIdle]!));
+        return busy === 0;
+      },
+      zero: (slot) => {
+        for (let w = 0; w < map.workers; w++) for (const [first, count] of serverSlotRuns(map, slot)) cells.fill(0, w * map.stride + first, w * map.stride + first + count);
+      },
+    };
   }
 
   /** Send one phase of a reload to `slot`'s Worker and wait for its answer (bounded; an exit answers too). */

@@ -299,3 +299,12 @@ export function workerCells(sab: SharedArrayBuffer, layout: { map: SharedMap }, 
 export function allCounterCells(sab: SharedArrayBuffer, map: SharedMap): Float64Array {
   return new Float64Array(sab, HEADER_BYTES, map.stride * map.workers);
 }
+
+/** The cells, inside every Worker's counter slot, that belong to server slot `slot`: [first, count] runs. */
+export function serverSlotRuns(map: SharedMap, slot: number): [number, number][] {
+  return [
+    [map.serverCells(slot), SERVER_CELLS],
+    [map.connectHistStart + slot * CONNECT_HIST_CELLS, CONNECT_HIST_CELLS],
+    [map.serverSessionHistStart + slot * SESSION_HIST_CELLS, SESSION_HIST_CELLS],
+  ];
+}
