@@ -22,6 +22,7 @@ import type { ClientEvents } from "./stream-tls.ts";
 import { ClientGeo } from "./client-geo.ts";
 import { ProxyAccept } from "./proxy-accept.ts";
 import { WorkerTalkers } from "./worker-talkers.ts";
+import { offDownServers, offRemovedServers } from "./on-down.ts";
 import type { ListenerTalkers } from "../telemetry/top-talkers.ts";
 import type { StickTable } from "../stick/table.ts";
 import { listensWithTls } from "../config/listener-identity.ts";
@@ -132,7 +133,10 @@ export class DataPlane implements Plane {
 
   /** A health snapshot from the main thread: swapped in whole. */
   applySnapshot(upstream: number, states: readonly ServerState[], weights?: readonly number[]): void {
-    this.upstreams[upstream]?.apply(states, weights);
+    const u = this.upstreams[upstream];
+    if (!u) return;
+    u.apply(states, weights);
+    for (const s of offDownServers(this.sessions, u, states)) s.close("server_down", true);
   }
 
   /**
@@ -237,6 +241,7 @@ export class DataPlane implements Plane {
     this.upstreams = p.upstreams;
     this.listeners = p.listeners.map((l) => l.rt);
     if (!this.#draining) for (const up of p.upstreams) up.start();
+    for (const s of offRemovedServers(this.sessions, p.upstreams)) s.close("server_down", true);
     for (const entry of p.added) {
       const early = [...(entry.held ?? [])];
       entry.held = null; // from now on the listener's events go straight to the session handlers

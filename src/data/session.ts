@@ -25,7 +25,9 @@ import type { ProxyHost } from "./proxy-accept.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
-  | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected" | "worker_crash";
+  | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected" | "worker_crash"
+  /** on_down = "close_sessions": its server went down, was disabled or removed. */
+  | "server_down";
 
 /**
  * While connecting, the client is paused only once this much is queued. A read is at most

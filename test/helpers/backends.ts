@@ -9,6 +9,8 @@ export interface Backend {
   /** Connections currently open. */
   readonly open: number;
   stop(): void;
+  /** Close the listening socket only: open connections go on, new ones are refused. */
+  stopAccepting?(): void;
 }
 
 interface EchoData {
@@ -88,6 +90,7 @@ export function startEcho(options: EchoOptions = {}): Backend {
     get accepted() { return accepted; },
     get open() { return open; },
     stop: () => server.stop(true),
+    stopAccepting: () => server.stop(false),
   };
 }
 
