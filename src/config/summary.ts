@@ -1,5 +1,5 @@
 // The human summary `aegis check` prints after a config validates, like `nginx -t`.
-import type { Config, ListenerConfig, RouteConfig, ServerConfig, UpstreamConfig } from "./types.ts";
+import type { Config, DiscoveryConfig, ListenerConfig, RouteConfig, ServerConfig, UpstreamConfig } from "./types.ts";
 import { formatAddress } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import { formatRate } from "./rate.ts";
@@ -16,6 +16,8 @@ export function summarizeConfig(c: Config): string {
       ["  log_level", g.logLevel],
       ["  access_log", g.accessLog ? "on" : "off"],
       ["  metrics", c.metrics.listen ? formatAddress(c.metrics.listen) : "off"],
+      ...(g.resolvers.length ? [["  resolvers", g.resolvers.map(formatAddress).join(" ")]] : []),
+      ...(g.stateFile ? [["  state_file", g.stateFile]] : []),
       ...(g.geoip ? g.geoip.describe.map((d, i) => [i === 0 ? "  geoip" : "", d]) : []),
       ...Object.entries(g.regions).map(([region, countries]) => [`  region ${region}`, countries.join(" ")]),
     ]),
@@ -40,8 +42,18 @@ function upstream(u: UpstreamConfig): string[] {
   const queue = u.queue ? `, queue ${u.queue.size} (timeout ${formatDuration(u.queue.timeoutMs)})` : "";
   return [
     `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}${sticky(u)}`,
-    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s), ...(s.region ? [`region ${s.region}`] : [])])),
+    ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s), ...(s.region ? [`region ${s.region}`] : []), ...(s.backup ? ["backup"] : [])])),
+    ...(u.servers.length === 0 ? ["    (no servers in the file: discovery finds them)"] : []),
+    ...(u.discovery ?? []).map((d) => `    discovery ${discoveryText(d)}, hold ${formatDuration(d.holdMs)}`),
+    ...(u.onDown ? ["    on_down close_sessions: sessions on a server that goes down, is disabled or removed are reset"] : []),
   ];
+}
+
+/** "dns redis.service.consul (A/AAAA) port 6379, again when the TTL runs out, no sooner than every 10s". */
+function discoveryText(d: DiscoveryConfig): string {
+  if (d.kind === "sqlite") return `sqlite ${d.path} table ${d.table} app ${d.app}, polled every ${formatDuration(d.intervalMs)}`;
+  const what = d.kind === "dns" ? `dns ${d.name} (A/AAAA) port ${d.port}` : `srv ${d.name} (lowest priority primary, others backup)`;
+  return `${what}, again when the TTL runs out, no sooner than every ${formatDuration(d.intervalMs)}`;
 }
 
 /** "allow 2, deny 1, 20 per IP, 50/10s per IP": a listener's admission settings, when it has any. */
