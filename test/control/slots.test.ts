@@ -57,4 +57,37 @@ describe("SlotRegistry", () => {
     for (let batch = 0; batch < 7; batch++) reg.assign(config(Array.from({ length: 9 }, (_, i) => `x${batch * 9 + i}`), { app: ["127.0.0.1:1"] }));
     expect(() => reg.assign(config(["last-one"], { app: ["127.0.0.1:1"] }))).toThrow(/counter room for 64 listeners.*restart aegis/);
   });
+
+  describe("a full room takes back the slot of a server gone long enough", () => {
+    // 256 servers fill the room; then each new name needs a gone one's slot.
+    const setup = () => {
+      const first = config(["a"], { app: range(64) }); // room for 256
+      const reg = new SlotRegistry(first);
+      reg.assign(config(["a"], { app: range(256) }));
+      return reg;
+    };
+    const zeroed: number[] = [];
+    const reclaim = (now: number, idle: (slot: number) => boolean = () => true) => ({ now, goneForMs: 1000, idle, zero: (slot: number) => void zeroed.push(slot) });
+
+    test("not before goneForMs, not while busy; then the slot is zeroed and reused", () => {
+      const reg = setup();
+      const next = config(["a"], { app: [...range(255, 2), "10.9.9.9:80"] }); // 10.0.0.1:80 (slot 0) gone, one new
+      reg.inUse(config(["a"], { app: range(255, 2) }), 0);
+      expect(() => reg.assign(next, reclaim(500))).toThrow(/none has been gone long enough/);
+      expect(() => reg.assign(next, reclaim(2000, () => false))).toThrow(/none has been gone long enough/);
+      zeroed.length = 0;
+      const slots = reg.assign(next, reclaim(2000));
+      expect(slots.servers[0]!.at(-1)).toBe(0);
+      expect(zeroed).toEqual([0]);
+      // The old name is forgotten: back again, it needs a slot of its own.
+      reg.inUse(next, 2000);
+      expect(() => reg.assign(config(["a"], { app: [...range(256)] }), reclaim(2500))).toThrow(/counter room/);
+    });
+
+    test("a server still in the config is never taken back, however long others are gone", () => {
+      const reg = setup();
+      reg.inUse(config(["a"], { app: range(256) }), 0);
+      expect(() => reg.assign(config(["a"], { app: [...range(256), "10.9.9.9:80"] }), reclaim(1e9))).toThrow(/counter room/);
+    });
+  });
 });
