@@ -14,6 +14,7 @@ import { descriptorWarning } from "./os/descriptors.ts";
 import { balanceWarnings } from "./balancing/warnings.ts";
 import { tlsWarnings } from "./config/tls-report.ts";
 import { HealthMonitor } from "./health/monitor.ts";
+import { DiscoveryManager } from "./control/discovery.ts";
 import type { Logger } from "./telemetry/log.ts";
 
 /** What "ready" reports: every listener's address, the HTTP server's (null when off), the Workers. */
@@ -56,12 +57,15 @@ export async function runProxy(
     onReloadStart: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
     onReloadEnd: (result) => {
       if (result.ok) warnAboutConfig(logger, supervisor.config);
+      if (result.ok) discovery.sync(supervisor.config);
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
       watchAsConfigured();
       notify(logger, "READY=1");
     },
   });
+
+  const discovery = new DiscoveryManager(supervisor, logger);
 
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM
   // in that window must still drain rather than kill the process by the default action.
@@ -113,6 +117,9 @@ export async function runProxy(
     return 1;
   }
   watchAsConfigured();
+  // After the Workers listen: a change a source finds swaps servers through them.
+  discovery.sync(supervisor.config);
+  supervisor.discovery = discovery;
   logger.flush();
   // A certificate comes within 14 days of its end while aegis runs too: look again once a day.
   const expiryCheck = setInterval(() => {
@@ -124,6 +131,7 @@ export async function runProxy(
   clearInterval(expiryCheck);
   notify(logger, "STOPPING=1\nSTATUS=draining sessions");
   watchAsConfigured(); // stopping: closes the watcher
+  discovery.stop();
   const drained = supervisor.shutdown(); // Workers are told to drain before the HTTP server goes
   http?.stop(true);
   await drained;

@@ -21,6 +21,7 @@ export const RANKS: Readonly<Record<string, number>> = {
   "route": 3,
   "stick": 3,
   "health": 4,
+  "discovery": 4,
   "admission": 4,
   "upstream": 5,
   "data": 6,

@@ -50,9 +50,10 @@ function nodeAt(path: string): JsonSchema | undefined {
   let node: JsonSchema | undefined = schema;
   for (const key of path.split(".")) {
     const objectOf = (n: JsonSchema): JsonSchema | undefined => {
+      if (n.type === "object") return n; // an object may have anyOf too (upstream: servers or discovery)
       if (n.type === "array" && n.items) return objectOf(n.items as JsonSchema);
       if (Array.isArray(n.anyOf)) return (n.anyOf as JsonSchema[]).map(objectOf).find(Boolean);
-      return n.type === "object" ? n : undefined;
+      return undefined;
     };
     const obj: JsonSchema | undefined = node && objectOf(node);
     node = (obj?.properties as Record<string, JsonSchema> | undefined)?.[key];
@@ -132,6 +133,7 @@ describe("aegis schema", () => {
       [ok.replace(`name = "r"\n`, `name = "r"\nconnect_timeout = "3 seconds"\n`), "matches none of anyOf"],
       [ok.replace(`"127.0.0.1:6379"`, `{ address = "127.0.0.1:6379", weight = "2" }`), "expected integer"],
       [ok.replace(`servers = ["127.0.0.1:6379"]`, "servers = []"), "fewer than 1 items"],
+      [ok.replace(`servers = ["127.0.0.1:6379"]\n`, ""), "missing required servers"],
       [ok.replace(`bind = "127.0.0.1:8081"`, `bind = "no-port"`), "does not match"],
       [`[global]\nworkers = 1\n`, "missing required listener"],
       [ok.replace(`upstream = "r"\n`, `upstream = "r"\nallow = "10.0.0.0/8"\n`), "expected array"],

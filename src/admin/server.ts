@@ -1,5 +1,7 @@
 // The HTTP server on the main thread (the `[metrics] listen` address): /metrics (Prometheus text),
 // /metrics.json, /healthz, /readyz, the status page at /, and the admin API under /api/.
+import type { SourceView } from "../control/discovery.ts";
+import { formatLabels } from "../telemetry/prometheus-text.ts";
 import { stickUsage } from "./clients.ts";
 import type { Server } from "bun";
 import { perIpUsage } from "../admission/shared-region.ts";
@@ -52,11 +54,11 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
         case "/metrics": {
           const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
           const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source);
+            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source);
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":
-          return json(metricsView(source, changes.recent()), 200, {}, false);
+          return json({ ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] }, 200, {}, false);
         case "/healthz":
           return new Response("ok\n");
         case "/readyz":
@@ -66,6 +68,21 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
       }
     },
   });
+}
+
+/** Each discovery source: the servers it gives, the changes it made and the lookups that failed. */
+function renderDiscovery(source: HttpSource): string {
+  const views = source.discovery?.views() ?? [];
+  if (views.length === 0) return "";
+  const families: [string, string, string, (v: SourceView) => number][] = [
+    ["aegis_discovery_servers", "gauge", "Servers a discovery source gives now (its last good set while lookups fail, within hold).", (v) => v.servers],
+    ["aegis_discovery_changes_total", "counter", "Changes of a discovery source's set of servers, each swapped in without touching sessions on the other servers.", (v) => v.changes],
+    ["aegis_discovery_errors_total", "counter", "Lookups or reads of a discovery source that failed (its last good set is kept for hold).", (v) => v.errors],
+  ];
+  return families.map(([name, type, help, value]) => [
+    `# HELP ${name} ${help}`, `# TYPE ${name} ${type}`,
+    ...views.map((v) => `${name}{${formatLabels({ upstream: v.upstream, source: v.source })}} ${value(v)}`),
+  ].join("\n")).join("\n") + "\n";
 }
 
 /**

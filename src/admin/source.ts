@@ -6,6 +6,7 @@ import type { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { StickTable } from "../stick/table.ts";
 import type { ClientRow } from "../control/talkers-board.ts";
+import type { SourceView } from "../control/discovery.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -21,6 +22,8 @@ export interface StatusSource {
   readonly sticks: { table(upstream: string): StickTable | null };
   /** Top talkers, all Workers together. */
   readonly talkers: { top(listener: string, n: number, by?: "bytes" | "sessions"): ClientRow[] };
+  /** The discovery sources running, when any (set once they start). */
+  readonly discovery?: { views(): SourceView[] } | null;
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }

@@ -39,6 +39,8 @@ export function configJsonSchema(version?: string): JsonSchema {
 function sectionSchema(s: SectionSchema): JsonSchema {
   const table = objectSchema(s.fields, s.description);
   if (s.kind === "table") return table;
+  // upstreams.ts: servers (at least one), or discovery to find them.
+  if (s.key === "upstream") table.anyOf = [{ required: ["servers"], properties: { servers: { minItems: 1 } } }, { required: ["discovery"] }];
   return { description: s.description, type: "array", items: table };
 }
 

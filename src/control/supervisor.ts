@@ -7,6 +7,7 @@ import { formatAddress } from "../config/address.ts";
 import type { Address, Config, UpstreamConfig } from "../config/types.ts";
 import { discoveryLabel } from "../config/discovery.ts";
 import { ServerSets, type UpstreamSets } from "./server-sets.ts";
+import type { SourceView } from "./discovery.ts";
 import { loadConfigFile } from "../config/load.ts";
 import type { HealthEvents, HealthMonitor } from "../health/monitor.ts";
 import { forgetWorker } from "../shared/forget-worker.ts";
@@ -85,6 +86,8 @@ export class Supervisor {
   readonly #shadowedSeen = new Set<string>();
   /** The config as the file gave it; `config` is this merged with `servers`. */
   fileConfig: Config;
+  /** The discovery sources, once main-thread.ts has started them (for /metrics and /metrics.json). */
+  discovery: { views(): SourceView[] } | null = null;
   /** What discovery found and what the admin API added, moved or removed. */
   readonly servers = new ServerSets();
   #reloadId = 0;
@@ -266,6 +269,7 @@ export class Supervisor {
     this.#refreshWhy.push(why);
     if (this.#refreshQueued) return this.#refreshQueued;
     const run = async (): Promise<ReloadResult> => {
+      await null; // the caller stores this promise as the queued one before it runs on
       for (let i = 0; this.#reloading && i < 1000; i++) await this.#reloading;
       this.#refreshQueued = null;
       if (this.#stopping) return { ok: false, error: "shutting down" };
