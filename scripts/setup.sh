@@ -143,6 +143,7 @@ TEST_PACKAGES=(
   "mmdblookup:mmdb-bin"   # test/geo/geoip.test.ts: libmaxminddb, the reference reader our lookups are compared with
   "/usr/lib/*/perl5/*/MaxMind/DB/Writer/Tree.pm:libmaxmind-db-writer-perl"   # test/geo/geoip-maxmind.test.ts: databases in MaxMind's own schema
   "/usr/share/GeoIP/GeoIP.dat:geoip-database"   # test/geo/geoip-files.test.ts: a legacy .dat, refused
+  "dnsmasq|/usr/sbin/dnsmasq:dnsmasq"   # test/discovery/dns.test.ts: a real DNS server with its own A, AAAA and SRV records
   "haproxy:haproxy"
   "nginx:nginx"
   "/usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
