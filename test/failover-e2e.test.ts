@@ -66,7 +66,7 @@ async function failover(password: string | null): Promise<void> {
   const second = await startRedis(password, first);
   await waitFor(async () => (await cli(second, password, "INFO", "replication")).stdout.includes("master_link_status:up"), { what: "the replica in sync", timeoutMs: 20_000 });
   const dir = tempDir();
-  const auth = password ? `, password_file = "redis.pass"` : "";
+  const auth = password ? `, password_file = "${join(dir, "redis.pass")}"` : "";
   if (password) writeFileSync(join(dir, "redis.pass"), `${password}\n`);
   const toml = `
 [global]

@@ -14,6 +14,8 @@ export interface ServerStatus {
   index: number;
   name: string;
   address: string;
+  /** Where it came from: file, dns, srv, sqlite or api. */
+  source: string;
   backup: boolean;
   /** What new connections are balanced by: the operator's weight if set, else the configured one. */
   weight: number;
@@ -42,6 +44,8 @@ export interface ServerStatus {
     state_changes_total: number;
     /** aegis_health_check_duration_seconds; null without active checks. */
     check_duration_seconds: HistogramView | null;
+    /** The last active check (what was sent and came back, why it failed); null before the first. */
+    last_check: { at: string; ok: boolean; ms: number; reason: string; sent: string; reply: string } | null;
   };
 }
 
@@ -119,6 +123,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
       index: si,
       name: s.name,
       address: formatAddress(s.address),
+      source: s.source ?? "file",
       backup: s.backup,
       weight: weights[si] ?? s.weight,
       configured_weight: s.weight,
@@ -140,6 +145,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
         ejected_for_seconds: Math.round(ejectedFor * 10) / 10,
         state_changes_total: h?.changes ?? 0,
         check_duration_seconds: u.health && h ? h.checkSeconds.view() : null,
+        last_check: h?.last ? { ...h.last, at: new Date(h.last.at).toISOString() } : null,
       },
     };
   });

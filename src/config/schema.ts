@@ -1,5 +1,5 @@
 // The config schema: one table of keys per section. The loader, the README reference and the JSON Schema read it.
-import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ServerConfig } from "./types.ts";
+import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ProtocolCheck, ServerConfig } from "./types.ts";
 import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
@@ -106,6 +106,13 @@ export const SERVER = {
   ...SERVER_CLIENT,
 } satisfies Fields;
 
+const CHECKS = ["tcp", "redis", "postgres", "mysql", "http"] as const;
+/** The keys that belong to one check only, and which. */
+const CHECK_KEYS: Record<string, (typeof CHECKS)[number]> = {
+  send: "tcp", send_hex: "tcp", expect: "tcp", expect_hex: "tcp", expect_regex: "tcp",
+  password_file: "redis", username: "redis", user: "postgres", database: "postgres", path: "http", status: "http", host: "http",
+};
+
 const HEX = /^([0-9a-fA-F]{2})+$/;
 const notHex = (v: string) => (HEX.test(v.replace(/\s+/g, "")) ? undefined : "is not hex bytes (pairs of 0-9a-f, e.g. \"0d0a\")");
 const notRegex = (v: string) => {
@@ -130,10 +137,27 @@ export const HEALTH = {
   expect: optional(text({ defaultText: "nothing: connecting (and sending) is enough", description: `The reply must contain this text, e.g. "+PONG".` })),
   expect_hex: optional(text({ check: notHex, defaultText: "nothing", description: "The reply must contain these hex bytes; instead of expect." })),
   expect_regex: optional(text({ check: notRegex, defaultText: "nothing", description: "The reply (as text) must match this regular expression; instead of expect." })),
+  check: oneOf(CHECKS, { default: "tcp", description: `What a check speaks: "tcp" (connect, then send/expect if given), "redis" (AUTH, PING, and role), "postgres" (a StartupMessage: R or E proves a live server), "mysql" (the greeting), "http" (GET path, expect status).` }),
+  password_file: optional(text({ defaultText: "none: no AUTH", description: "redis: a file holding the password for AUTH (surrounding whitespace ignored), relative to the config file." })),
+  username: optional(text({ defaultText: "none (the default user)", description: "redis: the ACL user AUTH names, with password_file." })),
+  role: oneOf(["any", "primary", "replica"] as const, { default: "any", description: `redis: the role INFO replication must show (role:master is "primary", role:slave "replica"); a server in the other role is down.` }),
+  user: optional(text({ defaultText: `"aegis"`, description: "postgres: the user the StartupMessage names (no password is sent: an authentication request is the answer that proves a live server)." })),
+  database: optional(text({ defaultText: "the user's", description: "postgres: the database the StartupMessage names." })),
+  path: optional(text({ check: (v) => (v.startsWith("/") && !/[\s]/.test(v) ? undefined : "must start with / and have no spaces"), defaultText: `"/"`, description: `http: the path to GET, e.g. "/primary" for Patroni.` })),
+  status: optional(text({ check: (v) => (/^([1-5]xx|[1-5]\d\d)(\s*,\s*([1-5]xx|[1-5]\d\d))*$/.test(v) ? undefined : `is not a status list such as "200", "2xx" or "200,204"`), defaultText: `"2xx"`, description: `http: the statuses that pass, e.g. "200", "2xx", "200,204".` })),
+  host: optional(text({ defaultText: "the server's address", description: "http: the Host header." })),
 } satisfies Fields;
 
-function buildHealth(v: { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string }, path: string): HealthCheckConfig {
+type HealthValues = { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string;
+  check: (typeof CHECKS)[number]; password_file?: string; username?: string; role: "any" | "primary" | "replica"; user?: string; database?: string; path?: string; status?: string; host?: string };
+
+function buildHealth(v: HealthValues, path: string): HealthCheckConfig {
   const problems: string[] = [];
+  for (const [key, belongs] of Object.entries(CHECK_KEYS)) {
+    if ((v as Record<string, unknown>)[key] !== undefined && belongs !== v.check) problems.push(`${path}.${key}: only with check = "${belongs}" (this check is "${v.check}")`);
+  }
+  if (v.role !== "any" && v.check !== "redis") problems.push(`${path}.role: only with check = "redis"; for PostgreSQL behind Patroni use check = "http" with path = "/primary"`);
+  if (v.username !== undefined && v.password_file === undefined) problems.push(`${path}.username: needs password_file`);
   if (v.send !== undefined && v.send_hex !== undefined) problems.push(`${path}: give send or send_hex, not both`);
   const expects = [v.expect, v.expect_hex, v.expect_regex].filter((e) => e !== undefined).length;
   if (expects > 1) problems.push(`${path}: give only one of expect, expect_hex and expect_regex`);
@@ -145,7 +169,18 @@ function buildHealth(v: { interval: number; timeout: number; rise: number; fall:
     : v.expect_hex !== undefined ? { kind: "bytes", hex: v.expect_hex.replace(/\s+/g, "").toLowerCase() }
     : v.expect_regex !== undefined ? { kind: "regex", source: v.expect_regex }
     : null;
-  return { intervalMs: v.interval, timeoutMs: v.timeout, rise: v.rise, fall: v.fall, sendHex: sendHex || null, expect };
+  const check: ProtocolCheck | undefined =
+    v.check === "redis" ? { kind: "redis", password: null, username: v.username ?? null, role: v.role === "any" ? null : v.role }
+    : v.check === "postgres" ? { kind: "postgres", user: v.user ?? "aegis", database: v.database ?? null }
+    : v.check === "mysql" ? { kind: "mysql" }
+    : v.check === "http" ? { kind: "http", path: v.path ?? "/", status: (v.status ?? "2xx").replace(/\s+/g, ""), host: v.host ?? null }
+    : undefined;
+  return {
+    intervalMs: v.interval, timeoutMs: v.timeout, rise: v.rise, fall: v.fall, sendHex: sendHex || null, expect,
+    ...(check ? { check } : {}),
+    // Read by upstreams.ts, which knows the config file's directory, then dropped.
+    ...(v.password_file !== undefined ? { passwordFile: v.password_file } : {}),
+  };
 }
 
 /** A server's limits, present only when set, so a config without them reads as before. */

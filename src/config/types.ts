@@ -223,7 +223,21 @@ export interface HealthCheckConfig {
   sendHex: string | null;
   /** What the reply must contain; null means connecting (and sending) is enough. */
   expect: { kind: "bytes"; hex: string } | { kind: "regex"; source: string } | null;
+  /** A check that speaks the server's protocol, in place of send/expect; absent: "tcp" (send/expect). */
+  check?: ProtocolCheck;
+  /** While loading only: redis's password_file as written, read and dropped by upstreams.ts. */
+  passwordFile?: string;
 }
+
+export type ProtocolCheck =
+  /** PING (after AUTH with the password, when given); with role, INFO replication's role too. */
+  | { kind: "redis"; password: string | null; username: string | null; role: "primary" | "replica" | null }
+  /** A StartupMessage: an authentication request (R) or an error (E) proves a live PostgreSQL. */
+  | { kind: "postgres"; user: string; database: string | null }
+  /** The server's greeting (protocol 10) parses; an error packet fails with its message. */
+  | { kind: "mysql" }
+  /** GET path; the status must be one of `status` ("200", "2xx", "200,204"). */
+  | { kind: "http"; path: string; status: string; host: string | null };
 
 export interface UpstreamConfig {
   name: string;

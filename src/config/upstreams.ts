@@ -1,5 +1,7 @@
 // Reads the [[upstream]] items: schema checks, then duplicate names and duplicate servers.
-import type { UpstreamConfig } from "./types.ts";
+import type { HealthCheckConfig, UpstreamConfig } from "./types.ts";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { MAX_TOKEN_BYTES, readBoundedFile } from "./read-file.ts";
 import { addressKey } from "./address.ts";
 import { readSection, firstSeen, stringAt } from "./section.ts";
 import { belongsIn } from "./top-level.ts";
@@ -38,11 +40,12 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
         problems.push(`${path}.servers[${j}].soft_limit: ${s.softLimit} is not below max_connections (${s.maxConnections}), so it would never apply`);
       }
     });
+    const health = u.health ? readPassword(u.health, `${path}.health.password_file`, source, problems) : null;
     const tls = u.tls && files.upstream(u.tls, `${path}.tls`);
     if (u.tls && !tls) return undefined;
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
-      pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health: u.health ?? null,
+      pool: u.pool, poolMaxIdleMs: u.pool_max_idle, health,
       failThreshold: u.fail_threshold, ejectForMs: u.eject_for, servers: listed,
       // The queue only matters when a server can be full (a discovered one may be: SQLite rows carry hard_limit).
       ...(listed.some((s) => s.maxConnections) || discovery.some((d) => d.kind === "sqlite") ? { queue: { size: u.queue, timeoutMs: u.queue_timeout } } : {}),
@@ -58,4 +61,20 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
 /** Upstream names as written, even in items with other problems, so listeners are not blamed too. */
 export function upstreamNames(raw: unknown[]): string[] {
   return raw.flatMap((item) => stringAt(item, "name") ?? []);
+}
+
+/** A redis check's password, read now from password_file (relative to the config file) so a missing one is a config error. */
+function readPassword(h: HealthCheckConfig, path: string, source: string, problems: string[]): HealthCheckConfig {
+  const { passwordFile, ...health } = h;
+  if (passwordFile === undefined || health.check?.kind !== "redis") return health;
+  const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
+  const full = isAbsolute(passwordFile) ? passwordFile : resolve(base, passwordFile);
+  try {
+    const password = readBoundedFile(full, MAX_TOKEN_BYTES).toString("utf8").trim();
+    if (password === "") problems.push(`${path}: ${full} is empty`);
+    return { ...health, check: { ...health.check, password } };
+  } catch (err) {
+    problems.push(`${path}: cannot read ${full}: ${(err as Error).message}`);
+    return health;
+  }
 }

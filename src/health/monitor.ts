@@ -7,6 +7,7 @@ import { record, START_HEALTHY, type Hysteresis } from "./hysteresis.ts";
 import { compileProbe, runProbe, type Probe } from "./probe.ts";
 import type { AdminState, ServerState } from "./server-state.ts";
 import { Histogram } from "../telemetry/histogram.ts";
+import { formatAddress } from "../config/address.ts";
 
 /** Each server's state in one upstream: what a Worker swaps in whole (only "up" takes new connections). */
 export type Snapshot = ServerState[];
@@ -23,6 +24,19 @@ interface ServerHealth {
   timer: ReturnType<typeof setTimeout> | null;
   /** An operator's weight (admin API) in place of the configured one; null when none is set. */
   weight: number | null;
+  /** The last active check: what was sent and came back, how long it took, why it failed. */
+  last: LastCheck | null;
+}
+
+/** The last active check of a server, for /metrics.json, the API and the status page. */
+export interface LastCheck {
+  /** Wall-clock milliseconds. */
+  at: number;
+  ok: boolean;
+  ms: number;
+  reason: string;
+  sent: string;
+  reply: string;
 }
 
 /** One change of a server, as the status page and /metrics.json list it. */
@@ -48,16 +62,17 @@ export interface HealthEvents {
 
 export class HealthMonitor {
   readonly #servers: ServerHealth[][];
-  readonly #probes: (Probe | null)[];
+  readonly #probes: (Probe | null)[][];
   readonly #listeners = new Set<(change: ServerChange) => void>();
   #stopped = false;
 
   constructor(readonly config: Config, readonly logger: Logger, readonly events: HealthEvents) {
     this.#servers = config.upstreams.map((u, ui) => u.servers.map((_, si) => ({
       upstream: ui, server: si, state: "up", admin: "ready", active: START_HEALTHY, ejection: freshEjection(),
-      changes: 0, checkSeconds: new Histogram(), timer: null, weight: null,
+      changes: 0, checkSeconds: new Histogram(), timer: null, weight: null, last: null,
     })));
-    this.#probes = config.upstreams.map((u) => (u.health ? compileProbe(u.health, u.sendProxy) : null));
+    // Per server: an http check names the server in its Host header.
+    this.#probes = config.upstreams.map((u) => u.servers.map((srv) => (u.health ? compileProbe(u.health, u.sendProxy, formatAddress(srv.address)) : null)));
   }
 
   /** Start active checks, spread over the first interval so they do not all fire at once. */
@@ -85,7 +100,7 @@ export class HealthMonitor {
     this.#servers.forEach((servers, ui) => servers.forEach((s, si) => {
       const old = before.get(`${this.config.upstreams[ui]!.name}\n${this.config.upstreams[ui]!.servers[si]!.name}`);
       if (!old) return;
-      Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, checkSeconds: old.checkSeconds });
+      Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, checkSeconds: old.checkSeconds, last: old.last });
       // An operator's weight stays unless the file now says something new for that server.
       const configured = (m: HealthMonitor, h: ServerHealth) => m.config.upstreams[h.upstream]!.servers[h.server]!.weight;
       if (old.weight !== null && configured(previous, old) === configured(this, s)) s.weight = old.weight;
@@ -167,10 +182,12 @@ export class HealthMonitor {
   async #check(s: ServerHealth): Promise<void> {
     const u = this.config.upstreams[s.upstream]!;
     const health = u.health!;
-    const result = await runProbe(u.servers[s.server]!.address, this.#probes[s.upstream]!, health.timeoutMs);
+    const probe = this.#probes[s.upstream]![s.server]!;
+    const result = await runProbe(u.servers[s.server]!.address, probe, health.timeoutMs);
     if (this.#stopped) return;
     // A check aegis could not even start (no descriptors left) is no evidence about the server.
     if (result.local) return this.#schedule(s, health.intervalMs);
+    s.last = { at: Date.now(), ok: result.ok, ms: Math.round(result.ms * 10) / 10, reason: result.reason, sent: probe.shown, reply: result.reply ?? "" };
     s.checkSeconds.observe(result.ms / 1000);
     const { state, changed } = record(s.active, result.ok, health.rise, health.fall);
     s.active = state;
