@@ -57,3 +57,32 @@ describe("upstream health", () => {
     expect(problemsOf(`fail_threshold = -1`)[0]).toContain("upstream[0].fail_threshold");
   });
 });
+
+describe("protocol checks", () => {
+  test("each check with its keys and defaults", () => {
+    expect(upstreamOf(`health = { check = "redis", role = "primary" }`).health!.check).toEqual({ kind: "redis", password: null, username: null, role: "primary" });
+    expect(upstreamOf(`health = { check = "postgres" }`).health!.check).toEqual({ kind: "postgres", user: "aegis", database: null });
+    expect(upstreamOf(`health = { check = "http", path = "/primary", status = "200, 204" }`).health!.check).toEqual({ kind: "http", path: "/primary", status: "200,204", host: null });
+    expect(upstreamOf(`health = { check = "mysql" }`).health!.check).toEqual({ kind: "mysql" });
+    expect(upstreamOf(`health = { check = "tcp", send = "PING\\r\\n", expect = "+PONG" }`).health!.check).toBeUndefined();
+  });
+
+  test("the password is read from password_file, relative to the config file", () => {
+    const dir = require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "aegis-pw-"));
+    require("node:fs").writeFileSync(`${dir}/redis.pass`, "  s3cret\n");
+    const c = parseConfig(withUpstream(`health = { check = "redis", password_file = "redis.pass" }`), `${dir}/aegis.toml`);
+    expect(c.upstreams[0]!.health!.check).toMatchObject({ password: "s3cret" });
+    expect(c.upstreams[0]!.health).not.toHaveProperty("passwordFile");
+    expect(() => parseConfig(withUpstream(`health = { check = "redis", password_file = "missing.pass" }`), `${dir}/aegis.toml`)).toThrow(/upstream\[0\]\.health\.password_file: cannot read .*missing\.pass/);
+  });
+
+  test("keys of another check, and bad values, say what to do", () => {
+    expect(problemsOf(`health = { check = "redis", send = "PING" }`)).toEqual([`a.toml: upstream[0].health.send: only with check = "tcp" (this check is "redis")`]);
+    expect(problemsOf(`health = { role = "primary" }`)).toEqual([`a.toml: upstream[0].health.role: only with check = "redis"; for PostgreSQL behind Patroni use check = "http" with path = "/primary"`]);
+    expect(problemsOf(`health = { check = "http", password_file = "x" }`)).toEqual([`a.toml: upstream[0].health.password_file: only with check = "redis" (this check is "http")`]);
+    expect(problemsOf(`health = { check = "redis", username = "u" }`)).toEqual([`a.toml: upstream[0].health.username: needs password_file`]);
+    expect(problemsOf(`health = { check = "http", status = "ok" }`)[0]).toMatch(/status: "ok" is not a status list/);
+    expect(problemsOf(`health = { check = "http", path = "primary" }`)[0]).toMatch(/path: "primary" must start with \//);
+    expect(problemsOf(`health = { check = "memcached" }`)[0]).toMatch(/check: "memcached" is not a valid value/);
+  });
+});
