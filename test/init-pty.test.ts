@@ -65,6 +65,8 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const toLeastConn = KEY.down.repeat(BALANCE_ALGORITHMS.indexOf("least_conn")) + KEY.enter;
     await answer(pty, "How should a server be picked", toLeastConn);
     await answer(pty, "Health checks", KEY.down.repeat(HEALTH_CHOICES.indexOf("redis") - HEALTH_CHOICES.indexOf("tcp")) + KEY.enter);
+    await answer(pty, "Password file for AUTH", KEY.enter); // none
+    await answer(pty, "Which servers take the traffic?", KEY.enter); // any
     await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", "127.0.0.1:0");
     await answer(pty, "Install aegis as a systemd service", KEY.enter); // default: No
@@ -78,7 +80,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const path = join(dir, "aegis.toml");
     const text = readFileSync(path, "utf8");
     expect(text).toContain(`balance = "least_conn"`);
-    expect(text).toContain(`send = "PING\\r\\n"`);
+    expect(text).toContain(`check = "redis"`);
     const check = await run([binary, "check", "--config", path], { cwd: dir });
     expect(check.stderr).toBe("");
     expect(check.code).toBe(0);

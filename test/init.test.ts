@@ -1,7 +1,8 @@
 // `aegis init` in-process: every branch of the wizard driven through clack's input/output streams,
 // the flags, the rendered file (loaded by the real config loader) and the refusal without a terminal.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../src/config/errors.ts";
 import { loadConfigFile, parseConfig } from "../src/config/load.ts";
@@ -106,7 +107,7 @@ interface TlsScript {
 }
 
 /** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
-async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; client?: (h: Harness) => Promise<void>; metrics?: string; service?: boolean; output?: string } = {}) {
+async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; redis?: (h: Harness) => Promise<void>; client?: (h: Harness) => Promise<void>; metrics?: string; service?: boolean; output?: string } = {}) {
   await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
   await h.answer(TLS, o.tls ? KEY.left + KEY.enter : KEY.enter);
   await o.tls?.files(h);
@@ -117,6 +118,13 @@ async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; serv
   await h.answer(REACH, KEY.enter);
   await h.answer(BALANCE, selectKeys(BALANCE_ALGORITHMS, "round_robin", o.balance ?? "round_robin"));
   await h.answer(HEALTH, selectKeys(HEALTH_CHOICES, "tcp", o.health ?? "tcp"));
+  if (o.health === "redis") {
+    if (o.redis) await o.redis(h);
+    else {
+      await h.answer("Password file for AUTH", "");
+      await h.answer("Which servers take the traffic?", KEY.enter);
+    }
+  }
   if (o.tls?.mode !== undefined) await h.answer(MODE, o.tls.mode);
   await h.answer(CLIENT, o.client ? KEY.left + KEY.enter : KEY.enter);
   await o.client?.(h);
@@ -215,6 +223,29 @@ describe("the wizard, in-process", () => {
     if (keys.send_hex) expect(u.health!.sendHex).toBe(keys.send_hex);
     if (keys.expect) expect(u.health!.expect).toEqual({ kind: "bytes", hex: Buffer.from(keys.expect).toString("hex") });
     if (keys.expect_regex) expect(u.health!.expect).toEqual({ kind: "regex", source: keys.expect_regex });
+    if (keys.check) expect(u.health!.check?.kind).toBe(keys.check as "redis");
+  });
+
+  test("the Redis check asks for AUTH's password file and the role; a missing file is asked again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "aegis-init-pw-"));
+    const pass = join(dir, "redis.pass");
+    writeFileSync(pass, "s3cret\n");
+    const r = await drive(async (h) => {
+      await answerAll(h, {
+        health: "redis",
+        redis: async (h) => {
+          const missing = join(dir, "missing.pass");
+          await h.answer("Password file for AUTH", missing);
+          await h.term.screen.waitFor("does not exist");
+          h.term.send(`${KEY.backspace.repeat(missing.length)}${pass}\r`);
+          await h.answer("Which servers take the traffic?", KEY.down + KEY.enter);
+        },
+      });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const u = loadConfigFile(join(r.dir, "aegis.toml")).upstreams[0]!;
+    expect(u.health!.check).toEqual({ kind: "redis", password: "s3cret", username: null, role: "primary" });
   });
 
   test("a custom check takes send and expect text, escapes as in TOML", async () => {
@@ -555,7 +586,7 @@ describe("the rendered file", () => {
     const r = renderConfig(base, { ...opts, health: null });
     expect(r.healthWritten).toBe(false);
     expect(r.text).toContain("# [upstream.health]");
-    expect(r.text).toContain(`# send = "PING\\r\\n"`);
+    expect(r.text).toContain(`# check = "redis"`);
     expect(r.text).not.toMatch(/^\[upstream\.health\]/m);
     expect(r.config.upstreams[0]!.health ?? null).toBeNull();
   });

@@ -1,5 +1,5 @@
 // What `aegis init` asks for, whether from the wizard or from flags; render.ts turns it into aegis.toml.
-import type { HealthChoice } from "./health-presets.ts";
+import type { HealthChoice, RedisAnswer } from "./health-presets.ts";
 import type { TlsAnswer } from "./tls.ts";
 import type { ClientAnswer } from "./client-wizard.ts";
 
@@ -12,6 +12,8 @@ export interface InitAnswers {
   servers: string[];
   balance: string;
   health: HealthChoice;
+  /** The Redis check's password file and role (health = "redis"). */
+  redis?: RedisAnswer;
   /** send/expect of a custom check (health = "custom"). */
   custom?: { send?: string; expect?: string };
   /** PROXY protocol in and out, sticky clients; absent: none of them. */

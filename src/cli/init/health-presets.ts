@@ -27,32 +27,30 @@ export const HEALTH_PRESETS: Readonly<Record<Exclude<HealthChoice, "none" | "cus
   },
   redis: {
     label: "Redis",
-    explanation: 'send "PING", expect "+PONG"',
-    keys: { send: "PING\r\n", expect: "+PONG" },
-    comment: "Redis: PING must be answered with +PONG.",
+    explanation: "PING must get +PONG (AUTH and the primary/replica role next)",
+    keys: { check: "redis" },
+    comment: "Redis: PING must be answered +PONG (after AUTH with password_file); role = \"primary\" also reads INFO replication.",
     serviceName: "redis",
   },
   postgresql: {
     label: "PostgreSQL",
-    explanation: "send an SSLRequest, expect the one-byte S or N answer",
-    // SSLRequest: length 8, code 80877103. The server answers "S" or "N" before any login.
-    keys: { send_hex: "0000000804d2162f", expect_regex: "^[SN]" },
-    comment: "PostgreSQL: an SSLRequest must be answered S or N (the server may log \"incomplete startup packet\" per check;\n# delete send_hex and expect_regex for a quiet TCP connect check).",
+    explanation: "a StartupMessage must get an authentication request or an error",
+    keys: { check: "postgres" },
+    comment: "PostgreSQL: a StartupMessage (user aegis) must be answered R or E; the server may log each check.\n# Behind Patroni, check = \"http\" with path = \"/primary\" on Patroni's port finds the primary.",
     serviceName: "postgres",
   },
   mysql: {
     label: "MySQL / MariaDB",
-    explanation: "expect the server's greeting (protocol 10 and a version)",
-    // The greeting: 3 bytes of length, a sequence number, protocol version 10 (\n), then the version text.
-    keys: { expect_regex: "^[\\s\\S]{4}\\n[0-9]" },
-    comment: "MySQL/MariaDB: the server speaks first; its greeting must be protocol 10 followed by a version.",
+    explanation: "the server's greeting must parse (protocol 10)",
+    keys: { check: "mysql" },
+    comment: "MySQL/MariaDB: the server speaks first; its greeting must parse, and an error packet fails with its message.",
     serviceName: "mysql",
   },
   http: {
     label: "HTTP",
-    explanation: 'send "HEAD / HTTP/1.0", expect an HTTP/1.x status line',
-    keys: { send: "HEAD / HTTP/1.0\r\n\r\n", expect: "HTTP/1." },
-    comment: "HTTP: HEAD / must get any HTTP/1.x response.",
+    explanation: "GET / must get a 2xx status",
+    keys: { check: "http", path: "/", status: "2xx" },
+    comment: "HTTP: GET path must get one of status.",
     serviceName: "http",
   },
 };
@@ -64,7 +62,7 @@ export function healthFields(upstream: Fields = UPSTREAM): Fields | null {
 }
 
 /** The keys a health choice writes; custom checks bring their own send/expect. */
-export function healthKeys(choice: HealthChoice, custom?: { send?: string; expect?: string }): Record<string, string> | null {
+export function healthKeys(choice: HealthChoice, custom?: { send?: string; expect?: string }, redis?: RedisAnswer): Record<string, string> | null {
   if (choice === "none") return null;
   if (choice === "custom") {
     const keys: Record<string, string> = {};
@@ -72,7 +70,15 @@ export function healthKeys(choice: HealthChoice, custom?: { send?: string; expec
     if (custom?.expect) keys.expect = custom.expect;
     return keys;
   }
-  return HEALTH_PRESETS[choice].keys;
+  const keys = HEALTH_PRESETS[choice].keys;
+  if (choice !== "redis" || !redis) return keys;
+  return { ...keys, ...(redis.passwordFile ? { password_file: redis.passwordFile } : {}), ...(redis.role !== "any" ? { role: redis.role } : {}) };
+}
+
+/** The Redis follow-ups: AUTH from a password file, and which role takes the traffic. */
+export interface RedisAnswer {
+  passwordFile?: string;
+  role: "any" | "primary" | "replica";
 }
 
 /** True when the schema has a health table with every key of `keys`: then they are written for real. */

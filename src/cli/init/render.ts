@@ -40,7 +40,7 @@ export function serviceName(a: InitAnswers): string {
  */
 export function renderConfig(a: InitAnswers, o: RenderOptions): Rendered {
   const fields = o.health === undefined ? healthFields() : o.health;
-  const keys = healthKeys(a.health, a.custom);
+  const keys = healthKeys(a.health, a.custom, a.redis);
   const real = keys !== null && schemaAccepts(keys, fields);
   const text = render(a, o, real ? fields : null);
   const load = o.load ?? parseConfig;
@@ -135,7 +135,7 @@ function keysOf(fields: Fields, values: Record<string, string>): string[] {
 }
 
 function healthBlock(a: InitAnswers, health: Fields | null): string[] {
-  const keys = healthKeys(a.health, a.custom);
+  const keys = healthKeys(a.health, a.custom, a.redis);
   if (keys === null || a.health === "none") return [];
   const comment = a.health === "custom" ? "A custom check: what is sent after connecting and what the reply must contain."
     : HEALTH_PRESETS[a.health].comment;

@@ -7,7 +7,9 @@ import { offeredAlgorithms } from "./algorithms.ts";
 import { DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_OUTPUT, MAX_SERVERS, SERVICE_OUTPUT, type InitAnswers } from "./answers.ts";
 import { addressError, type PortProblem } from "./checks.ts";
 import type { InitFlags } from "./flags.ts";
-import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts, type HealthChoice } from "./health-presets.ts";
+import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts, type HealthChoice, type RedisAnswer } from "./health-presets.ts";
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
 import { answer, type WizardIO } from "./prompt.ts";
 import { askTls, askTlsMode } from "./tls-wizard.ts";
 import { askClient, clientRows } from "./client-wizard.ts";
@@ -39,7 +41,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
     options: offeredAlgorithms().map((a) => ({ value: a.value, label: `${a.value.padEnd(12)} ${a.explanation}` })),
     ...(flags.balance ? { initialValue: flags.balance } : {}),
   }));
-  const { health, custom } = await askHealth(io, flags.health);
+  const { health, custom, redis } = await askHealth(io, flags.health);
   const tls = files && await askTlsMode(io, files, health, flags.tls?.postgres ?? false);
   const client = await askClient(io, flags.client ?? {});
   const metrics = await askMetrics(io, env, listen, flags.metrics);
@@ -58,7 +60,7 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
     defaultValue: suggested,
   }));
   const hasClient = client.proxyProtocol || client.sendProxy || client.stickTtl;
-  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), ...(hasClient ? { client } : {}), metrics, service, output: output || suggested };
+  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), ...(redis ? { redis } : {}), ...(hasClient ? { client } : {}), metrics, service, output: output || suggested };
 }
 
 async function askListen(io: WizardIO, env: WizardEnv, initial: string | undefined): Promise<string> {
@@ -130,7 +132,7 @@ async function checkServers(io: WizardIO, env: WizardEnv, servers: readonly stri
   }
 }
 
-async function askHealth(io: WizardIO, initial: HealthChoice | undefined): Promise<{ health: HealthChoice; custom?: { send?: string; expect?: string } }> {
+async function askHealth(io: WizardIO, initial: HealthChoice | undefined): Promise<{ health: HealthChoice; custom?: { send?: string; expect?: string }; redis?: RedisAnswer }> {
   const fields = healthFields();
   const labels: Record<HealthChoice, [string, string]> = {
     none: ["None", "no active checks: a failed connect makes aegis try another server"],
@@ -146,6 +148,7 @@ async function askHealth(io: WizardIO, initial: HealthChoice | undefined): Promi
     options: HEALTH_CHOICES.map((c) => ({ value: c, label: `${labels[c][0].padEnd(16)} ${labels[c][1]}` })),
     initialValue: initial ?? "tcp",
   }));
+  if (health === "redis") return { health, redis: await askRedis(io) };
   if (health !== "custom") return { health };
   const send = await answer(p.text({ ...io, message: "Text to send after connecting (empty: send nothing; \\r\\n as written in TOML)" }));
   const expect = await answer(p.text({ ...io, message: "Text the reply must contain (empty: connecting is enough)" }));
@@ -153,6 +156,30 @@ async function askHealth(io: WizardIO, initial: HealthChoice | undefined): Promi
   const keys = healthKeys("custom", custom);
   if (keys && !schemaAccepts(keys, fields)) p.log.warn("This build does not accept these keys: the check is written commented out.", io);
   return { health, custom };
+}
+
+/** AUTH and role for a Redis check: a replica set behind one address sends writes to the primary. */
+async function askRedis(io: WizardIO): Promise<RedisAnswer> {
+  const passwordFile = await answer(p.text({
+    ...io,
+    message: "Password file for AUTH (absolute path to a file holding requirepass; empty: no AUTH)",
+    validate: (v) => {
+      if (!v) return undefined;
+      if (!isAbsolute(v)) return "an absolute path, e.g. /etc/aegis/redis.pass";
+      return existsSync(v) ? undefined : `${v} does not exist (create it first, mode 0600)`;
+    },
+  }));
+  const role = await answer(p.select<RedisAnswer["role"]>({
+    ...io,
+    message: "Which servers take the traffic?",
+    options: [
+      { value: "any", label: "Any server that answers PING" },
+      { value: "primary", label: "The primary only (INFO replication says role:master): writes follow a failover" },
+      { value: "replica", label: "Replicas only (role:slave): read-only traffic" },
+    ],
+    initialValue: "any",
+  }));
+  return { ...(passwordFile ? { passwordFile } : {}), role };
 }
 
 /** "\r\n" typed as four characters means CR LF, as in the TOML file it ends up in. */
