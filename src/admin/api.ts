@@ -10,6 +10,7 @@ import type { StatusSource } from "./source.ts";
 import { findServer, findUpstream } from "./targets.ts";
 import { upstreamView, upstreamViews } from "./views.ts";
 import { clientsView, stickView, TOP_MAX, TOP_SHOWN, unstick } from "./clients.ts";
+import { addServer, deleteServer, moveServer } from "./servers-api.ts";
 
 const ADMIN_STATES: readonly AdminState[] = ["ready", "draining", "disabled"];
 const { min: MIN_WEIGHT, max: MAX_WEIGHT } = WEIGHT_BOUNDS;
@@ -18,6 +19,9 @@ export const ENDPOINTS = [
   "GET  /api/upstreams",
   "GET  /api/upstreams/{upstream}",
   "GET  /api/upstreams/{upstream}/servers/{server}",
+  `POST /api/upstreams/{upstream}/servers                 {"address": "host:port", "name"?: ..., "weight"?: ${MIN_WEIGHT}..${MAX_WEIGHT}, "backup"?: false}`,
+  "PATCH /api/upstreams/{upstream}/servers/{server}       {\"address\": \"host:port\"}",
+  "DELETE /api/upstreams/{upstream}/servers/{server}      (drains, then removes; ?grace=30s, ?now=1)",
   "POST /api/upstreams/{upstream}/servers/{server}/state   {\"state\": \"draining\" | \"disabled\" | \"ready\"}",
   `POST /api/upstreams/{upstream}/servers/{server}/weight  {"weight": ${MIN_WEIGHT}..${MAX_WEIGHT}}`,
   "GET  /api/upstreams/{upstream}/stick                   (?limit=1000)",
@@ -78,8 +82,12 @@ async function route(call: Call, path: string): Promise<Outcome> {
   if (first === "upstreams") {
     if (parts.length === 1) return only("GET", () => ({ response: json({ upstreams: upstreamViews(call.source) }) }));
     if (parts.length === 2) return only("GET", () => withUpstream(call, name!, (ui) => ({ response: json(upstreamView(call.source, ui)) })));
+    if (third === "servers" && parts.length === 3) return only("POST", () => withUpstream(call, name!, (ui) => runtime(call, () => addServer(call, ui))));
     if (third === "servers" && parts.length === 4) {
-      return only("GET", () => withServer(call, name!, server!, (ui, si) => ({ response: json(upstreamView(call.source, ui).servers[si]) })));
+      if (method === "PATCH") return withServer(call, name!, server!, (ui, si) => runtime(call, () => moveServer(call, ui, si)));
+      if (method === "DELETE") return withServer(call, name!, server!, (ui, si) => runtime(call, () => deleteServer(call, ui, si)));
+      if (method !== "GET") return { response: methodNotAllowed(method, ["GET", "PATCH", "DELETE"]) };
+      return withServer(call, name!, server!, (ui, si) => ({ response: json(upstreamView(call.source, ui).servers[si]) }));
     }
     if (third === "servers" && parts.length === 5 && action === "state") return only("POST", () => withServer(call, name!, server!, (ui, si) => setState(call, ui, si)));
     if (third === "servers" && parts.length === 5 && action === "weight") return only("POST", () => withServer(call, name!, server!, (ui, si) => setWeight(call, ui, si)));
@@ -88,6 +96,12 @@ async function route(call: Call, path: string): Promise<Outcome> {
     if (third === "stick" && parts.length === 4) return only("DELETE", () => withUpstream(call, name!, (ui) => stickDelete(call, ui, server!)));
   }
   return { response: failure(404, `no such endpoint: ${method} ${path}`, { endpoints: ENDPOINTS }) };
+}
+
+/** The runtime servers endpoints need the supervisor's server sets. */
+function runtime(call: Call, run: () => Promise<Outcome>): Promise<Outcome> | Outcome {
+  if (!call.source.servers || !call.source.refresh) return { response: failure(503, "runtime servers are not available here") };
+  return run();
 }
 
 function withUpstream(call: Call, name: string, run: (ui: number) => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {

@@ -7,6 +7,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { StickTable } from "../stick/table.ts";
 import type { ClientRow } from "../control/talkers-board.ts";
 import type { SourceView } from "../control/discovery.ts";
+import type { ServerSets } from "../control/server-sets.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -24,6 +25,10 @@ export interface StatusSource {
   readonly talkers: { top(listener: string, n: number, by?: "bytes" | "sessions"): ClientRow[] };
   /** The discovery sources running, when any (set once they start). */
   readonly discovery?: { views(): SourceView[] } | null;
+  /** What discovery found and the admin API changed (the runtime servers endpoints edit it). */
+  readonly servers?: ServerSets;
+  /** Swap the servers in `servers` into every Worker; absent where runtime servers are not supported. */
+  refresh?(why: string): Promise<ReloadResult>;
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }

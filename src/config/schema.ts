@@ -88,7 +88,7 @@ export const WEIGHT_BOUNDS = { min: 1, max: 1000 } as const;
 export const QUEUE_DEFAULTS = { size: 100, timeoutMs: 5_000 } as const;
 
 /** A server name goes into API paths and metric labels: printable, no slash, no spaces. */
-const notServerName = (v: string) => (/^[A-Za-z0-9._:\[\]@-]{1,128}$/.test(v) ? undefined : "is not a server name (1 to 128 of A-Z a-z 0-9 . _ : - @ [ ], no spaces or slashes)");
+export const notServerName = (v: string) => (/^[A-Za-z0-9._:\[\]@-]{1,128}$/.test(v) ? undefined : "is not a server name (1 to 128 of A-Z a-z 0-9 . _ : - @ [ ], no spaces or slashes)");
 
 export const SERVER = {
   address: address({ use: "connect", required: true, description: "host:port of the server." }),

@@ -101,7 +101,7 @@ export class ServerSets {
         if (clash) return shadowed?.({ upstream: u.name, server: s.name, by: `${clash} already in use` });
         names.add(s.name);
         addresses.add(key);
-        servers.push(s);
+        servers.push({ ...s }); // a copy: the running config must not change when these sets do
       };
       const adjust = (s: ServerConfig): ServerConfig | null => {
         if (sets.api.removed.includes(s.name)) return null;
