@@ -15,6 +15,7 @@ import { balanceWarnings } from "./balancing/warnings.ts";
 import { tlsWarnings } from "./config/tls-report.ts";
 import { HealthMonitor } from "./health/monitor.ts";
 import { DiscoveryManager } from "./control/discovery.ts";
+import { readStateFile, StateWriter } from "./control/state-file.ts";
 import type { Logger } from "./telemetry/log.ts";
 
 /** What "ready" reports: every listener's address, the HTTP server's (null when off), the Workers. */
@@ -46,9 +47,20 @@ export async function runProxy(
       watcher = null;
     }
   };
+  // The state file: read before the Supervisor, so the first snapshot already has what it kept.
+  const saved = config.global.stateFile ? readStateFile(config.global.stateFile, logger) : null;
+  const writers = new Map<string, StateWriter>();
+  const saveState = () => {
+    const path = supervisor.config.global.stateFile;
+    if (!path) return;
+    if (!writers.has(path)) writers.set(path, new StateWriter(path, logger));
+    writers.get(path)!.schedule(() => ({ version: 1, written: new Date().toISOString(), health: supervisor.health.saved(), servers: supervisor.servers.save() }));
+  };
   const supervisor: Supervisor = new Supervisor({
     config,
     logger,
+    ...(saved ? { restore: saved.servers } : {}),
+    onServersChanged: (result) => void (result.ok && saveState()),
     spawn: spawnWorker,
     memory: allocateShared(config),
     health: (c, events) => new HealthMonitor(c, logger, events),
@@ -57,6 +69,7 @@ export async function runProxy(
     onReloadStart: () => notify(logger, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
     onReloadEnd: (result) => {
       if (result.ok) warnAboutConfig(logger, supervisor.config);
+      if (result.ok) saveState();
       if (result.ok) discovery.sync(supervisor.config);
       logger.setLevel(supervisor.config.global.logLevel);
       logger.setFormat(supervisor.config.global.logFormat);
@@ -66,6 +79,9 @@ export async function runProxy(
   });
 
   const discovery = new DiscoveryManager(supervisor, logger);
+  if (saved) supervisor.health.restore(saved.health);
+  // Every state or weight change (the listener is carried over to each reload's new monitor).
+  supervisor.health.onChange(saveState);
 
   // Handlers go in before anything listens: Workers relay before "ready" is logged, and a SIGTERM
   // in that window must still drain rather than kill the process by the default action.
@@ -135,6 +151,7 @@ export async function runProxy(
   const drained = supervisor.shutdown(); // Workers are told to drain before the HTTP server goes
   http?.stop(true);
   await drained;
+  for (const w of writers.values()) w.flush();
   logger.info("stopped");
   logger.flush();
   return 0;

@@ -218,4 +218,36 @@ export class HealthMonitor {
     this.#emit({ time: Date.now(), upstream: u.name, server: u.servers[s.server]!.name, what: "state", from, to: next, reason });
     this.events.publish(s.upstream, this.snapshot(s.upstream), this.weights(s.upstream));
   }
+
+  /** Each server's operator state, operator weight and active-check verdict by name, for the state file. */
+  saved(): Record<string, Record<string, SavedServer>> {
+    return Object.fromEntries(this.config.upstreams.map((u, ui) => [u.name, Object.fromEntries(u.servers.map((srv, si) => {
+      const s = this.#servers[ui]![si]!;
+      return [srv.name, { admin: s.admin, weight: s.weight, healthy: s.active.healthy }];
+    }))]));
+  }
+
+  /**
+   * What a state file kept, before the first snapshot goes out: a server known down stays down until
+   * `rise` checks pass (a restart must not send traffic to it), a drained one stays drained.
+   */
+  restore(saved: Record<string, Record<string, SavedServer>>): void {
+    this.config.upstreams.forEach((u, ui) => u.servers.forEach((srv, si) => {
+      const was = saved[u.name]?.[srv.name];
+      if (!was) return;
+      const s = this.#servers[ui]![si]!;
+      s.admin = was.admin;
+      s.weight = was.weight !== null && was.weight !== srv.weight ? was.weight : null;
+      // Without active checks nothing would ever bring it back: only passive checks judge it then.
+      if (u.health) s.active = { healthy: was.healthy, streak: 0 };
+      this.#update(s, "restored from the state file");
+    }));
+  }
+}
+
+/** One server in the state file. */
+export interface SavedServer {
+  admin: AdminState;
+  weight: number | null;
+  healthy: boolean;
 }
