@@ -1,5 +1,5 @@
 // The human summary `aegis check` prints after a config validates, like `nginx -t`.
-import type { Config, DiscoveryConfig, ListenerConfig, RouteConfig, ServerConfig, UpstreamConfig } from "./types.ts";
+import type { Config, DiscoveryConfig, HealthCheckConfig, ListenerConfig, RouteConfig, ServerConfig, UpstreamConfig } from "./types.ts";
 import { formatAddress } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import { formatRate } from "./rate.ts";
@@ -44,9 +44,20 @@ function upstream(u: UpstreamConfig): string[] {
     `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}${sticky(u)}`,
     ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s), ...(s.region ? [`region ${s.region}`] : []), ...(s.backup ? ["backup"] : [])])),
     ...(u.servers.length === 0 ? ["    (no servers in the file: discovery finds them)"] : []),
+    ...(u.health ? [`    health ${healthText(u.health)}, every ${formatDuration(u.health.intervalMs)} (timeout ${formatDuration(u.health.timeoutMs)}), rise ${u.health.rise}, fall ${u.health.fall}`] : []),
     ...(u.discovery ?? []).map((d) => `    discovery ${discoveryText(d)}, hold ${formatDuration(d.holdMs)}`),
     ...(u.onDown ? ["    on_down close_sessions: sessions on a server that goes down, is disabled or removed are reset"] : []),
   ];
+}
+
+/** "redis (AUTH, role primary)", "http GET /primary expecting 200", "tcp connect". */
+function healthText(h: HealthCheckConfig): string {
+  const c = h.check;
+  if (!c) return h.sendHex || h.expect ? "tcp send/expect" : "tcp connect";
+  if (c.kind === "redis") return `redis PING${c.password !== null ? " after AUTH" : ""}${c.role ? `, role ${c.role}` : ""}`;
+  if (c.kind === "postgres") return `postgres StartupMessage (user ${c.user})`;
+  if (c.kind === "http") return `http GET ${c.path} expecting ${c.status}`;
+  return "mysql greeting";
 }
 
 /** "dns redis.service.consul (A/AAAA) port 6379, again when the TTL runs out, no sooner than every 10s". */
