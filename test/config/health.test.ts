@@ -3,6 +3,9 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { MINIMAL } from "./helpers.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const withUpstream = (lines: string) => MINIMAL.replace(`name = "redis"`, `name = "redis"\n${lines}`);
 const upstreamOf = (lines: string) => parseConfig(withUpstream(lines), "a.toml").upstreams[0]!;
@@ -68,8 +71,8 @@ describe("protocol checks", () => {
   });
 
   test("the password is read from password_file, relative to the config file", () => {
-    const dir = require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "aegis-pw-"));
-    require("node:fs").writeFileSync(`${dir}/redis.pass`, "  s3cret\n");
+    const dir = mkdtempSync(join(tmpdir(), "aegis-pw-"));
+    writeFileSync(join(dir, "redis.pass"), "  s3cret\n");
     const c = parseConfig(withUpstream(`health = { check = "redis", password_file = "redis.pass" }`), `${dir}/aegis.toml`);
     expect(c.upstreams[0]!.health!.check).toMatchObject({ password: "s3cret" });
     expect(c.upstreams[0]!.health).not.toHaveProperty("passwordFile");
