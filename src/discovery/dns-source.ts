@@ -5,7 +5,7 @@ import type { Address, DiscoveryConfig, ServerConfig } from "../config/types.ts"
 import type { Logger } from "../telemetry/log.ts";
 import { lookup, systemResolvers } from "./dns-client.ts";
 import { rcodeName, type DnsAnswer, type DnsRecord } from "./dns-wire.ts";
-import { HeldSet, type DiscoveryEvents, type LastLookup } from "./held-set.ts";
+import { HeldSource, type DiscoveryEvents } from "./held-set.ts";
 
 type DnsConfig = Extract<DiscoveryConfig, { kind: "dns" | "srv" }>;
 
@@ -20,24 +20,13 @@ export function createDnsSource(config: DnsConfig, resolvers: Address[], logger:
   return new DnsSource(config, resolvers, logger, events, initial);
 }
 
-export class DnsSource {
-  readonly label: string;
-  readonly #held: HeldSet;
+export class DnsSource extends HeldSource {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
   #started = false;
 
-  constructor(readonly config: DnsConfig, readonly resolvers: Address[], readonly logger: Logger, events: DiscoveryEvents, initial?: ServerConfig[]) {
-    this.label = config.kind === "dns" ? `dns:${config.name}:${config.port}` : `srv:${config.name}`;
-    this.#held = new HeldSet(this.label, config.holdMs, logger, events, initial);
-  }
-
-  get servers(): readonly ServerConfig[] {
-    return this.#held.servers;
-  }
-
-  get last(): LastLookup | null {
-    return this.#held.last;
+  constructor(readonly config: DnsConfig, readonly resolvers: Address[], logger: Logger, events: DiscoveryEvents, initial?: ServerConfig[]) {
+    super(config.kind === "dns" ? `dns:${config.name}:${config.port}` : `srv:${config.name}`, config.holdMs, logger, events, initial);
   }
 
   start(): void {
@@ -58,13 +47,13 @@ export class DnsSource {
       const servers = this.resolvers.length ? this.resolvers : systemResolvers();
       const found = this.config.kind === "dns" ? await this.#addresses(this.config.name, servers) : await this.#srv(servers);
       if (this.#stopped) return;
-      if (typeof found === "string") this.#held.bad(found);
+      if (typeof found === "string") this.held.bad(found);
       else {
         ttlMs = found.ttlMs;
-        this.#held.good(found.servers, { ttlMs });
+        this.held.good(found.servers, { ttlMs });
       }
     } catch (err) {
-      if (!this.#stopped) this.#held.bad((err as Error).message);
+      if (!this.#stopped) this.held.bad((err as Error).message);
     }
     if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), nextLookupMs(this.config.intervalMs, ttlMs));
   }

@@ -92,3 +92,20 @@ export class HeldSet {
     this.events.changed(next, change);
   }
 }
+
+/** What every source shows of its held set: the current servers and the last lookup. */
+export abstract class HeldSource {
+  protected readonly held: HeldSet;
+
+  constructor(readonly label: string, holdMs: number, readonly logger: Logger, events: DiscoveryEvents, initial?: readonly ServerConfig[]) {
+    this.held = new HeldSet(label, holdMs, logger, events, initial);
+  }
+
+  get servers(): readonly ServerConfig[] {
+    return this.held.servers;
+  }
+
+  get last(): LastLookup | null {
+    return this.held.last;
+  }
+}

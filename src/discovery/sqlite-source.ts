@@ -5,7 +5,7 @@ import { statSync } from "node:fs";
 import { parseAddress } from "../config/address.ts";
 import type { DiscoveryConfig, ServerConfig } from "../config/types.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { HeldSet, type DiscoveryEvents, type LastLookup } from "./held-set.ts";
+import { HeldSource, type DiscoveryEvents } from "./held-set.ts";
 
 type SqliteConfig = Extract<DiscoveryConfig, { kind: "sqlite" }>;
 
@@ -16,9 +16,7 @@ interface Row {
 const clampWeight = (w: unknown) => Math.min(1000, Math.max(1, Number.isFinite(Number(w)) ? Math.round(Number(w)) : 1));
 const positive = (v: unknown) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
 
-export class SqliteSource {
-  readonly label: string;
-  readonly #held: HeldSet;
+export class SqliteSource extends HeldSource {
   #db: Database | null = null;
   /** What identified the file when it was opened: a file replaced (renamed over) is opened anew. */
   #identity = "";
@@ -27,17 +25,8 @@ export class SqliteSource {
   /** Rows refused, each logged once. */
   readonly #refused = new Set<string>();
 
-  constructor(readonly config: SqliteConfig, readonly logger: Logger, events: DiscoveryEvents, initial?: readonly ServerConfig[]) {
-    this.label = `sqlite:${config.path}#${config.app}`;
-    this.#held = new HeldSet(this.label, config.holdMs, logger, events, initial);
-  }
-
-  get servers(): readonly ServerConfig[] {
-    return this.#held.servers;
-  }
-
-  get last(): LastLookup | null {
-    return this.#held.last;
+  constructor(readonly config: SqliteConfig, logger: Logger, events: DiscoveryEvents, initial?: readonly ServerConfig[]) {
+    super(`sqlite:${config.path}#${config.app}`, config.holdMs, logger, events, initial);
   }
 
   start(): void {
@@ -64,15 +53,15 @@ export class SqliteSource {
         this.#identity = identity;
       }
       const version = (this.#db.query("PRAGMA data_version").get() as { data_version: number }).data_version;
-      if (version === this.#version && this.#held.last?.ok) return;
+      if (version === this.#version && this.held.last?.ok) return;
       const rows = this.#db.query(`SELECT id, region, wg_ip, port, weight, soft_limit, hard_limit FROM "${this.config.table.replaceAll('"', '""')}"
         WHERE app = ? AND COALESCE(healthy, 1) != 0 AND COALESCE(deleted, 0) = 0 ORDER BY id`).all(this.config.app) as Row[];
       this.#version = version;
-      this.#held.good(this.#servers(rows));
+      this.held.good(this.#servers(rows));
     } catch (err) {
       // Locked, corrupt, missing file or table: the last good set stays (for hold).
       this.#close();
-      this.#held.bad(reasonOf(err));
+      this.held.bad(reasonOf(err));
     }
   }
 
