@@ -86,6 +86,12 @@ describe("sqlite discovery", () => {
     await until(["node-a", "node-b"], "the first two rows");
     const view = await servers();
     expect(view.every((s) => s.state === "up")).toBe(true);
+    // The discovery families pass Prometheus's own linter.
+    const text = await (await fetch(`http://127.0.0.1:${aegis.metricsPort}/metrics`)).text();
+    expect(text).toContain(`aegis_discovery_servers{upstream="app",source="sqlite:${dbPath}#echo"} 2`);
+    const lint = Bun.spawnSync(["promtool", "check", "metrics"], { stdin: Buffer.from(text), stderr: "pipe", stdout: "pipe" });
+    expect(lint.stderr.toString() + lint.stdout.toString()).toBe("");
+    expect(lint.exitCode).toBe(0);
   });
 
   test("rows change under 50 streams: none drops, new sessions follow the table", async () => {
