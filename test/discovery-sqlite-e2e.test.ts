@@ -135,6 +135,13 @@ describe("sqlite discovery", () => {
     expect(await names()).toEqual(["node-d"]);
   }, 60_000);
 
+  test("the last row drained leaves no server (the table was read: that is an answer, not a failure)", async () => {
+    db.run("UPDATE backends SET healthy = 0 WHERE id = 'node-d'");
+    await until([], "no rows left");
+    db.run("UPDATE backends SET healthy = 1 WHERE id = 'node-d'");
+    await until(["node-d"], "node-d back");
+  }, 60_000);
+
   test("a corrupt file keeps the last good set and counts errors", async () => {
     const metric = `aegis_discovery_errors_total{upstream="app",source="sqlite:${dbPath}#echo"}`;
     const before = (await aegis.metrics()).get(metric) ?? 0;

@@ -41,8 +41,9 @@ export function describeChange(before: readonly ServerConfig[], after: readonly 
 
 /**
  * The set a source gives. `good` takes a successful lookup's set; `bad` a failure, which keeps the
- * last good set until `holdMs` after the first failure in a row, then empties it. An empty answer
- * counts as a failure: a source that suddenly finds nothing is likelier broken than right.
+ * last good set until `holdMs` after the first failure in a row, then empties it. An empty DNS
+ * answer counts as a failure: a name that suddenly has no records is likelier broken than right.
+ * A SQLite table read whole is an answer even when no row is left: the operator drained them all.
  */
 export class HeldSet {
   servers: ServerConfig[] = [];
@@ -58,8 +59,9 @@ export class HeldSet {
     }
   }
 
-  good(servers: readonly ServerConfig[], extra: { ttlMs?: number } = {}): void {
-    if (servers.length === 0) return this.bad("the answer is empty", extra);
+  /** `emptyIsAnswer`: the source can say "none" and mean it (a table read whole), unlike a DNS answer. */
+  good(servers: readonly ServerConfig[], extra: { ttlMs?: number } = {}, emptyIsAnswer = false): void {
+    if (servers.length === 0 && !emptyIsAnswer) return this.bad("the answer is empty", extra);
     const now = Date.now();
     if (this.#failingSince !== null && this.#lastReason) this.logger.info("discovery recovered", { source: this.label, servers: servers.length });
     this.#failingSince = null;

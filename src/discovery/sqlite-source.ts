@@ -57,7 +57,7 @@ export class SqliteSource extends HeldSource {
       const rows = this.#db.query(`SELECT id, region, wg_ip, port, weight, soft_limit, hard_limit FROM "${this.config.table.replaceAll('"', '""')}"
         WHERE app = ? AND COALESCE(healthy, 1) != 0 AND COALESCE(deleted, 0) = 0 ORDER BY id`).all(this.config.app) as Row[];
       this.#version = version;
-      this.held.good(this.#servers(rows));
+      this.held.good(this.#servers(rows), {}, true);
     } catch (err) {
       // Locked, corrupt, missing file or table: the last good set stays (for hold).
       this.#close();
