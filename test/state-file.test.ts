@@ -23,7 +23,7 @@ const statePath = join(dir, "state.json");
 function toml(servers: string[]): string {
   return simpleConfig(servers, {
     workers: 2, logLevel: "info", global: `access_log = false\nstate_file = "${statePath}"`,
-    upstream: `health = { interval = "200ms", timeout = "200ms", rise = 1, fall = 1 }`,
+    upstream: `health = { interval = "200ms", timeout = "200ms", rise = 2, fall = 1 }`,
   }) + `\n[admin]\ntoken = "${TOKEN}"\n`;
 }
 async function start(servers: string[]): Promise<Aegis> {
@@ -58,9 +58,14 @@ describe("state_file", () => {
     expect(v.added).toMatchObject({ source: "api", address: D });
     // C was known down: restored so, before any check could say anything.
     await second.waitForLog((l) => l.msg === "server state" && l.server === C && l.to === "down" && l.reason === "restored from the state file");
-    // Its backend back on the same port: one passing check (rise = 1) brings it up.
+    // Its backend back on the same port: rise (2) passing checks bring it up, not the restart.
     backends.push(startScripted({}, cPort));
-    await second.waitForLog((l) => l.msg === "server state" && l.server === C && l.to === "up");
+    const up = await second.waitForLog((l) => l.msg === "server state" && l.server === C && l.to === "up");
+    expect(up.reason).toBe("2 check(s) in a row passed");
+    // With a state file, the API's servers also outlast a reload (without one, a reload forgets them).
+    second.proc.kill("SIGHUP");
+    await second.waitForLog((l) => l.msg === "reloaded");
+    expect((await view(second)).added).toMatchObject({ source: "api", address: D });
     expect(await second.stop()).toBe(0);
   }, 60_000);
 

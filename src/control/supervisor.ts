@@ -106,7 +106,10 @@ export class Supervisor {
     this.#options = options;
     this.logger = options.logger;
     this.fileConfig = options.config;
-    if (options.restore) this.servers.restore(options.restore);
+    if (options.restore) {
+      this.servers.restore(options.restore);
+      this.servers.keepOnly(options.config, discoveryLabels); // upstreams and sources no longer in the file
+    }
     this.config = this.merged(options.config);
     this.sab = options.memory.sab;
     this.#registry = options.memory.registry;
