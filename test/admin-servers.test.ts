@@ -2,7 +2,7 @@
 // then removes, while 24 sha256-checked streams run (none drops); every bad request says what to fix;
 // without state_file a reload starts again from the file.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startAegis, simpleConfig, tempDir, type Aegis } from "./helpers/aegis.ts";
+import { SOURCE_COMMAND, startAegis, simpleConfig, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { expectIntact, pacedStreams } from "./helpers/streams.ts";
@@ -96,4 +96,29 @@ describe("runtime servers", () => {
     await aegis.waitForLog((l) => l.msg === "reloaded");
     expect(await names()).toEqual([backends[0]!.address, backends[1]!.address]);
   });
+});
+
+describe("a swap that fails", () => {
+  test("a Worker that cannot prepare: 503, the server is not added, and the same request works once it runs again", async () => {
+    const WITH_FAULTS = ["/usr/bin/env", "AEGIS_TEST_FAULTS=1", ...SOURCE_COMMAND];
+    const extra = startEcho();
+    backends.push(extra);
+    const a = await startAegis(simpleConfig([backends[1]!.address], { workers: 2, logLevel: "info", global: "access_log = false" }) + `\n[admin]\ntoken = "${TOKEN}"\n`, { command: WITH_FAULTS });
+    try {
+      const api = (method: string, path: string, body?: unknown) => fetch(`http://127.0.0.1:${a.metricsPort}/api${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      // Worker 1 blocks for 12 s: past the 5 s a reload phase waits for each Worker's answer.
+      expect((await fetch(`http://127.0.0.1:${a.metricsPort}/faults/stall-worker/1?ms=12000`, { method: "POST" })).status).toBe(202);
+      const failed = await api("POST", "/upstreams/app/servers", { address: extra.address, name: "late" });
+      expect(failed.status).toBe(503);
+      expect(((await failed.json()) as { error: string }).error).toMatch(/^the server was not added: .*Worker 1/);
+      const names = async () => (((await (await api("GET", "/upstreams/app")).json()) as { servers: { name: string }[] }).servers).map((s) => s.name);
+      expect(await names()).toEqual([backends[1]!.address]);
+      // Once Worker 1 runs again, the change goes through as if never tried.
+      // (An attempt still waiting when waitFor gives up on it may land later: then the next says 409.)
+      await waitFor(async () => [201, 409].includes((await api("POST", "/upstreams/app/servers", { address: extra.address, name: "late" })).status), { timeoutMs: 60_000, what: "the add after the stall" });
+      expect(await names()).toEqual([backends[1]!.address, "late"]);
+    } finally {
+      await a.stop("SIGKILL");
+    }
+  }, 90_000);
 });

@@ -106,6 +106,9 @@ export const SERVER = {
   ...SERVER_CLIENT,
 } satisfies Fields;
 
+/** Text that goes into a protocol message as is: no control characters (a NUL would end a PostgreSQL field). */
+const printable = (v: string) => (v !== "" && !/[\x00-\x1f\x7f]/.test(v) ? undefined : "must be non-empty text without control characters");
+
 const CHECKS = ["tcp", "redis", "postgres", "mysql", "http"] as const;
 /** The keys that belong to one check only, and which. */
 const CHECK_KEYS: Record<string, (typeof CHECKS)[number]> = {
@@ -141,11 +144,11 @@ export const HEALTH = {
   password_file: optional(text({ defaultText: "none: no AUTH", description: "redis: a file holding the password for AUTH (surrounding whitespace ignored), relative to the config file." })),
   username: optional(text({ defaultText: "none (the default user)", description: "redis: the ACL user AUTH names, with password_file." })),
   role: oneOf(["any", "primary", "replica"] as const, { default: "any", description: `redis: the role INFO replication must show (role:master is "primary", role:slave "replica"); a server in the other role is down.` }),
-  user: optional(text({ defaultText: `"aegis"`, description: "postgres: the user the StartupMessage names (no password is sent: an authentication request is the answer that proves a live server)." })),
-  database: optional(text({ defaultText: "the user's", description: "postgres: the database the StartupMessage names." })),
+  user: optional(text({ check: printable, defaultText: `"aegis"`, description: "postgres: the user the StartupMessage names (no password is sent: an authentication request is the answer that proves a live server)." })),
+  database: optional(text({ check: printable, defaultText: "the user's", description: "postgres: the database the StartupMessage names." })),
   path: optional(text({ check: (v) => (v.startsWith("/") && !/[\s]/.test(v) ? undefined : "must start with / and have no spaces"), defaultText: `"/"`, description: `http: the path to GET, e.g. "/primary" for Patroni.` })),
   status: optional(text({ check: (v) => (/^([1-5]xx|[1-5]\d\d)(\s*,\s*([1-5]xx|[1-5]\d\d))*$/.test(v) ? undefined : `is not a status list such as "200", "2xx" or "200,204"`), defaultText: `"2xx"`, description: `http: the statuses that pass, e.g. "200", "2xx", "200,204".` })),
-  host: optional(text({ defaultText: "the server's address", description: "http: the Host header." })),
+  host: optional(text({ check: (v) => (/^[A-Za-z0-9.:\[\]_-]{1,255}$/.test(v) ? undefined : "is not a host name (letters, digits, . : - _ [ ] only: no spaces or line breaks)"), defaultText: "the server's address", description: "http: the Host header." })),
 } satisfies Fields;
 
 type HealthValues = { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string;

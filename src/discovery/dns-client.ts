@@ -3,7 +3,7 @@ import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Address } from "../config/types.ts";
-import { encodeQuery, parseAnswer, type DnsAnswer, type RecordType } from "./dns-wire.ts";
+import { encodeQuery, parseAnswer, rcodeName, type DnsAnswer, type RecordType } from "./dns-wire.ts";
 
 const TRY_MS = 1000;
 const ROUNDS = 2;
@@ -39,8 +39,9 @@ export async function lookup(name: string, type: RecordType, resolvers: readonly
       const query = encodeQuery(id, name, type);
       let answer = await overUdp(server, query, (bytes) => parseAnswer(bytes, id, name, type));
       if (typeof answer !== "string" && answer.truncated) answer = await overTcp(server, query, (bytes) => parseAnswer(bytes, id, name, type));
-      if (typeof answer !== "string") return answer;
-      why = `${server.host}:${server.port}: ${answer}`;
+      // SERVFAIL and REFUSED say "not from me": the next server may know.
+      if (typeof answer !== "string" && answer.rcode !== 2 && answer.rcode !== 5) return answer;
+      why = `${server.host}:${server.port}: ${typeof answer === "string" ? answer : rcodeName(answer.rcode)}`;
     }
   }
   return why;

@@ -9,9 +9,17 @@ import { HeldSource, type DiscoveryEvents } from "./held-set.ts";
 
 type DnsConfig = Extract<DiscoveryConfig, { kind: "dns" | "srv" }>;
 
-/** When to ask again: when the smallest TTL runs out, never sooner than `intervalMs` (nor on a failure). */
-export function nextLookupMs(intervalMs: number, ttlMs: number | undefined): number {
-  return Math.max(intervalMs, ttlMs ?? 0);
+/** No wait longer than a day: a timer past 2^31-1 ms fires at once in Bun, and records do change. */
+export const MAX_WAIT_MS = 86_400_000;
+
+/**
+ * When to ask again: when the smallest TTL runs out, never sooner than `intervalMs`, at most a day
+ * later; while a held set waits to run out, no later than when it does.
+ */
+export function nextLookupMs(intervalMs: number, ttlMs: number | undefined, heldForMs: number | null = null): number {
+  const wait = Math.min(MAX_WAIT_MS, Math.max(intervalMs, ttlMs ?? 0));
+  // Not sooner than 100 ms: a timer may fire a little early, and the hold must not become a busy loop.
+  return heldForMs === null ? wait : Math.min(wait, Math.max(100, heldForMs));
 }
 
 const clampWeight = (w: number) => Math.min(1000, Math.max(1, w));
@@ -55,7 +63,8 @@ export class DnsSource extends HeldSource {
     } catch (err) {
       if (!this.#stopped) this.held.bad((err as Error).message);
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), nextLookupMs(this.config.intervalMs, ttlMs));
+    const heldUntil = this.held.last?.heldUntil ?? null;
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), nextLookupMs(this.config.intervalMs, ttlMs, heldUntil === null ? null : heldUntil - Date.now()));
   }
 
   /** A and AAAA of `name`: addresses and the smallest TTL, or why not (NXDOMAIN, SERVFAIL, no answer). */

@@ -108,7 +108,9 @@ export function parseAnswer(bytes: Uint8Array, id: number, name: string, type: R
         const [rname, end] = readName(b, at);
         if (end + 10 > b.length) throw new Malformed("a record header runs past the end");
         const rtype = b.readUInt16BE(end);
-        const ttl = b.readUInt32BE(end + 4);
+        // RFC 2181 §8: a TTL with the top bit set is read as 0.
+        const raw = b.readUInt32BE(end + 4);
+        const ttl = raw > 0x7fffffff ? 0 : raw;
         const rdlen = b.readUInt16BE(end + 8);
         const data = end + 10;
         if (data + rdlen > b.length) throw new Malformed("a record's data runs past the end");

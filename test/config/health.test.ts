@@ -89,3 +89,9 @@ describe("protocol checks", () => {
     expect(problemsOf(`health = { check = "memcached" }`)[0]).toMatch(/check: "memcached" is not a valid value/);
   });
 });
+
+test("text that goes into a check's request cannot smuggle a header or end a field", () => {
+  expect(problemsOf(`health = { check = "http", host = "a\\r\\nX-Evil: 1" }`)[0]).toMatch(/host: .* is not a host name/);
+  expect(problemsOf(`health = { check = "postgres", user = "a\\u0000b" }`)[0]).toMatch(/user: .* must be non-empty text without control characters/);
+  expect(problemsOf(`health = { check = "postgres", database = "" }`)[0]).toMatch(/database: .* must be non-empty/);
+});

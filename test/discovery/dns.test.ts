@@ -56,6 +56,9 @@ describe("the wire format", () => {
     expect(parseAnswer(answer, 8, "svc.test", "A")).toBe("the answer's id is not the query's");
     expect(parseAnswer(answer, 7, "other.test", "A")).toBe("the answer is for another question");
     expect(parseAnswer(answer.subarray(0, answer.length - 2), 7, "svc.test", "A")).toMatch(/runs past the end/);
+    const huge = Buffer.from(answer);
+    huge.writeUInt32BE(0x80000001, q.length + 6); // a TTL with its top bit set (RFC 2181: read as 0)
+    expect(parseAnswer(huge, 7, "svc.test", "A")).toMatchObject({ answers: [{ ttl: 0 }] });
     const loop = Buffer.from(answer);
     loop.writeUInt16BE(0xc000 | (q.length), q.length); // the answer's name points at itself
     expect(parseAnswer(loop, 7, "svc.test", "A")).toMatch(/does not point backwards/);
@@ -88,6 +91,11 @@ describe("the source", () => {
     expect(nextLookupMs(10_000, 0)).toBe(10_000);
     expect(nextLookupMs(10_000, 60_000)).toBe(60_000);
     expect(nextLookupMs(1_000, undefined)).toBe(1_000);
+    // A TTL of years waits a day at most (Bun fires a timer past 2^31-1 ms at once: a flood of lookups).
+    expect(nextLookupMs(10_000, 0x7fffffff * 1000)).toBe(86_400_000);
+    // A held set that runs out sooner is looked at when it does, never in a busy loop.
+    expect(nextLookupMs(60_000, undefined, 5_000)).toBe(5_000);
+    expect(nextLookupMs(60_000, undefined, -3)).toBe(100);
   });
 
   test("A/AAAA: addresses become servers on the port; added and removed records are changes; the TTL is what dnsmasq sent", async () => {

@@ -102,6 +102,21 @@ describe("postgres", () => {
   }, 30_000);
 });
 
+test("postgres: 57P03 (starting up, shutting down) is not live; other errors are", async () => {
+  const errorResponse = (code: string, message: string) => {
+    const body = Buffer.from(`SFATAL\0C${code}\0M${message}\0\0`);
+    const head = Buffer.alloc(5);
+    head.write("E", 0);
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  };
+  const starting = startScripted({ data: (s) => void (s.write(errorResponse("57P03", "the database system is starting up")), s.end()) });
+  const noRole = startScripted({ data: (s) => void (s.write(errorResponse("28000", "role \"aegis\" does not exist")), s.end()) });
+  cleanups.push(() => starting.stop(), () => noRole.stop());
+  expect(await probe({ kind: "postgres", user: "aegis", database: null }, starting.port)).toMatchObject({ ok: false, reason: "the server cannot take clients now: the database system is starting up (57P03)" });
+  expect(await probe({ kind: "postgres", user: "aegis", database: null }, noRole.port)).toMatchObject({ ok: true });
+});
+
 describe("mysql", () => {
   const greeting = () => {
     const payload = Buffer.concat([Buffer.from([0x0a]), Buffer.from("8.0.36\0"), Buffer.from([8, 0, 0, 0]), Buffer.alloc(8, 0x41), Buffer.from([0]),

@@ -82,8 +82,16 @@ function postgres(c: Extract<ProtocolCheck, { kind: "postgres" }>): ProtocolProb
     judge(reply, ended) {
       if (reply.length === 0) return ended ? fail("closed without a reply") : null;
       const type = String.fromCharCode(reply[0]!);
-      // R: an authentication request; E: an error (unknown role, too many clients): a live PostgreSQL either way.
-      if (type === "R" || type === "E") return { ok: true };
+      if (type === "R") return { ok: true }; // an authentication request: a live PostgreSQL
+      if (type === "E") {
+        // An error (unknown role, too many clients) is a live server too, except 57P03 "cannot connect
+        // now": starting up, shutting down or in recovery, it takes no clients.
+        if (reply.length < 5 || reply.length < 1 + reply.readInt32BE(1)) return ended ? fail(`closed inside an ErrorResponse: ${cut(reply)}`) : null;
+        const fields = reply.toString("utf8", 5, 1 + reply.readInt32BE(1)).split("\0");
+        const code = fields.find((f) => f.startsWith("C"))?.slice(1);
+        const message = fields.find((f) => f.startsWith("M"))?.slice(1);
+        return code === "57P03" ? fail(`the server cannot take clients now: ${message ?? "57P03"} (57P03)`) : { ok: true };
+      }
       return fail(`not a PostgreSQL reply: ${cut(reply)}`);
     },
   };
