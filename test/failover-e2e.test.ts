@@ -2,7 +2,8 @@
 // behind `health = { check = "redis", role = "primary" }` and on_down = "close_sessions". Every new
 // session goes to the primary; when the replica is promoted and the old primary demoted, new
 // sessions follow within the checks, and sessions still on the old primary are reset so their
-// clients reconnect. The same with requirepass (AUTH from password_file).
+// clients reconnect. The same with requirepass (AUTH from password_file). Checks every second with
+// fall = 2: one slow check on a busy machine must not take the primary down mid-test.
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
@@ -83,7 +84,7 @@ upstream = "redis"
 name = "redis"
 on_down = "close_sessions"
 servers = [{ name = "r1", address = "127.0.0.1:${first}" }, { name = "r2", address = "127.0.0.1:${second}" }]
-health = { check = "redis", role = "primary"${auth}, interval = "200ms", timeout = "200ms", rise = 1, fall = 1 }
+health = { check = "redis", role = "primary"${auth}, interval = "1s", timeout = "1s", rise = 1, fall = 2 }
 `;
   writeFileSync(join(dir, "aegis.toml"), toml);
   aegis = await startAegis(toml, { command: [ensureBinary()], cwd: dir });

@@ -8,12 +8,13 @@ import { notServerName, WEIGHT_BOUNDS } from "../config/schema.ts";
 import type { Address, ServerConfig } from "../config/types.ts";
 import { S } from "../shared/layout.ts";
 import { readJsonObject } from "./body.ts";
+import { awaitApplied, type AppliedWait } from "./changes.ts";
 import { failure, json } from "./http.ts";
 import type { StatusSource } from "./source.ts";
 import { upstreamView } from "./views.ts";
 
 export interface ServersCall {
-  source: StatusSource;
+  source: StatusSource & AppliedWait;
   request: Request;
   client: string;
 }
@@ -34,7 +35,9 @@ function addressOf(value: unknown, key: string): Address | string {
 const unknownKeys = (body: Record<string, unknown>, allowed: string[]) => Object.keys(body).filter((k) => !allowed.includes(k));
 
 function taken(source: StatusSource, ui: number, s: { name?: string; address?: Address }, except?: string): string | null {
-  for (const other of source.config.upstreams[ui]!.servers) {
+  // The running servers, and additions another request is swapping in right now.
+  const pending = source.servers?.api(source.config.upstreams[ui]!.name).added ?? [];
+  for (const other of [...source.config.upstreams[ui]!.servers, ...pending]) {
     if (other.name === except) continue;
     if (s.name !== undefined && other.name === s.name) return `a server named ${JSON.stringify(s.name)} is already in upstream ${source.config.upstreams[ui]!.name}`;
     if (s.address && addressKey(other.address) === addressKey(s.address)) return `${formatAddress(s.address)} is already server ${JSON.stringify(other.name)}`;
@@ -132,6 +135,9 @@ export async function deleteServer(call: ServersCall, ui: number, si: number): P
     return { response: json({ upstream: u.name, server: name, removed: true }), audit: { ...audit, removed: true } };
   }
   source.health.setAdmin(ui, si, "draining", `admin API (${call.client}): delete`);
+  // The 202 promises no new sessions: answer once every Worker has the drain.
+  const unapplied = await awaitApplied(source);
+  if (unapplied) return { response: unapplied, audit: { ...audit, applied: false } };
   const deadline = performance.now() + graceMs;
   const watch = () => {
     const at = indexOf(source, u.name, name);
