@@ -8,7 +8,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
-import { ensureBinary, run } from "./helpers/build.ts";
+import { ensureBinary } from "./helpers/build.ts";
+import { startRedis, type Redis } from "./helpers/redis.ts";
 import { connect, type Client } from "./helpers/client.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -21,26 +22,11 @@ afterEach(async () => {
   cleanups = [];
 });
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-const cli = (port: number, password: string | null, ...args: string[]) =>
-  run(["redis-cli", "-p", String(port), ...(password ? ["-a", password, "--no-auth-warning"] : []), ...args], { timeoutMs: 5000 });
-
-/** A redis-server without persistence, optionally with a password (also used to reach its primary). */
-async function startRedis(password: string | null, replicaOf?: number): Promise<number> {
-  const port = freePort();
-  const args = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tempDir("aegis-redis-")];
-  if (password) args.push("--requirepass", password, "--masterauth", password);
-  if (replicaOf) args.push("--replicaof", "127.0.0.1", String(replicaOf));
-  const proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
-  cleanups.push(() => proc.kill("SIGKILL"));
-  await waitFor(async () => (await cli(port, password, "PING")).stdout.trim() === "PONG", { what: "redis-server answers PING", timeoutMs: 15_000 });
-  return port;
+/** A redis-server, optionally a replica of `replicaOf`; killed after the test. */
+async function startRedisNode(password: string | null, replicaOf?: number): Promise<Redis> {
+  const r = await startRedis({ ...(password ? { password } : {}), args: replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [] });
+  cleanups.push(() => r.stop());
+  return r;
 }
 
 /** Which server a session reached: its port, from CONFIG GET port (inline commands, as redis-cli would send). */
@@ -63,9 +49,10 @@ async function newSessionPort(port: number, password: string | null, marker: str
 }
 
 async function failover(password: string | null): Promise<void> {
-  const first = await startRedis(password);
-  const second = await startRedis(password, first);
-  await waitFor(async () => (await cli(second, password, "INFO", "replication")).stdout.includes("master_link_status:up"), { what: "the replica in sync", timeoutMs: 20_000 });
+  const r1 = await startRedisNode(password);
+  const r2 = await startRedisNode(password, r1.port);
+  const [first, second] = [r1.port, r2.port];
+  await waitFor(async () => (await r2.cli("INFO", "replication")).stdout.includes("master_link_status:up"), { what: "the replica in sync", timeoutMs: 20_000 });
   const dir = tempDir();
   const auth = password ? `, password_file = "${join(dir, "redis.pass")}"` : "";
   if (password) writeFileSync(join(dir, "redis.pass"), `${password}\n`);
@@ -97,8 +84,8 @@ health = { check = "redis", role = "primary"${auth}, interval = "1s", timeout = 
   expect(await whichPort(old, password, "old")).toBe(first);
 
   // Promote r2, demote r1.
-  expect((await cli(second, password, "REPLICAOF", "NO", "ONE")).stdout.trim()).toBe("OK");
-  expect((await cli(first, password, "REPLICAOF", "127.0.0.1", String(second))).stdout.trim()).toBe("OK");
+  expect((await r2.cli("REPLICAOF", "NO", "ONE")).stdout.trim()).toBe("OK");
+  expect((await r1.cli("REPLICAOF", "127.0.0.1", String(second))).stdout.trim()).toBe("OK");
 
   // r1 fails its role check and is down: its sessions are reset; r2 passes and is up.
   await a.waitForLog((l) => l.msg === "server state" && l.server === "r1" && l.to === "down", 20_000);

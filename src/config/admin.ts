@@ -1,7 +1,6 @@
 // Reads [admin]: the token, written inline or in a file next to the config; no token, no admin API.
-import { dirname, isAbsolute, resolve } from "node:path";
 import type { Address, AdminConfig } from "./types.ts";
-import { MAX_TOKEN_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
+import { fromConfig, MAX_TOKEN_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
 import { quote } from "./quote.ts";
 
 /** Printable ASCII without spaces, so it survives an HTTP header as written. */
@@ -37,8 +36,7 @@ export function readAdmin(
 
 function readTokenFile(path: string, source: string, problems: string[]): string | undefined {
   // Relative to the config file, so a unit file and a shell agree on which file it is.
-  const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
-  const full = isAbsolute(path) ? path : resolve(base, path);
+  const full = fromConfig(source, path);
   try {
     // A regular file of a few KiB at most: /dev/zero or a FIFO here would hang or exhaust memory.
     return readBoundedFile(full, MAX_TOKEN_BYTES).toString("utf8").trim();

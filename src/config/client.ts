@@ -3,7 +3,7 @@
 // Like tls.ts, the schema part is plain data; the one file these keys name (the GeoIP database)
 // is opened and checked in a second step (`openGeo`), so `aegis check`, a start and a reload all
 // refuse a database that is missing or corrupt, with its path.
-import { isAbsolute, resolve, dirname } from "node:path";
+import { fromConfig } from "./read-file.ts";
 import { cidrs, duration, integer, name, oneOf, optional, strings, table, type Field } from "./fields.ts";
 import type { GeoConfig, ProxyProtocolVersion, RegionPreference, StickConfig } from "./types.ts";
 import { ConfigError, problem } from "./errors.ts";
@@ -161,8 +161,7 @@ export const sendProxyOf = (v: (typeof PROXY_SEND)[number]): ProxyProtocolVersio
  * config error naming its path; the fingerprint changes when a file does, so a reload picks it up.
  */
 export function openGeo(paths: readonly string[], source: string, problems: string[]): GeoConfig | undefined {
-  const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
-  const full = paths.map((p) => (isAbsolute(p) ? p : resolve(base, p)));
+  const full = paths.map((p) => fromConfig(source, p));
   try {
     const geo = openGeoIp(full);
     return { files: full, fingerprint: geo.fingerprint, describe: geo.describe };

@@ -2,7 +2,7 @@
 import type { Address, DiscoveryConfig } from "./types.ts";
 import { address, duration, integer, list, oneOf, optional, text, name } from "./fields.ts";
 import type { Field, Values } from "./fields.ts";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { fromConfig } from "./read-file.ts";
 
 const DNS_INTERVAL_MS = 10_000;
 const SQLITE_INTERVAL_MS = 1_000;
@@ -84,16 +84,13 @@ export function readDiscovery(items: readonly DiscoveryValues[], path: string, s
       problems.push(`${at}: sqlite = ${JSON.stringify(v.sqlite)} needs app (whose rows of the table are this upstream's servers)`);
       return [];
     }
-    const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
-    return [{ kind: "sqlite", path: resolve(base, v.sqlite!), table: v.table, app: v.app, intervalMs: v.interval ?? SQLITE_INTERVAL_MS, holdMs: v.hold }];
+    return [{ kind: "sqlite", path: fromConfig(source, v.sqlite!), table: v.table, app: v.app, intervalMs: v.interval ?? SQLITE_INTERVAL_MS, holdMs: v.hold }];
   });
 }
 
 /** The state file's full path, relative to the config file; null: none. */
 export function stateFileOf(path: string | undefined, source: string): string | null {
-  if (path === undefined) return null;
-  const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
-  return isAbsolute(path) ? path : resolve(base, path);
+  return path === undefined ? null : fromConfig(source, path);
 }
 
 /** A source's key in its upstream, in logs, metrics and the state file: "dns:NAME:PORT", "srv:NAME", "sqlite:PATH#APP". */

@@ -1,6 +1,17 @@
 // Reads a file the operator named (the config, a token file) without trusting what it is:
 // /dev/zero, /dev/urandom or a FIFO would otherwise be read until memory runs out, or block.
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+
+/** The directory a config's relative paths start from: its file's, or the working directory for "<demo>" and "<inline>". */
+export function configDir(source: string): string {
+  return source.startsWith("<") ? process.cwd() : dirname(resolve(source));
+}
+
+/** `path` as the config at `source` means it: absolute as written, else relative to the config file. */
+export function fromConfig(source: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(configDir(source), path);
+}
 
 /** The most a config file may hold; real ones are a few KiB. */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;

@@ -4,10 +4,10 @@
 // checked in a second step (`TlsFiles`), relative to the config file, so that `aegis check`, a
 // start and a reload all refuse an unreadable file, a key that does not match its certificate or a
 // file that holds no certificate, before anything is bound.
-import { dirname, isAbsolute, resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { boolean, duration, integer, list, name, oneOf, optional, strings, table, text, type Values } from "./fields.ts";
 import type { CertificateConfig, InspectConfig, ListenerTlsConfig, PemFile, RouteConfig, TlsMode, TlsVersion, UpstreamTlsConfig } from "./types.ts";
-import { readBoundedFile, readFailure } from "./read-file.ts";
+import { configDir, readBoundedFile, readFailure } from "./read-file.ts";
 import { quote } from "./quote.ts";
 import { ConfigError } from "./errors.ts";
 import { checkNamePattern } from "../tls/names.ts";
@@ -163,7 +163,7 @@ export class TlsFiles {
   readonly #base: string;
 
   constructor(source: string, private readonly problems: string[]) {
-    this.#base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
+    this.#base = configDir(source);
   }
 
   listener(paths: ListenerTlsPaths, path: string): ListenerTlsConfig | undefined {

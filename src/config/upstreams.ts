@@ -1,7 +1,6 @@
 // Reads the [[upstream]] items: schema checks, then duplicate names and duplicate servers.
 import type { HealthCheckConfig, UpstreamConfig } from "./types.ts";
-import { dirname, isAbsolute, resolve } from "node:path";
-import { MAX_TOKEN_BYTES, readBoundedFile } from "./read-file.ts";
+import { fromConfig, MAX_TOKEN_BYTES, readBoundedFile } from "./read-file.ts";
 import { addressKey } from "./address.ts";
 import { readSection, firstSeen, stringAt } from "./section.ts";
 import { belongsIn } from "./top-level.ts";
@@ -67,8 +66,7 @@ export function upstreamNames(raw: unknown[]): string[] {
 function readPassword(h: HealthCheckConfig, path: string, source: string, problems: string[]): HealthCheckConfig {
   const { passwordFile, ...health } = h;
   if (passwordFile === undefined || health.check?.kind !== "redis") return health;
-  const base = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
-  const full = isAbsolute(passwordFile) ? passwordFile : resolve(base, passwordFile);
+  const full = fromConfig(source, passwordFile);
   try {
     const password = readBoundedFile(full, MAX_TOKEN_BYTES).toString("utf8").trim();
     if (password === "") problems.push(`${path}: ${full} is empty`);

@@ -241,7 +241,7 @@ export class DataPlane implements Plane {
     this.upstreams = p.upstreams;
     this.listeners = p.listeners.map((l) => l.rt);
     if (!this.#draining) for (const up of p.upstreams) up.start();
-    for (const s of offRemovedServers(this.sessions, p.upstreams)) s.close("server_down", true);
+    for (const s of offRemovedServers(this.sessions, p.upstreams, p.goneUpstreams)) s.close("server_down", true);
     for (const entry of p.added) {
       const early = [...(entry.held ?? [])];
       entry.held = null; // from now on the listener's events go straight to the session handlers

@@ -1,6 +1,7 @@
 // DNS discovery: the A/AAAA records of a name (servers on one port), or its SRV records (target,
 // port, weight; the lowest priority primaries, the rest backups), asked again as their TTL runs out.
 import { formatAddress } from "../config/address.ts";
+import { discoveryLabel } from "../config/discovery.ts";
 import type { Address, DiscoveryConfig, ServerConfig } from "../config/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { lookup, systemResolvers } from "./dns-client.ts";
@@ -34,7 +35,7 @@ export class DnsSource extends HeldSource {
   #started = false;
 
   constructor(readonly config: DnsConfig, readonly resolvers: Address[], logger: Logger, events: DiscoveryEvents, initial?: ServerConfig[]) {
-    super(config.kind === "dns" ? `dns:${config.name}:${config.port}` : `srv:${config.name}`, config.holdMs, logger, events, initial);
+    super(discoveryLabel(config), config.holdMs, logger, events, initial);
   }
 
   start(): void {

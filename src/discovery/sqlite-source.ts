@@ -3,6 +3,7 @@
 import { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
 import { parseAddress } from "../config/address.ts";
+import { discoveryLabel } from "../config/discovery.ts";
 import type { DiscoveryConfig, ServerConfig } from "../config/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { HeldSource, type DiscoveryEvents } from "./held-set.ts";
@@ -26,7 +27,7 @@ export class SqliteSource extends HeldSource {
   readonly #refused = new Set<string>();
 
   constructor(readonly config: SqliteConfig, logger: Logger, events: DiscoveryEvents, initial?: readonly ServerConfig[]) {
-    super(`sqlite:${config.path}#${config.app}`, config.holdMs, logger, events, initial);
+    super(discoveryLabel(config), config.holdMs, logger, events, initial);
   }
 
   start(): void {

@@ -3,6 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/aegis.ts";
+import { closedPort } from "../helpers/backends.ts";
 
 export interface Dnsmasq {
   port: number;
@@ -15,19 +16,12 @@ export interface Dnsmasq {
 
 const DNSMASQ = ["/usr/sbin/dnsmasq", "dnsmasq"].find((p) => Bun.which(p)) ?? "/usr/sbin/dnsmasq";
 
-function freeUdpPort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
 export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; ttl?: number } = {}): Promise<Dnsmasq> {
   const dir = tempDir("aegis-dnsmasq-");
   const hostsFile = join(dir, "hosts");
   const log = join(dir, "log");
   writeFileSync(hostsFile, (options.hosts ?? []).join("\n") + "\n");
-  const port = freeUdpPort();
+  const port = closedPort(); // free for TCP just now; dnsmasq takes it for UDP and TCP
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   let output = "";
   let reads = 0;

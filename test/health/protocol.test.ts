@@ -7,8 +7,8 @@ import type { HealthCheckConfig, ProtocolCheck } from "../../src/config/types.ts
 import { compileProbe, runProbe } from "../../src/health/probe.ts";
 import { closedPort, startEcho, startScripted, type Backend } from "../helpers/backends.ts";
 import { run } from "../helpers/build.ts";
-import { tempDir } from "../helpers/aegis.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { startRedis } from "../helpers/redis.ts";
 import { findPostgresBin, startPostgres, type Postgres } from "../helpers/postgres.ts";
 
 const cleanups: (() => unknown)[] = [];
@@ -20,19 +20,10 @@ const health = (check: ProtocolCheck): HealthCheckConfig => ({ intervalMs: 1000,
 const probe = (check: ProtocolCheck, port: number) => runProbe({ host: "127.0.0.1", port }, compileProbe(health(check), undefined, `127.0.0.1:${port}`), 3000);
 const redisCheck = (o: Partial<Extract<ProtocolCheck, { kind: "redis" }>> = {}): ProtocolCheck => ({ kind: "redis", password: null, username: null, role: null, ...o });
 
-function freePort(): number {
-  const p = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = p.port;
-  p.stop(true);
-  return port;
-}
-
 async function redis(args: string[] = [], password?: string): Promise<number> {
-  const port = freePort();
-  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tempDir("aegis-redis-"), ...args], { stdout: "ignore", stderr: "ignore" });
-  cleanups.push(() => proc.kill("SIGKILL"));
-  await waitFor(async () => (await run(["redis-cli", "-p", String(port), ...(password ? ["-a", password, "--no-auth-warning"] : []), "PING"], { timeoutMs: 3000 })).stdout.trim() === "PONG", { what: "redis-server up", timeoutMs: 15_000 });
-  return port;
+  const r = await startRedis({ args, ...(password ? { password } : {}) });
+  cleanups.push(() => r.stop());
+  return r.port;
 }
 
 describe("redis", () => {
@@ -61,7 +52,7 @@ describe("redis", () => {
   });
 
   test("requirepass: no password, a wrong one, the right one (and an ACL user)", async () => {
-    const port = await redis(["--requirepass", "right-one"], "right-one");
+    const port = await redis([], "right-one");
     expect(await probe(redisCheck(), port)).toMatchObject({ ok: false, reason: "the server requires a password (NOAUTH): set password_file" });
     const wrong = await probe(redisCheck({ password: "wrong" }), port);
     expect(wrong.ok).toBe(false);

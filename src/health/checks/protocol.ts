@@ -1,7 +1,7 @@
 // Health checks that speak the server's protocol: what to send, and a judge that reads the reply as
 // the protocol defines it (Redis RESP, PostgreSQL's first message, MySQL's greeting, an HTTP status).
 import type { ProtocolCheck } from "../../config/types.ts";
-import { readReply } from "./resp.ts";
+import { readReply, type RespReply } from "./resp.ts";
 
 /** The reply so far: enough to decide (ok, or why not), or null for "wait for more". */
 export type Verdict = { ok: true } | { ok: false; reason: string };
@@ -36,13 +36,11 @@ function redis(c: Extract<ProtocolCheck, { kind: "redis" }>): ProtocolProbe {
     send: Buffer.from(parts.join("")),
     shown,
     judge(reply, ended) {
-      const replies = [];
       let at = 0;
       for (let i = 0; i < parts.length; i++) {
         const r = readReply(reply, at);
         if (typeof r === "string") return fail(r);
         if (r === null) return ended ? fail(reply.length ? `closed after a partial reply: ${cut(reply)}` : "closed without a reply") : null;
-        replies.push(r[0]);
         at = r[1];
         const verdict = step(i - (auth ? 1 : 0), r[0]);
         if (verdict) return verdict;
@@ -52,7 +50,7 @@ function redis(c: Extract<ProtocolCheck, { kind: "redis" }>): ProtocolProbe {
   };
 
   /** Each reply in order: -1 AUTH, 0 PING, 1 INFO. null: fine, go on. */
-  function step(which: number, r: ReturnType<typeof readReply> extends infer T ? T extends [infer R, number] ? R : never : never): Verdict | null {
+  function step(which: number, r: RespReply): Verdict | null {
     if (which === -1) return r.kind === "error" ? fail(`AUTH refused: ${r.text}`) : null;
     if (which === 0) {
       if (r.kind === "simple" && r.text === "PONG") return null;
