@@ -17,6 +17,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
 import { assertPortsFree } from "./port-probe.ts";
 import { planReload } from "./reload-plan.ts";
+import { ReloadRecord } from "./reload-record.ts";
 import type { Reclaim, SharedMemory, SlotRegistry } from "./slots.ts";
 import { SnapshotAcks, type AppliedResult } from "./snapshot-acks.ts";
 
@@ -90,6 +91,8 @@ export class Supervisor {
   discovery: { views(): SourceView[] } | null = null;
   /** What discovery found and what the admin API added, moved or removed. */
   readonly servers = new ServerSets();
+  /** The operator's reloads (file, SIGHUP, admin API): counts, last success, last failure. */
+  readonly reloads = new ReloadRecord();
   #reloadId = 0;
   /** Sequence numbers of server snapshots, and which each Worker applied. */
   readonly #acks = new SnapshotAcks(() => this.#slots);
@@ -306,6 +309,8 @@ export class Supervisor {
     const result = await this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
     this.#reloading = null;
     this.sticks.settle(this.config); // a reload not taken lets go of the tables it allocated
+    if (result.ok) this.reloads.succeeded();
+    else if (result.error !== ABANDONED) this.reloads.refused(result.error);
     if (result.ok) this.logger.info("reloaded", { config: this.config.source, changes: result.changes });
     else if (result.error === ABANDONED) this.logger.warn("reload refused: shutting down", { config: this.config.source, error: result.error });
     else this.logger.error("reload failed, the running configuration stays", { error: result.error });
