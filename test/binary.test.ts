@@ -102,11 +102,11 @@ servers = ["${backend}"]
 `;
 
 describe("the compiled binary, outside the repository", () => {
-  test("--version shows the version and the commit it was built from", async () => {
+  test("--version shows the version, the commit it was built from and its target", async () => {
     const proc = Bun.spawn([BINARY, "--version"], { cwd: tempDir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const out = await new Response(proc.stdout).text();
     expect(await proc.exited).toBe(0);
-    expect(out).toMatch(/^aegis \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}, built \d{4}-\d{2}-\d{2}, bun \d+\.\d+\.\d+\)\n$/);
+    expect(out).toMatch(/^aegis \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}, built \d{4}-\d{2}-\d{2}, bun \d+\.\d+\.\d+, (linux|darwin)-(x64|arm64)(-baseline)?\)\n$/);
     expect(out).not.toContain("commit dev");
   });
 

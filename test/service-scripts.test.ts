@@ -9,7 +9,7 @@ import { ensureBinary, run } from "./helpers/build.ts";
 
 const INSTALL = join(REPO, "scripts/install.sh");
 const RELEASE = join(REPO, "scripts/release.sh");
-const VERSION_LINE = new RegExp(`^aegis ${pkg.version.replace(/\./g, "\\.")} \\(commit [0-9a-f]{7,}, built \\d{4}-\\d{2}-\\d{2}, bun ${Bun.version.replace(/\./g, "\\.")}\\)\\n$`);
+const VERSION_LINE = new RegExp(`^aegis ${pkg.version.replace(/\./g, "\\.")} \\(commit [0-9a-f]{7,}, built \\d{4}-\\d{2}-\\d{2}, bun ${Bun.version.replace(/\./g, "\\.")}, ${process.platform}-${process.arch}\\)\\n$`);
 
 let binary = "";
 beforeAll(() => {
