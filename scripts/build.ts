@@ -30,11 +30,11 @@ if (!TARGETS.includes(target)) {
 
 const commit = (await $`git rev-parse --short HEAD`.cwd(root).nothrow().quiet().text()).trim() || "unknown";
 const date = new Date().toISOString().slice(0, 10);
-// --target is passed only when it differs from the host, so a plain build never needs to fetch a runtime.
+// A plain build (no --target) reuses the runtime running this script and never fetches one.
 const flags = [
   ...(args["no-minify"] ? [] : ["--minify"]),
   ...(args["no-bytecode"] ? [] : ["--bytecode"]),
-  ...(target === host ? [] : [`--target=${target}`]),
+  ...(args.target === undefined ? [] : [`--target=${target}`]),
 ];
 
 // The Worker must be its own entry point, or the binary loads it from disk and fails elsewhere.
