@@ -131,6 +131,7 @@ TEST_PACKAGES=(
   "script:bsdutils"   # test/init-pty.test.ts: aegis init on a real pseudo-terminal
   "systemd-analyze:systemd"   # test/service.test.ts: verify and security of the generated unit
   "sha256sum:coreutils"       # test/service-scripts.test.ts: release checksums
+  "curl:curl"                 # test/service-scripts.test.ts: install.sh downloads a release (from a file:// URL)
   "chromium:chromium" # test/status-page.test.ts: the status page in a real headless browser (playwright-core drives it)
   # test/postgres-pool.test.ts: a real PostgreSQL behind the pool. Debian keeps initdb and pg_ctl off PATH.
   "initdb|/usr/lib/postgresql/*/bin/initdb:postgresql"
