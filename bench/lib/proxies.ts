@@ -4,15 +4,17 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export type ColumnId = "none" | "aegis" | "aegis+pool" | "bun" | "haproxy" | "nginx";
-export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "bun", "haproxy", "nginx"];
+export type ColumnId = "none" | "aegis" | "aegis+pool" | "aegis-w1" | "bun" | "c" | "haproxy" | "nginx";
+export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "aegis-w1", "bun", "c", "haproxy", "nginx"];
 export const PEERS: ColumnId[] = ["haproxy", "nginx"];
 
 export const COLUMN_TITLES: Record<ColumnId, string> = {
   none: "no proxy",
   aegis: "aegis",
   "aegis+pool": "aegis+pool",
+  "aegis-w1": "aegis, workers = 1",
   bun: "bare Bun relay",
+  c: "C epoll relay",
   haproxy: "HAProxy",
   nginx: "nginx",
 };
@@ -50,9 +52,10 @@ export function prepare(
   const logPath = join(dir, "output.log");
   switch (id) {
     case "aegis":
-    case "aegis+pool": {
+    case "aegis+pool":
+    case "aegis-w1": {
       const configPath = join(dir, "aegis.toml");
-      writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0));
+      writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0, id === "aegis-w1" ? 1 : 0));
       return { cmd: [opts.aegisPath, "--config", configPath], configPath, logPath };
     }
     case "bun": {
@@ -61,6 +64,13 @@ export function prepare(
       const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
       writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
       return { cmd, configPath: script, logPath };
+    }
+    case "c": {
+      // The floor of any user-space relay: compiled here with the system's cc (see c-relay.c).
+      const binary = compileCRelay(dir);
+      const cmd = [binary, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
+      writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
+      return { cmd, configPath: join(import.meta.dir, "c-relay.c"), logPath };
     }
     case "haproxy": {
       const configPath = join(dir, "haproxy.cfg");
@@ -80,11 +90,19 @@ export function prepare(
   }
 }
 
-function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: number): string {
+/** cc -O2 bench/lib/c-relay.c into dir; throws with the compiler's words if it fails. */
+export function compileCRelay(dir: string): string {
+  const out = join(dir, "c-relay");
+  const r = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", out, join(import.meta.dir, "c-relay.c")], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`cc failed on c-relay.c: ${r.stderr.toString().trim()}`);
+  return out;
+}
+
+function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: number, workers: number): string {
   return `# Written by bench/compare.
 [global]
-workers = 0            # one per core
-max_connections = 9000  # as HAProxy's maxconn: what fits the 20,000 open-file limit (two descriptors a session)
+workers = ${workers}            # 0: one per core
+max_connections = 9960  # as HAProxy's maxconn: what fits the 20,000 open-file limit (two descriptors a session)
 log_level = "warn"
 access_log = false
 
@@ -147,16 +165,16 @@ stream {
 
 /**
  * The part every HAProxy config bench/compare writes shares: threads, the connection cap and TCP
- * timeouts. maxconn 9000 needs ~18,000 fds, inside the 20,000 open-file limit.
+ * timeouts. maxconn 9960 needs ~19,920 fds, inside the 20,000 open-file limit.
  */
 export function haproxyPreamble(cores: number): string {
   return `global
     nbthread ${cores}
-    maxconn 9000
+    maxconn 9960
 
 defaults
     mode tcp
-    maxconn 9000
+    maxconn 9960
     timeout connect 5s
     timeout client 10m
     timeout server 10m
@@ -173,7 +191,7 @@ pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
 
 events {
-    worker_connections 10000;
+    worker_connections 20000;
 }
 `;
 }

@@ -9,7 +9,9 @@ export type MetricId =
   | "conn.cps" | "conn.p99"
   | "bulk.gbps"
   | "mem.perConn" | "mem.base" | "mem.held"
-  | "start.ms";
+  | "start.ms"
+  | "sys.perGet"
+  | "held.mem" | "held.rps" | "held.p99";
 
 type Target =
   | { kind: "peer"; atLeast: number } // aegis ≥ atLeast × best peer (higher is better)
@@ -39,6 +41,10 @@ export const METRICS: Metric[] = [
   { id: "mem.perConn", label: "memory per idle relayed connection: bytes (Pss)", better: "lower", digits: 0, target: { kind: "haproxy", atMost: 1 } },
   { id: "mem.base", label: "proxy memory at rest: MiB (Pss)", better: "lower", digits: 1 },
   { id: "mem.held", label: "proxy memory holding the idle connections: MiB (Pss)", better: "lower", digits: 1 },
+  { id: "held.mem", label: "holding 9,900 connections (--quick: 3,000): MiB (Pss)", better: "lower", digits: 1 },
+  { id: "held.rps", label: "holding 9,900 connections, GET 50 more clients: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "held.p99", label: "holding 9,900 connections, GET 50 more clients: p99, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "sys.perGet", label: "syscalls per proxied GET (strace -c -f)", better: "lower", digits: 2 },
   { id: "start.ms", label: "spawn → first relayed PING: ms", better: "lower", digits: 1, target: { kind: "absolute", atMost: 50, unit: "ms" } },
 ];
 
@@ -119,6 +125,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
     "aegis ÷ best peer",
     "aegis ÷ no proxy",
     "aegis ÷ bare Bun",
+    "aegis ÷ C relay",
     "aegis+pool ÷ aegis",
     "target (aegis)",
   ];
@@ -132,6 +139,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
       peer.value === null ? "—" : `${ratio(aegis, peer.value)} (${peer.who})`,
       ratio(aegis, num(results.get("none")?.get(m.id))),
       ratio(aegis, num(results.get("bun")?.get(m.id))),
+      ratio(aegis, num(results.get("c")?.get(m.id))),
       ratio(num(results.get("aegis+pool")?.get(m.id)), aegis),
       targetCell(results, m),
     ];

@@ -178,6 +178,32 @@ export async function idleMemory(
   };
 }
 
+export interface HeldLoadResult {
+  held: number;
+  failed: number;
+  firstError: string;
+  /** The proxy group's Pss while holding them, bytes. */
+  heldPss: number;
+  rps: number;
+  p99Ms: number;
+}
+
+/**
+ * The held-connections row: `count` proxied connections held open (each relayed one PING), and
+ * while they are, redis-benchmark's GET with 50 more clients: what a busy proxy costs and serves.
+ */
+export async function heldLoad(pgid: number, port: number, count: number, requests: number, logDir: string): Promise<HeldLoadResult> {
+  const hold = await holdClients(port, count, join(logDir, "held-clients.log"));
+  try {
+    await sleep(1000); // let the proxy settle before reading its memory
+    const heldPss = groupMemory(pgid).pss;
+    const r = await redisBenchmark(port, { requests, clients: 50, pipeline: 1, keepalive: true });
+    return { held: hold.opened.ok, failed: hold.opened.failed, firstError: hold.opened.firstError, heldPss, rps: r.rps, p99Ms: r.p99Ms };
+  } finally {
+    await hold.release();
+  }
+}
+
 // ---------------------------------------------------------------- the throughput set
 
 export interface Workload {
