@@ -9,7 +9,7 @@ import { ALL_SECTIONS, parseArgs, UsageError, USAGE, type Options } from "./lib/
 import { describeMachine } from "./lib/machine.ts";
 import { firstPong, freePort, isListening, redisCommand } from "./lib/net.ts";
 import { isRunning, killAllNow, sleep, start, stop, stopAll, tail, type Proc } from "./lib/procs.ts";
-import { AEGIS_POOL, COLUMN_TITLES, prepare, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
+import { AEGIS_POOL, COLUMN_TITLES, httpBackendConfig, prepare, writeHttpFiles, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
 import { aegisCounterProblems, scanProxyLog } from "./lib/checks.ts";
 import { indent, renderTable, resultsMarkdown, setCell, writeResults, METRICS, type Results } from "./lib/report.ts";
 import { heldLoad, idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
@@ -317,8 +317,20 @@ async function startBackends(): Promise<Ports> {
   const server = start("iperf3 -s", ["iperf3", "-s", "-B", "127.0.0.1", "-p", String(iperfPort), "--idle-timeout", "60"], join(workDir, "iperf3-server.log"));
   for (let i = 0; i < 250 && !isListening(iperfPort); i++) await sleep(20);
   if (!isListening(iperfPort) || !isRunning(server)) throw new Error(`iperf3 -s did not listen:\n${tail(server.logPath)}`);
-  say(`backends: redis-server on 127.0.0.1:${redis}, iperf3 -s on 127.0.0.1:${iperfPort}`);
-  return { redis, iperf: iperfPort };
+  // The wrk rows' HTTP backend: nginx's http module with three files (see proxies.ts).
+  let http: number | undefined;
+  if (Bun.which("wrk") && Bun.which("nginx", { PATH: `${process.env.PATH}:/usr/sbin` })) {
+    http = freePort();
+    const dir = join(workDir, "http-backend");
+    mkdirSync(dir, { recursive: true });
+    writeHttpFiles(dir);
+    writeFileSync(join(dir, "nginx.conf"), httpBackendConfig(dir, http));
+    const web = start("nginx (HTTP backend)", ["nginx", "-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], join(dir, "output.log"));
+    for (let i = 0; i < 250 && !isListening(http); i++) await sleep(20);
+    if (!isListening(http) || !isRunning(web)) throw new Error(`the nginx HTTP backend did not listen:\n${tail(join(dir, "error.log"))}`);
+  } else say("wrk rows skipped: wrk or nginx is missing");
+  say(`backends: redis-server on 127.0.0.1:${redis}, iperf3 -s on 127.0.0.1:${iperfPort}${http ? `, nginx http on 127.0.0.1:${http}` : ""}`);
+  return { redis, iperf: iperfPort, ...(http ? { http } : {}) };
 }
 
 /** Spawn the proxy startupTrials times; keep the last one running. Records start.ms. */
@@ -330,7 +342,7 @@ async function startContender(
   results: Results,
   trials = o.startupTrials,
 ): Promise<Contender | null> {
-  const listen = { redis: freePort(), iperf: freePort() };
+  const listen: Ports = { redis: freePort(), iperf: freePort(), ...(backend.http ? { http: freePort() } : {}) };
   const metricsPort = freePort();
   const launch = prepare(id, join(workDir, id.replace("+", "-")), listen, backend, { aegisPath: o.aegisPath, cores, metricsPort });
   const times: number[] = [];

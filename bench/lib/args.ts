@@ -23,6 +23,8 @@ export interface Options {
   pipeline: number;
   iperfSeconds: number;
   idleConnections: number;
+  /** Seconds of each wrk row. */
+  wrkSeconds: number;
   /** GETs counted under strace for the syscalls-per-GET row. */
   syscallRequests: number;
   /** Proxied connections held open for the held-connections row (two fds each in the proxy). */
@@ -116,6 +118,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     iperfSeconds: 5,
     idleConnections: 4000,
     syscallRequests: 20_000,
+    wrkSeconds: 5,
     heldConnections: 9_900,
     balanceRequests: 20_000,
     slowMs: 5,
@@ -193,6 +196,7 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
   if (o.quick) {
     o.startupTrials = 1;
     o.syscallRequests = 5000;
+    o.wrkSeconds = 2;
     o.heldConnections = 3000;
     o.getRequests = 50_000;
     o.pipelineRequests = 500_000;

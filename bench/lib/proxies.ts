@@ -25,7 +25,13 @@ export const AEGIS_POOL = 16;
 export interface Ports {
   redis: number;
   iperf: number;
+  /** The HTTP backend of the wrk rows (main table only). */
+  http?: number;
 }
+
+/** The third route of the main table, when both sides have an HTTP port. */
+const httpRoute = (listen: Ports, backend: Ports): [number, number] | null =>
+  listen.http && backend.http ? [listen.http, backend.http] : null;
 
 export interface Launch {
   cmd: string[];
@@ -61,14 +67,16 @@ export function prepare(
     case "bun": {
       // No config file: the routes are its arguments. It runs on the Bun that runs this benchmark.
       const script = join(import.meta.dir, "bun-relay.ts");
-      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
+      const http = httpRoute(listen, backend);
+      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
       writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
       return { cmd, configPath: script, logPath };
     }
     case "c": {
       // The floor of any user-space relay: compiled here with the system's cc (see c-relay.c).
       const binary = compileCRelay(dir);
-      const cmd = [binary, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
+      const http = httpRoute(listen, backend);
+      const cmd = [binary, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
       writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
       return { cmd, configPath: join(import.meta.dir, "c-relay.c"), logPath };
     }
@@ -129,7 +137,17 @@ name = "iperf"
 servers = ["127.0.0.1:${backend.iperf}"]
 # Never pooled: an idle pre-connected socket would wedge iperf3's one-test-at-a-time server.
 pool = 0
-`;
+${httpRoute(listen, backend) ? `
+[[listener]]
+name = "http"
+bind = "127.0.0.1:${listen.http}"
+upstream = "http"
+
+[[upstream]]
+name = "http"
+servers = ["127.0.0.1:${backend.http}"]
+pool = ${pool}
+` : ""}`;
 }
 
 function haproxyConfig(listen: Ports, backend: Ports, cores: number): string {
@@ -142,7 +160,11 @@ listen redis
 listen iperf
     bind 127.0.0.1:${listen.iperf}
     server iperf 127.0.0.1:${backend.iperf}
-`;
+${httpRoute(listen, backend) ? `
+listen http
+    bind 127.0.0.1:${listen.http}
+    server http 127.0.0.1:${backend.http}
+` : ""}`;
 }
 
 function nginxConfig(dir: string, listen: Ports, backend: Ports, cores: number): string {
@@ -159,7 +181,12 @@ stream {
         proxy_pass 127.0.0.1:${backend.iperf};
         proxy_half_close on;
     }
-}
+${httpRoute(listen, backend) ? `    server {
+        listen 127.0.0.1:${listen.http} reuseport;
+        proxy_pass 127.0.0.1:${backend.http};
+        proxy_half_close on;
+    }
+` : ""}}
 `;
 }
 
@@ -194,4 +221,32 @@ events {
     worker_connections 20000;
 }
 `;
+}
+
+/** The wrk rows' backend: nginx's http module serving three files, one worker, no log. */
+export const HTTP_FILES = { "12b": 12, "5k": 5400, "64k": 65536 } as const;
+
+export function httpBackendConfig(dir: string, port: number): string {
+  return `# Written by bench/compare: the HTTP backend of the wrk rows.
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "error.log")} warn;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    server {
+        listen 127.0.0.1:${port} reuseport;
+        root ${join(dir, "www")};
+    }
+}
+`;
+}
+
+export function writeHttpFiles(dir: string): void {
+  mkdirSync(join(dir, "www"), { recursive: true });
+  for (const [name, size] of Object.entries(HTTP_FILES)) writeFileSync(join(dir, "www", name), "x".repeat(size));
 }

@@ -7,6 +7,7 @@ export type MetricId =
   | "get.rps" | "get.p50" | "get.p99" | "get.max"
   | "pipe.rps" | "pipe.p50" | "pipe.p99"
   | "conn.cps" | "conn.p99"
+  | "http12b.rps" | "http12b.p99" | "http5k.rps" | "http5k.p99" | "http64k.rps" | "http64k.p99"
   | "bulk.gbps"
   | "mem.perConn" | "mem.base" | "mem.held"
   | "start.ms"
@@ -37,6 +38,12 @@ export const METRICS: Metric[] = [
   { id: "pipe.p99", label: "GET pipelined 16 deep: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
   { id: "conn.cps", label: "connection per GET (-k 0): connections/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1.1 } },
   { id: "conn.p99", label: "connection per GET (-k 0): p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http12b.rps", label: "HTTP 12 B via wrk -c 100 (nginx backend): requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http12b.p99", label: "HTTP 12 B via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http5k.rps", label: "HTTP 5.4 KB via wrk -c 100: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http5k.p99", label: "HTTP 5.4 KB via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http64k.rps", label: "HTTP 64 KB via wrk -c 100: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http64k.p99", label: "HTTP 64 KB via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
   { id: "bulk.gbps", label: "iperf3 bulk: Gbit/s", better: "higher", digits: 2, target: { kind: "peer", atLeast: 1.1 } },
   { id: "mem.perConn", label: "memory per idle relayed connection: bytes (Pss)", better: "lower", digits: 0, target: { kind: "haproxy", atMost: 1 } },
   { id: "mem.base", label: "proxy memory at rest: MiB (Pss)", better: "lower", digits: 1 },
