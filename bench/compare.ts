@@ -2,7 +2,7 @@
 // Run it through the bench/compare wrapper (which installs missing tools and kills
 // leftovers); `bun bench/compare.ts --help` for the options. See bench/README.md.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { ALL_SECTIONS, parseArgs, UsageError, USAGE, type Options } from "./lib/args.ts";
@@ -323,6 +323,7 @@ async function startBackends(): Promise<Ports> {
     http = freePort();
     const dir = join(workDir, "http-backend");
     mkdirSync(dir, { recursive: true });
+    chmodSync(workDir, 0o755); // nginx's workers run as nobody when the run is root's: they must reach www/
     writeHttpFiles(dir);
     writeFileSync(join(dir, "nginx.conf"), httpBackendConfig(dir, http));
     const web = start("nginx (HTTP backend)", ["nginx", "-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], join(dir, "output.log"));
