@@ -2,17 +2,18 @@
 // Run it through the bench/compare wrapper (which installs missing tools and kills
 // leftovers); `bun bench/compare.ts --help` for the options. See bench/README.md.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { ALL_SECTIONS, parseArgs, UsageError, USAGE, type Options } from "./lib/args.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { firstPong, freePort, isListening, redisCommand } from "./lib/net.ts";
 import { isRunning, killAllNow, sleep, start, stop, stopAll, tail, type Proc } from "./lib/procs.ts";
-import { AEGIS_POOL, COLUMN_TITLES, prepare, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
+import { AEGIS_POOL, COLUMN_TITLES, httpBackendConfig, prepare, writeHttpFiles, type ColumnId, type Launch, type Ports } from "./lib/proxies.ts";
 import { aegisCounterProblems, scanProxyLog } from "./lib/checks.ts";
 import { indent, renderTable, resultsMarkdown, setCell, writeResults, METRICS, type Results } from "./lib/report.ts";
-import { idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
+import { heldLoad, idleMemory, workloads, type IdleMemoryResult } from "./lib/workloads.ts";
+import { syscallsPerGet } from "./lib/syscalls.ts";
 import { balanceMarkdown, runBalance, type BalanceResult } from "./lib/balance.ts";
 import { runScrapeCost, scrapeMarkdown, type ScrapeResult } from "./lib/scrape.ts";
 import { runTls, tlsColumns, tlsMarkdown, type TlsResult } from "./lib/tls.ts";
@@ -214,13 +215,15 @@ async function mainTable(
   for (const id of o.columns) {
     checkInterrupted();
     if (id === "none") {
-      for (const m of ["mem.perConn", "mem.base", "mem.held", "start.ms"] as const) setCell(results, id, m, "n/a");
+      for (const m of ["mem.perConn", "mem.base", "mem.held", "start.ms", "sys.perGet", "held.mem", "held.rps", "held.p99"] as const) setCell(results, id, m, "n/a");
       continue;
     }
     const c = await startContender(id, backend, cores, o, results);
     if (!c) continue;
     contenders.set(id, c);
     raw.idleMemory[id] = await measureIdleMemory(c, backend, o, results);
+    await measureSyscalls(c, o, results);
+    await measureHeld(c, o, results);
     await stop(c.proc);
   }
   // They all run side by side for phase 2 (idle ones cost nothing measurable).
@@ -278,7 +281,7 @@ function checkInterrupted(): void {
 }
 
 function isAegis(id: ColumnId): boolean {
-  return id === "aegis" || id === "aegis+pool";
+  return id === "aegis" || id === "aegis+pool" || id === "aegis-w1";
 }
 
 function checkTools(o: Options): void {
@@ -314,8 +317,21 @@ async function startBackends(): Promise<Ports> {
   const server = start("iperf3 -s", ["iperf3", "-s", "-B", "127.0.0.1", "-p", String(iperfPort), "--idle-timeout", "60"], join(workDir, "iperf3-server.log"));
   for (let i = 0; i < 250 && !isListening(iperfPort); i++) await sleep(20);
   if (!isListening(iperfPort) || !isRunning(server)) throw new Error(`iperf3 -s did not listen:\n${tail(server.logPath)}`);
-  say(`backends: redis-server on 127.0.0.1:${redis}, iperf3 -s on 127.0.0.1:${iperfPort}`);
-  return { redis, iperf: iperfPort };
+  // The wrk rows' HTTP backend: nginx's http module with three files (see proxies.ts).
+  let http: number | undefined;
+  if (Bun.which("wrk") && Bun.which("nginx", { PATH: `${process.env.PATH}:/usr/sbin` })) {
+    http = freePort();
+    const dir = join(workDir, "http-backend");
+    mkdirSync(dir, { recursive: true });
+    chmodSync(workDir, 0o755); // nginx's workers run as nobody when the run is root's: they must reach www/
+    writeHttpFiles(dir);
+    writeFileSync(join(dir, "nginx.conf"), httpBackendConfig(dir, http));
+    const web = start("nginx (HTTP backend)", ["nginx", "-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], join(dir, "output.log"));
+    for (let i = 0; i < 250 && !isListening(http); i++) await sleep(20);
+    if (!isListening(http) || !isRunning(web)) throw new Error(`the nginx HTTP backend did not listen:\n${tail(join(dir, "error.log"))}`);
+  } else say("wrk rows skipped: wrk or nginx is missing");
+  say(`backends: redis-server on 127.0.0.1:${redis}, iperf3 -s on 127.0.0.1:${iperfPort}${http ? `, nginx http on 127.0.0.1:${http}` : ""}`);
+  return { redis, iperf: iperfPort, ...(http ? { http } : {}) };
 }
 
 /** Spawn the proxy startupTrials times; keep the last one running. Records start.ms. */
@@ -327,7 +343,7 @@ async function startContender(
   results: Results,
   trials = o.startupTrials,
 ): Promise<Contender | null> {
-  const listen = { redis: freePort(), iperf: freePort() };
+  const listen: Ports = { redis: freePort(), iperf: freePort(), ...(backend.http ? { http: freePort() } : {}) };
   const metricsPort = freePort();
   const launch = prepare(id, join(workDir, id.replace("+", "-")), listen, backend, { aegisPath: o.aegisPath, cores, metricsPort });
   const times: number[] = [];
@@ -391,6 +407,36 @@ async function measureIdleMemory(c: Contender, backend: Ports, o: Options, resul
   }
 }
 
+async function measureHeld(c: Contender, o: Options, results: Results): Promise<void> {
+  const name = COLUMN_TITLES[c.id];
+  if (o.heldConnections <= 0) return;
+  say(`${name}: holding ${o.heldConnections} connections, GET with 50 more clients`);
+  try {
+    const h = await heldLoad(c.proc.pid, c.listen.redis, o.heldConnections, Math.round(o.getRequests / 3), join(workDir, c.id.replace("+", "-")));
+    setCell(results, c.id, "held.mem", h.heldPss / 2 ** 20);
+    setCell(results, c.id, "held.rps", h.rps);
+    setCell(results, c.id, "held.p99", h.p99Ms);
+    say(`  held ${h.held} (failed ${h.failed}), Pss ${(h.heldPss / 2 ** 20).toFixed(1)} MiB, ${h.rps.toFixed(0)} GET/s, p99 ${h.p99Ms.toFixed(3)} ms`);
+    if (h.failed > 0) problem(`${name}: ${h.failed} of ${o.heldConnections} held connections failed (first: ${h.firstError})`);
+  } catch (e) {
+    problem(`${name}, held connections: ${e instanceof Error ? e.message : String(e)}`);
+    for (const m of ["held.mem", "held.rps", "held.p99"] as const) setCell(results, c.id, m, "error");
+  }
+}
+
+async function measureSyscalls(c: Contender, o: Options, results: Results): Promise<void> {
+  const name = COLUMN_TITLES[c.id];
+  if (!Bun.which("strace")) return void setCell(results, c.id, "sys.perGet", "no strace");
+  try {
+    const s = await syscallsPerGet(c.proc.pid, c.listen.redis, o.syscallRequests, join(workDir, c.id.replace("+", "-")));
+    setCell(results, c.id, "sys.perGet", s.perGet);
+    say(`${name}: ${s.perGet.toFixed(2)} syscalls per proxied GET (${Object.entries(s.top).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")})`);
+  } catch (e) {
+    problem(`${name}, syscalls per GET: ${e instanceof Error ? e.message : String(e)}`);
+    setCell(results, c.id, "sys.perGet", "error");
+  }
+}
+
 // ---------------------------------------------------------------- logs and report
 
 /** Every round's numbers, for whoever wants more than the table: bench/out/ is not committed. */
@@ -403,7 +449,7 @@ function writeRaw(data: unknown): void {
 /** Whatever the proxy logged at warning level or above, and aegis's failure counters. */
 async function checkLogsAndCounters(c: Contender, backend: Ports): Promise<void> {
   const dir = join(workDir, c.id.replace("+", "-"));
-  const logs = scanProxyLog(COLUMN_TITLES[c.id], c.id === "aegis+pool" ? "aegis" : c.id, [c.launch.logPath, join(dir, "error.log")], [c.listen.iperf, backend.iperf]);
+  const logs = scanProxyLog(COLUMN_TITLES[c.id], isAegis(c.id) ? "aegis" : (c.id as "bun" | "c" | "haproxy" | "nginx"), [c.launch.logPath, join(dir, "error.log")], [c.listen.iperf, backend.iperf]);
   logs.problems.forEach(problem);
   ignored.push(...logs.ignored);
   if (isAegis(c.id)) (await aegisCounterProblems(COLUMN_TITLES[c.id], c.metricsPort, join(dir, "metrics.txt"))).forEach(problem);

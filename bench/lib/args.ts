@@ -23,6 +23,12 @@ export interface Options {
   pipeline: number;
   iperfSeconds: number;
   idleConnections: number;
+  /** Seconds of each wrk row. */
+  wrkSeconds: number;
+  /** GETs counted under strace for the syscalls-per-GET row. */
+  syscallRequests: number;
+  /** Proxied connections held open for the held-connections row (two fds each in the proxy). */
+  heldConnections: number;
   /** Connection-per-GET requests per column in the balancing row. */
   balanceRequests: number;
   /** How much later the slow one of the three balancing backends answers. */
@@ -86,8 +92,12 @@ const ALIASES: Record<string, ColumnId> = {
   "aegis+pool": "aegis+pool",
   "aegis-pool": "aegis+pool",
   pool: "aegis+pool",
+  "aegis-w1": "aegis-w1",
+  w1: "aegis-w1",
   bun: "bun",
   "bare-bun": "bun",
+  c: "c",
+  "c-relay": "c",
   haproxy: "haproxy",
   nginx: "nginx",
 };
@@ -107,6 +117,9 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
     pipeline: 16,
     iperfSeconds: 5,
     idleConnections: 4000,
+    syscallRequests: 20_000,
+    wrkSeconds: 5,
+    heldConnections: 9_900,
     balanceRequests: 20_000,
     slowMs: 5,
     scrapeRounds: 3,
@@ -182,6 +195,9 @@ export function parseArgs(argv: string[], repoRoot: string): Options {
   }
   if (o.quick) {
     o.startupTrials = 1;
+    o.syscallRequests = 5000;
+    o.wrkSeconds = 2;
+    o.heldConnections = 3000;
     o.getRequests = 50_000;
     o.pipelineRequests = 500_000;
     o.connRequests = 10_000;

@@ -15,7 +15,7 @@ export interface LogFindings {
  * its data connection (it closes with unread data in flight), so resets and broken pipes on
  * the iperf3 path (either of iperfPorts) are counted as expected instead.
  */
-export function scanProxyLog(title: string, kind: "aegis" | "bun" | "haproxy" | "nginx", files: string[], iperfPorts: number[]): LogFindings {
+export function scanProxyLog(title: string, kind: "aegis" | "bun" | "c" | "haproxy" | "nginx", files: string[], iperfPorts: number[]): LogFindings {
   const lines = files
     .filter(existsSync)
     .flatMap((f) => readFileSync(f, "utf8").split("\n"))

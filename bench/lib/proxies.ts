@@ -4,15 +4,17 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export type ColumnId = "none" | "aegis" | "aegis+pool" | "bun" | "haproxy" | "nginx";
-export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "bun", "haproxy", "nginx"];
+export type ColumnId = "none" | "aegis" | "aegis+pool" | "aegis-w1" | "bun" | "c" | "haproxy" | "nginx";
+export const ALL_COLUMNS: ColumnId[] = ["none", "aegis", "aegis+pool", "aegis-w1", "bun", "c", "haproxy", "nginx"];
 export const PEERS: ColumnId[] = ["haproxy", "nginx"];
 
 export const COLUMN_TITLES: Record<ColumnId, string> = {
   none: "no proxy",
   aegis: "aegis",
   "aegis+pool": "aegis+pool",
+  "aegis-w1": "aegis, workers = 1",
   bun: "bare Bun relay",
+  c: "C epoll relay",
   haproxy: "HAProxy",
   nginx: "nginx",
 };
@@ -23,7 +25,13 @@ export const AEGIS_POOL = 16;
 export interface Ports {
   redis: number;
   iperf: number;
+  /** The HTTP backend of the wrk rows (main table only). */
+  http?: number;
 }
+
+/** The third route of the main table, when both sides have an HTTP port. */
+const httpRoute = (listen: Ports, backend: Ports): [number, number] | null =>
+  listen.http && backend.http ? [listen.http, backend.http] : null;
 
 export interface Launch {
   cmd: string[];
@@ -50,17 +58,27 @@ export function prepare(
   const logPath = join(dir, "output.log");
   switch (id) {
     case "aegis":
-    case "aegis+pool": {
+    case "aegis+pool":
+    case "aegis-w1": {
       const configPath = join(dir, "aegis.toml");
-      writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0));
+      writeFileSync(configPath, aegisConfig(listen, backend, opts.metricsPort, id === "aegis+pool" ? AEGIS_POOL : 0, id === "aegis-w1" ? 1 : 0));
       return { cmd: [opts.aegisPath, "--config", configPath], configPath, logPath };
     }
     case "bun": {
       // No config file: the routes are its arguments. It runs on the Bun that runs this benchmark.
       const script = join(import.meta.dir, "bun-relay.ts");
-      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`];
+      const http = httpRoute(listen, backend);
+      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
       writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
       return { cmd, configPath: script, logPath };
+    }
+    case "c": {
+      // The floor of any user-space relay: compiled here with the system's cc (see c-relay.c).
+      const binary = compileCRelay(dir);
+      const http = httpRoute(listen, backend);
+      const cmd = [binary, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
+      writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
+      return { cmd, configPath: join(import.meta.dir, "c-relay.c"), logPath };
     }
     case "haproxy": {
       const configPath = join(dir, "haproxy.cfg");
@@ -80,11 +98,19 @@ export function prepare(
   }
 }
 
-function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: number): string {
+/** cc -O2 bench/lib/c-relay.c into dir; throws with the compiler's words if it fails. */
+export function compileCRelay(dir: string): string {
+  const out = join(dir, "c-relay");
+  const r = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", out, join(import.meta.dir, "c-relay.c")], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`cc failed on c-relay.c: ${r.stderr.toString().trim()}`);
+  return out;
+}
+
+function aegisConfig(listen: Ports, backend: Ports, metricsPort: number, pool: number, workers: number): string {
   return `# Written by bench/compare.
 [global]
-workers = 0            # one per core
-max_connections = 9000  # as HAProxy's maxconn: what fits the 20,000 open-file limit (two descriptors a session)
+workers = ${workers}            # 0: one per core
+max_connections = 9960  # as HAProxy's maxconn: what fits the 20,000 open-file limit (two descriptors a session)
 log_level = "warn"
 access_log = false
 
@@ -111,7 +137,17 @@ name = "iperf"
 servers = ["127.0.0.1:${backend.iperf}"]
 # Never pooled: an idle pre-connected socket would wedge iperf3's one-test-at-a-time server.
 pool = 0
-`;
+${httpRoute(listen, backend) ? `
+[[listener]]
+name = "http"
+bind = "127.0.0.1:${listen.http}"
+upstream = "http"
+
+[[upstream]]
+name = "http"
+servers = ["127.0.0.1:${backend.http}"]
+pool = ${pool}
+` : ""}`;
 }
 
 function haproxyConfig(listen: Ports, backend: Ports, cores: number): string {
@@ -124,7 +160,11 @@ listen redis
 listen iperf
     bind 127.0.0.1:${listen.iperf}
     server iperf 127.0.0.1:${backend.iperf}
-`;
+${httpRoute(listen, backend) ? `
+listen http
+    bind 127.0.0.1:${listen.http}
+    server http 127.0.0.1:${backend.http}
+` : ""}`;
 }
 
 function nginxConfig(dir: string, listen: Ports, backend: Ports, cores: number): string {
@@ -141,22 +181,27 @@ stream {
         proxy_pass 127.0.0.1:${backend.iperf};
         proxy_half_close on;
     }
-}
+${httpRoute(listen, backend) ? `    server {
+        listen 127.0.0.1:${listen.http} reuseport;
+        proxy_pass 127.0.0.1:${backend.http};
+        proxy_half_close on;
+    }
+` : ""}}
 `;
 }
 
 /**
  * The part every HAProxy config bench/compare writes shares: threads, the connection cap and TCP
- * timeouts. maxconn 9000 needs ~18,000 fds, inside the 20,000 open-file limit.
+ * timeouts. maxconn 9960 needs ~19,920 fds, inside the 20,000 open-file limit.
  */
 export function haproxyPreamble(cores: number): string {
   return `global
     nbthread ${cores}
-    maxconn 9000
+    maxconn 9960
 
 defaults
     mode tcp
-    maxconn 9000
+    maxconn 9960
     timeout connect 5s
     timeout client 10m
     timeout server 10m
@@ -173,7 +218,35 @@ pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
 
 events {
-    worker_connections 10000;
+    worker_connections 20000;
 }
 `;
+}
+
+/** The wrk rows' backend: nginx's http module serving three files, one worker, no log. */
+export const HTTP_FILES = { "12b": 12, "5k": 5400, "64k": 65536 } as const;
+
+export function httpBackendConfig(dir: string, port: number): string {
+  return `# Written by bench/compare: the HTTP backend of the wrk rows.
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "error.log")} warn;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    server {
+        listen 127.0.0.1:${port} reuseport;
+        root ${join(dir, "www")};
+    }
+}
+`;
+}
+
+export function writeHttpFiles(dir: string): void {
+  mkdirSync(join(dir, "www"), { recursive: true });
+  for (const [name, size] of Object.entries(HTTP_FILES)) writeFileSync(join(dir, "www", name), "x".repeat(size));
 }

@@ -7,9 +7,12 @@ export type MetricId =
   | "get.rps" | "get.p50" | "get.p99" | "get.max"
   | "pipe.rps" | "pipe.p50" | "pipe.p99"
   | "conn.cps" | "conn.p99"
+  | "http12b.rps" | "http12b.p99" | "http5k.rps" | "http5k.p99" | "http64k.rps" | "http64k.p99"
   | "bulk.gbps"
   | "mem.perConn" | "mem.base" | "mem.held"
-  | "start.ms";
+  | "start.ms"
+  | "sys.perGet"
+  | "held.mem" | "held.rps" | "held.p99";
 
 type Target =
   | { kind: "peer"; atLeast: number } // aegis ≥ atLeast × best peer (higher is better)
@@ -35,10 +38,20 @@ export const METRICS: Metric[] = [
   { id: "pipe.p99", label: "GET pipelined 16 deep: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
   { id: "conn.cps", label: "connection per GET (-k 0): connections/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1.1 } },
   { id: "conn.p99", label: "connection per GET (-k 0): p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http12b.rps", label: "HTTP 12 B via wrk -c 100 (nginx backend): requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http12b.p99", label: "HTTP 12 B via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http5k.rps", label: "HTTP 5.4 KB via wrk -c 100: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http5k.p99", label: "HTTP 5.4 KB via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "http64k.rps", label: "HTTP 64 KB via wrk -c 100: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "http64k.p99", label: "HTTP 64 KB via wrk -c 100: p99 latency, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
   { id: "bulk.gbps", label: "iperf3 bulk: Gbit/s", better: "higher", digits: 2, target: { kind: "peer", atLeast: 1.1 } },
   { id: "mem.perConn", label: "memory per idle relayed connection: bytes (Pss)", better: "lower", digits: 0, target: { kind: "haproxy", atMost: 1 } },
   { id: "mem.base", label: "proxy memory at rest: MiB (Pss)", better: "lower", digits: 1 },
   { id: "mem.held", label: "proxy memory holding the idle connections: MiB (Pss)", better: "lower", digits: 1 },
+  { id: "held.mem", label: "holding 9,900 connections (--quick: 3,000): MiB (Pss)", better: "lower", digits: 1 },
+  { id: "held.rps", label: "holding 9,900 connections, GET 50 more clients: requests/s", better: "higher", digits: 0, target: { kind: "peer", atLeast: 1 } },
+  { id: "held.p99", label: "holding 9,900 connections, GET 50 more clients: p99, ms", better: "lower", digits: 3, target: { kind: "peer", atMost: 1 } },
+  { id: "sys.perGet", label: "syscalls per proxied GET (strace -c -f)", better: "lower", digits: 2 },
   { id: "start.ms", label: "spawn → first relayed PING: ms", better: "lower", digits: 1, target: { kind: "absolute", atMost: 50, unit: "ms" } },
 ];
 
@@ -119,6 +132,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
     "aegis ÷ best peer",
     "aegis ÷ no proxy",
     "aegis ÷ bare Bun",
+    "aegis ÷ C relay",
     "aegis+pool ÷ aegis",
     "target (aegis)",
   ];
@@ -132,6 +146,7 @@ export function renderTable(results: Results, columns: ColumnId[]): string {
       peer.value === null ? "—" : `${ratio(aegis, peer.value)} (${peer.who})`,
       ratio(aegis, num(results.get("none")?.get(m.id))),
       ratio(aegis, num(results.get("bun")?.get(m.id))),
+      ratio(aegis, num(results.get("c")?.get(m.id))),
       ratio(num(results.get("aegis+pool")?.get(m.id)), aegis),
       targetCell(results, m),
     ];

@@ -178,6 +178,51 @@ export async function idleMemory(
   };
 }
 
+export interface HeldLoadResult {
+  held: number;
+  failed: number;
+  firstError: string;
+  /** The proxy group's Pss while holding them, bytes. */
+  heldPss: number;
+  rps: number;
+  p99Ms: number;
+}
+
+/**
+ * The held-connections row: `count` proxied connections held open (each relayed one PING), and
+ * while they are, redis-benchmark's GET with 50 more clients: what a busy proxy costs and serves.
+ */
+export async function heldLoad(pgid: number, port: number, count: number, requests: number, logDir: string): Promise<HeldLoadResult> {
+  const hold = await holdClients(port, count, join(logDir, "held-clients.log"));
+  try {
+    await sleep(1000); // let the proxy settle before reading its memory
+    const heldPss = groupMemory(pgid).pss;
+    const r = await redisBenchmark(port, { requests, clients: 50, pipeline: 1, keepalive: true });
+    return { held: hold.opened.ok, failed: hold.opened.failed, firstError: hold.opened.firstError, heldPss, rps: r.rps, p99Ms: r.p99Ms };
+  } finally {
+    await hold.release();
+  }
+}
+
+/** wrk's arguments: 100 keep-alive connections over 2 threads for `seconds`, with the latency percentiles. */
+export function wrkArgs(port: number, path: string, seconds: number): string[] {
+  return ["wrk", "-t", "2", "-c", "100", "-d", `${seconds}s`, "--latency", `http://127.0.0.1:${port}/${path}`];
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+/** Requests/s and p99 (ms) from wrk's report; throws with its words when there are errors. */
+export async function wrk(port: number, path: string, seconds: number): Promise<{ rps: number; p99: number }> {
+  const r = await run("wrk", wrkArgs(port, path, seconds), (seconds + 30) * 1000);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(r.stdout);
+  const errors = /Socket errors:.*|Non-2xx or 3xx responses: \d+/.exec(r.stdout);
+  if (r.timedOut) throw new Error(`wrk still running after ${seconds + 30} s`);
+  if (!rps || !p99 || r.code !== 0) throw new Error(`wrk exited ${r.code} without a result: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+  if (errors) throw new Error(`wrk saw errors: ${errors[0]}`);
+  return { rps: Number(rps[1]), p99: Number(p99[1]) * UNIT_MS[p99[2]!]! };
+}
+
 // ---------------------------------------------------------------- the throughput set
 
 export interface Workload {
@@ -190,7 +235,7 @@ export interface Workload {
   run(port: Ports): Promise<Record<string, number>>;
 }
 
-/** The four throughput workloads, sized by the options; warn gets what the tools complain about. */
+/** The throughput workloads, sized by the options; warn gets what the tools complain about. */
 export function workloads(o: Options, warn: (msg: string) => void): Workload[] {
   const bench = (name: string, cells: Record<string, MetricId>, b: RedisBenchOptions): Workload => ({
     name,
@@ -211,6 +256,16 @@ export function workloads(o: Options, warn: (msg: string) => void): Workload[] {
       { requests: o.pipelineRequests, clients, pipeline: o.pipeline, keepalive: true }),
     bench("connection per GET", { rps: "conn.cps", p99: "conn.p99" },
       { requests: o.connRequests, clients, pipeline: 1, keepalive: false }),
+    ...(["12b", "5k", "64k"] as const).map((file): Workload => ({
+      name: `HTTP ${file}, wrk -c 100`,
+      primary: "rps",
+      cells: { rps: `http${file}.rps`, p99: `http${file}.p99` } as Record<string, MetricId>,
+      command: (p) => wrkArgs(p.http ?? 0, file, o.wrkSeconds),
+      run: async (p) => {
+        if (!p.http) throw new Error("no HTTP route on this column");
+        return wrk(p.http, file, o.wrkSeconds);
+      },
+    })),
     {
       name: "iperf3 bulk",
       primary: "gbps",
