@@ -12,6 +12,8 @@ import type { WorkerFault } from "../control/messages.ts";
 import { renderHealth } from "../health/metrics.ts";
 import { renderHistograms } from "../telemetry/histogram-metrics.ts";
 import { renderPrometheus } from "../telemetry/prometheus.ts";
+import { renderBuildInfo, renderProcess, renderReloads } from "../telemetry/process-metrics.ts";
+import { buildInfo } from "../version.ts";
 import { handleApi } from "./api.ts";
 import { ChangeLog, type AppliedWait } from "./changes.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
@@ -54,7 +56,8 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
         case "/metrics": {
           const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
           const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source);
+            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source)
+            + renderBuildInfo(buildInfo()) + (source.reloads ? renderReloads(source.reloads) : "") + renderProcess();
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":
