@@ -50,6 +50,22 @@ describe("[metrics] allow", () => {
     expect(refused.stdout).toBe("forbidden: 127.0.0.2 is not in [metrics] allow\n");
   });
 
+  test("a reload that changes allow holds from the next request on, and is logged as a change", async () => {
+    echo = startEcho();
+    aegis = await startAegis(config(`listen = "127.0.0.1:0"\nallow = ["127.0.0.1/32"]`), { command: [ensureBinary()], cwd: tempDir() });
+    const url = `http://127.0.0.1:${aegis.metricsPort}/metrics`;
+    expect(await curlFrom("127.0.0.1", url)).toBe(200);
+    writeFileSync(String(aegis.logs.find((l) => l.msg === "ready")!.config), config(`listen = "127.0.0.1:0"\nallow = ["127.0.0.2/32"]`));
+    const seen = aegis.logs.length;
+    aegis.proc.kill("SIGHUP");
+    const line = await aegis.waitForLog((l) => aegis!.logs.indexOf(l) >= seen && (l.msg === "reloaded" || l.msg === "reload failed, the running configuration stays"), 15_000);
+    expect(line.msg).toBe("reloaded");
+    expect(JSON.stringify(line)).toContain("metrics allow changed");
+    expect(JSON.stringify(line)).not.toContain("takes effect at restart");
+    expect(await curlFrom("127.0.0.1", url)).toBe(403);
+    expect(await curlFrom("127.0.0.2", url)).toBe(200);
+  });
+
   test("a bad CIDR is refused by aegis check with its key path", async () => {
     echo = startEcho();
     const dir = tempDir();
