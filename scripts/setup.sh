@@ -139,7 +139,8 @@ TEST_PACKAGES=(
   # test/tls-e2e.test.ts: redis-cli --tls and redis-benchmark --tls through a terminating listener to a real redis-server
   "redis-server:redis-server"
   "redis-cli:redis-tools"
-  "promtool:prometheus"   # test/tls-e2e.test.ts: /metrics with the TLS families passes promtool check metrics
+  "promtool:prometheus"   # test/tls-e2e.test.ts, test/ops.test.ts: promtool check metrics, check rules, test rules
+  "curl:curl"   # test/metrics-access.test.ts: a client bound to 127.0.0.2 (--interface) against [metrics] allow
   # test/net/proxy-protocol-*.test.ts, test/client-e2e.test.ts: real HAProxy and nginx stream sending and accepting PROXY headers
   "mmdblookup:mmdb-bin"   # test/geo/geoip.test.ts: libmaxminddb, the reference reader our lookups are compared with
   "/usr/lib/*/perl5/*/MaxMind/DB/Writer/Tree.pm:libmaxmind-db-writer-perl"   # test/geo/geoip-maxmind.test.ts: databases in MaxMind's own schema

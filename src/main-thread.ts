@@ -13,6 +13,7 @@ import { Supervisor, type ReadyInfo } from "./control/supervisor.ts";
 import { descriptorWarning } from "./os/descriptors.ts";
 import { balanceWarnings } from "./balancing/warnings.ts";
 import { tlsWarnings } from "./config/tls-report.ts";
+import { metricsWarnings } from "./config/metrics-warnings.ts";
 import { HealthMonitor } from "./health/monitor.ts";
 import { DiscoveryManager } from "./control/discovery.ts";
 import { readStateFile, StateWriter } from "./control/state-file.ts";
@@ -173,5 +174,5 @@ function monotonicUsec(): bigint {
  * not as written, and certificates near their end (config/tls-report.ts).
  */
 function warnAboutConfig(logger: Logger, config: Config): void {
-  for (const warning of [...balanceWarnings(config), ...tlsWarnings(config)]) logger.warn("config warning", { warning });
+  for (const warning of [...balanceWarnings(config), ...tlsWarnings(config), ...metricsWarnings(config)]) logger.warn("config warning", { warning });
 }

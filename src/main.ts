@@ -11,6 +11,7 @@ import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
 import { balanceWarnings } from "./balancing/warnings.ts";
 import { describeTls, tlsWarnings } from "./config/tls-report.ts";
+import { metricsWarnings } from "./config/metrics-warnings.ts";
 import type { Config } from "./config/types.ts";
 import { runProxy } from "./main-thread.ts";
 import { Logger } from "./telemetry/log.ts";
@@ -91,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(summarizeConfig(config));
       const tls = describeTls(config);
       if (tls.length > 0) console.log(`\nTLS:\n${tls.map((l) => `  ${l}`).join("\n")}`);
-      for (const warning of [...balanceWarnings(config), ...tlsWarnings(config)]) console.log(`warning: ${warning}`);
+      for (const warning of [...balanceWarnings(config), ...tlsWarnings(config), ...metricsWarnings(config)]) console.log(`warning: ${warning}`);
       console.log(`\nconfig ${config.source} is valid`);
       return 0;
     }

@@ -12,8 +12,13 @@ export function buildTarget(): string {
   return typeof AEGIS_TARGET === "string" ? AEGIS_TARGET : `${process.platform}-${process.arch}`;
 }
 
+/** The labels of aegis_build_info. */
+export function buildInfo(): { version: string; commit: string; bun: string } {
+  return { version: VERSION, commit: typeof AEGIS_COMMIT === "string" ? AEGIS_COMMIT : "dev", bun: Bun.version };
+}
+
 export function versionText(): string {
-  const commit = typeof AEGIS_COMMIT === "string" ? AEGIS_COMMIT : "dev";
+  const commit = buildInfo().commit;
   const built = typeof AEGIS_BUILD_DATE === "string" ? AEGIS_BUILD_DATE : "not built";
   return `aegis ${VERSION} (commit ${commit}, built ${built}, bun ${Bun.version}, ${buildTarget()})`;
 }

@@ -16,7 +16,7 @@ const { backends, clients } = stopAfterEach(() => aegis);
 const HEALTH = `health = { interval = "200ms", timeout = "200ms", rise = 1, fall = 2 }`;
 const get = (a: Aegis, path: string) => fetch(`http://127.0.0.1:${a.metricsPort}${path}`);
 
-interface HistogramJson { buckets: Record<string, number>; sum: number; count: number }
+interface HistogramJson { buckets: [string, number][]; sum: number; count: number }
 interface MetricsJson {
   process: { version: string; pid: number; uptime_seconds: number; workers: { configured: number; running: number } };
   listeners: { name: string; connections_total: number; connections_active: number; connections_queued: number; bytes_received_total: number; bytes_sent_total: number; rejected_total: Record<string, number>; session_duration_seconds: HistogramJson }[];
@@ -74,7 +74,12 @@ describe("/metrics.json", () => {
     expect(l.connections_queued).toBe(m.get(`aegis_connections_queued{listener="main"}`)!);
     // Histograms: every bucket, the sum and the count as /metrics has them.
     const sameHistogram = (h: HistogramJson, name: string, labels: string) => {
-      for (const [le, n] of Object.entries(h.buckets)) expect(n).toBe(m.get(`${name}_bucket{${labels},le="${le}"}`)!);
+      for (const [le, n] of h.buckets) expect(n).toBe(m.get(`${name}_bucket{${labels},le="${le}"}`)!);
+      // In numeric order, +Inf last (an object keyed by le would put "1" before "0.005").
+      const bounds = h.buckets.map(([le]) => (le === "+Inf" ? Infinity : Number(le)));
+      expect(bounds).toEqual([...bounds].sort((a, b) => a - b));
+      expect(bounds.at(-1)).toBe(Infinity);
+      expect(bounds.some((b) => Number.isInteger(b)) && bounds.some((b) => !Number.isInteger(b))).toBe(true);
       expect(h.count).toBe(m.get(`${name}_count{${labels}}`)!);
       expect(h.sum).toBeCloseTo(m.get(`${name}_sum{${labels}}`)!, 9);
     };

@@ -12,7 +12,10 @@ import type { WorkerFault } from "../control/messages.ts";
 import { renderHealth } from "../health/metrics.ts";
 import { renderHistograms } from "../telemetry/histogram-metrics.ts";
 import { renderPrometheus } from "../telemetry/prometheus.ts";
+import { renderBuildInfo, renderProcess, renderReloads } from "../telemetry/process-metrics.ts";
+import { buildInfo } from "../version.ts";
 import { handleApi } from "./api.ts";
+import { refuseOutsider } from "./allow.ts";
 import { ChangeLog, type AppliedWait } from "./changes.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import { readinessResponse } from "./readiness.ts";
@@ -29,15 +32,25 @@ export interface HttpSource extends StatusSource, AppliedWait {
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
-/** Listen on `listen`; the error names the address when it cannot. */
+/** Listen on `listen`; the error names the setting and the file that hold the address when it cannot. */
 export function startHttpServer(listen: Address, source: HttpSource): Server<undefined> {
   const changes = new ChangeLog();
   changes.follow(source.health);
   try {
     return serve(listen, source, changes);
   } catch (err) {
-    throw new Error(`metrics: cannot listen on ${formatAddress(listen)}: ${(err as Error).message}`);
+    throw new Error(listenFailure(listen, source.config.source, err as Error & { code?: string }));
   }
+}
+
+/** `[metrics] listen = "127.0.0.1:8082" in FILE: port in use (another aegis running?)`, not Bun's bare text. */
+export function listenFailure(listen: Address, file: string, err: Error & { code?: string }): string {
+  // The demo has no file: its address is its own default.
+  const where = file.startsWith("<") ? `${file.slice(1, -1)} metrics address ${formatAddress(listen)}` : `[metrics] listen = "${formatAddress(listen)}" in ${file}`;
+  if (err.code === "EADDRINUSE" || /in use/i.test(err.message)) return `${where}: port in use (another aegis running?)`;
+  if (err.code === "EACCES" || /permission|access/i.test(err.message)) return `${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
+  if (err.code === "EADDRNOTAVAIL") return `${where}: no such address on this machine`;
+  return `${where}: ${err.message}`;
 }
 
 function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<undefined> {
@@ -45,6 +58,8 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
     hostname: listen.host,
     port: listen.port,
     fetch(request, server) {
+      const refused = refuseOutsider(source.config, server.requestIP(request)?.address);
+      if (refused) return refused;
       const path = new URL(request.url).pathname;
       if (path === "/api" || path.startsWith("/api/")) return handleApi(source, request, path, clientOf(server, request));
       if (path.startsWith("/faults/") && faultsEnabled()) return fault(source, request, path);
@@ -54,7 +69,8 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
         case "/metrics": {
           const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
           const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source);
+            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source)
+            + renderBuildInfo(buildInfo()) + (source.reloads ? renderReloads(source.reloads) : "") + renderProcess();
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":

@@ -8,6 +8,7 @@ import type { StickTable } from "../stick/table.ts";
 import type { ClientRow } from "../control/talkers-board.ts";
 import type { SourceView } from "../control/discovery.ts";
 import type { ServerSets } from "../control/server-sets.ts";
+import type { ReloadRecord } from "../control/reload-record.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -27,6 +28,8 @@ export interface StatusSource {
   readonly discovery?: { views(): SourceView[] } | null;
   /** What discovery found and the admin API changed (the runtime servers endpoints edit it). */
   readonly servers?: ServerSets;
+  /** The operator's reloads: counts by result, last success (absent where reload is not supported). */
+  readonly reloads?: ReloadRecord;
   /** Swap the servers in `servers` into every Worker; absent where runtime servers are not supported. */
   refresh?(why: string): Promise<ReloadResult>;
   /** Re-read the config file and swap to it; absent where reload is not supported. */

@@ -32,6 +32,10 @@ export const GLOBAL = {
 export const METRICS = {
   enabled: boolean({ default: true, description: "Serve metrics; false turns the endpoint off." }),
   listen: address({ use: "bind", default: "127.0.0.1:8082", description: "Address of the metrics endpoint." }),
+  allow: optional(cidrs({
+    defaultText: "[] (every client)",
+    description: `Client addresses or CIDRs that may use the metrics listener (/metrics, /metrics.json, the status page, /api/), e.g. ["10.0.0.0/8", "::1"]; others get 403. aegis warns when it listens beyond loopback without it (the [admin] token guards only /api/).`,
+  })),
 } satisfies Fields;
 
 /** The admin API shares the metrics listener; a token is what turns it on. */

@@ -63,6 +63,8 @@ export interface StickConfig {
 export interface MetricsConfig {
   /** null when `[metrics]` sets `enabled = false`. */
   listen: Address | null;
+  /** Canonical CIDRs of the clients the metrics listener answers (others get 403); absent: everyone. */
+  allow?: string[];
 }
 
 export interface AdminConfig {

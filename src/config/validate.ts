@@ -66,7 +66,7 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       resolvers: g.resolvers ?? [],
       stateFile: stateFileOf(g.state_file, source),
     },
-    metrics: { listen: metricsListen },
+    metrics: { listen: metricsListen, ...(m.allow?.length ? { allow: m.allow } : {}) },
     admin,
     // With no problems every item was read, so the filters drop nothing; they only narrow the type.
     listeners: nameListeners(listeners.filter((l) => l !== undefined)),

@@ -56,6 +56,8 @@ export function planReload(old: Config, next: Config, oldPorts: readonly number[
     changes.push(next.global.geoip ? `geoip: ${next.global.geoip.files.join(", ")} ${old.global.geoip ? "changed" : "added"}` : "geoip removed");
   }
   if (JSON.stringify(old.global.regions) !== JSON.stringify(next.global.regions)) changes.push("regions changed");
-  if (JSON.stringify(old.metrics) !== JSON.stringify(next.metrics)) changes.push("metrics address changed: takes effect at restart");
+  if (JSON.stringify(old.metrics.listen) !== JSON.stringify(next.metrics.listen)) changes.push("metrics address changed: takes effect at restart");
+  // Read per request from the running config, so a new list holds from the next request on.
+  if (JSON.stringify(old.metrics.allow ?? []) !== JSON.stringify(next.metrics.allow ?? [])) changes.push("metrics allow changed");
   return { ports, fresh, changes };
 }

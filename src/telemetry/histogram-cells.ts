@@ -14,21 +14,25 @@ export function observe(cells: Float64Array, base: number, buckets: readonly num
   cells[base + buckets.length + 1]! += 1;
 }
 
-/** One histogram as /metrics.json serves it: cumulative counts by upper bound (as Prometheus's), sum and count. */
+/**
+ * One histogram as /metrics.json serves it: cumulative counts by upper bound (as Prometheus's), sum and
+ * count. Buckets are [le, count] pairs, not an object: an object would put the integer bounds ("1", "5")
+ * before "0.005", since JavaScript orders integer-like keys first.
+ */
 export interface HistogramView {
-  buckets: Record<string, number>;
+  buckets: [le: string, count: number][];
   sum: number;
   count: number;
 }
 
 export function histogramView(buckets: readonly number[], cell: (offset: number) => number): HistogramView {
-  const out: Record<string, number> = {};
+  const out: [string, number][] = [];
   let cumulative = 0;
   buckets.forEach((le, i) => {
     cumulative += cell(i);
-    out[String(le)] = cumulative;
+    out.push([String(le), cumulative]);
   });
   const count = cell(buckets.length + 1);
-  out["+Inf"] = count;
+  out.push(["+Inf", count]);
   return { buckets: out, sum: cell(buckets.length), count };
 }
