@@ -14,9 +14,9 @@ export function startDemo(workers: number): Demo {
   const backends = ["echo-1", "echo-2", "echo-3"].map(startEchoBackend);
   const config: Config = {
     source: "<demo>",
-    global: { workers, maxConnections: 10_000, shutdownGraceMs: 5_000, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
+    global: { workers, maxConnections: 10_000, shutdownGraceMs: 5_000, bufferBudget: 256 * 1024 * 1024, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
     metrics: { listen: DEMO_METRICS },
-    listeners: [{ name: "demo", bind: DEMO_LISTEN, upstream: "echo", idleTimeoutMs: 600_000 }],
+    listeners: [{ name: "demo", bind: DEMO_LISTEN, upstream: "echo", idleTimeoutMs: 600_000, bufferLimit: 256 * 1024 }],
     upstreams: [{
       name: "echo",
       balance: "round_robin",
