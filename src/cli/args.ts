@@ -72,6 +72,12 @@ export function parseArgs(argv: readonly string[]): Args {
   const max = p?.max ?? 0;
   if (args.positionals.length > max) throw usage(`unexpected argument "${args.positionals[max]}"${p ? "" : ` (${spec.name} takes none)`}`, spec.name);
   if (p && !own && args.positionals.length < p.min) throw usage(`${spec.name} needs ${p.name}: aegis ${spec.usage[0]}`, spec.name);
+  const choices = p && !own && typeof p.complete !== "string" ? p.complete : null;
+  const given = args.positionals[0];
+  if (choices && given !== undefined && !choices.includes(given)) {
+    const hit = closest(given, choices);
+    throw usage(`${spec.name}: ${p!.name} must be ${choices.join(", ")}; got "${given}"${hit ? ` (did you mean "${hit}"?)` : ""}`, spec.name);
+  }
   if (args.command === "help") args.topic = args.positionals[0] ?? null;
   return args;
 }
