@@ -5,6 +5,8 @@ import { existsSync } from "node:fs";
 import { parseArgs, UsageError, type Args } from "./cli/args.ts";
 import { demoAddresses, demoBanner, startDemo } from "./cli/demo.ts";
 import { helpText } from "./cli/help.ts";
+import { COMMAND_NAMES } from "./cli/commands.ts";
+import { closest } from "./config/suggest.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
@@ -68,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
     case "help": {
       const text = helpText(args.topic);
       if (text === null) {
-        console.error(`aegis: no help for "${args.topic}"`);
+        const hit = closest(args.topic ?? "", COMMAND_NAMES);
+        console.error(`aegis: no help for "${args.topic}"${hit ? ` (did you mean "${hit}"?)` : ""}: the commands are ${COMMAND_NAMES.join(", ")}`);
         return 2;
       }
       console.log(text);

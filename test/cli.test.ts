@@ -112,6 +112,9 @@ describe("version and help", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain('no help for "nope"');
+    const typo = await aegis(["help", "relaod"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('no help for "relaod" (did you mean "reload"?)');
   });
 });
 
