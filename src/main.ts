@@ -117,7 +117,12 @@ async function main(argv: string[]): Promise<number> {
       }
       const demo = startDemo(navigator.hardwareConcurrency || 1, at);
       const logger = new Logger(demo.config.global.logLevel);
-      const code = await runProxy(demo.config, logger, spawn, (ready) => console.error(demoBanner(ready.listeners[0]!.address, ready.metrics)));
+      let started = false;
+      const code = await runProxy(demo.config, logger, spawn, (ready) => {
+        started = true;
+        console.error(demoBanner(ready.listeners[0]!.address, ready.metrics));
+      });
+      if (!started && code === 1) console.error("aegis: the demo could not start (the error is above); when a port is taken, move it: aegis demo --port-base 9000");
       demo.stop();
       return code;
     }

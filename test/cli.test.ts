@@ -356,6 +356,18 @@ describe("aegis demo", () => {
     expect(same.stderr).toContain("both use port 9000");
   });
 
+  test("a taken port: exit 1, and the hint to move the demo", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await binary(["demo", "--listen", `127.0.0.1:${busy.port}`, "--metrics", "127.0.0.1:0"]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`cannot listen on 127.0.0.1:${busy.port}`);
+      expect(r.stderr).toContain("move it: aegis demo --port-base 9000");
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("--listen and --metrics move it; the banner gives the status page URL; the servers show by name", async () => {
     const proc = Bun.spawn([ensureBinary(), "demo", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"], { cwd: tempDir(), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     try {

@@ -60,7 +60,8 @@ export function parseArgs(argv: readonly string[]): Args {
   }
   const spec = commandSpec(args.command)!;
   const own = spec.ownParser === true;
-  // Before the command, and after it unless the command parses its own: options, then positionals.
+  // What this parser reads: every argument but the command word; for init and service only those
+  // before it, since what follows is theirs.
   const mine = own && at >= 0 ? argv.slice(0, at) : argv.filter((_, i) => i !== at);
   if (own && at >= 0) args.rest = argv.slice(at + 1);
   // --help anywhere wins (init --help, service install --help), then --version.

@@ -120,11 +120,11 @@ upstream/server, or a server name or address that only one upstream has.\n\n${FI
     positional: { name: "SERVER", complete: "none", min: 1, max: 1 },
   },
   {
-    name: "upgrade", summary: "replace the running aegis with this binary, without dropping a session",
+    name: "upgrade", summary: "upgrade the running aegis in place to the binary now on disk, without dropping a session",
     usage: ["upgrade [-c FILE]"],
-    description: `Asks the running aegis (POST /api/upgrade) to start the new binary on the same listeners; once the new
-process reports ready, the old one stops accepting and drains its sessions within shutdown_grace.
-Prints both process ids.\n\n${FINDS}`,
+    description: `Asks the running aegis (POST /api/upgrade) to start the binary now on disk (install the new version
+over the old file first) on the same listeners; once the new process serves, the old one stops
+accepting and drains its sessions within shutdown_grace. Prints both process ids.\n\n${FINDS}`,
     options: CONTROL,
   },
   {
