@@ -1,4 +1,4 @@
-// The command line as a user meets it: real `aegis` processes (from source), their output and exit codes.
+// The command line as a user meets it: real `aegis` processes (from source, and the compiled binary), their output and exit codes.
 import { describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
