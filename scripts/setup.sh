@@ -147,6 +147,11 @@ TEST_PACKAGES=(
   "/usr/share/GeoIP/GeoIP.dat:geoip-database"   # test/geo/geoip-files.test.ts: a legacy .dat, refused
   "dnsmasq|/usr/sbin/dnsmasq:dnsmasq"   # test/discovery/dns.test.ts: a real DNS server with its own A, AAAA and SRV records
   "haproxy:haproxy"
+  # test/cli.test.ts: the completion scripts run in real shells, and the man page renders without warnings
+  "zsh:zsh"
+  "fish:fish"
+  "man:man-db"
+  "groff:groff-base"
   "nginx:nginx"
   "/usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
 )

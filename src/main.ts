@@ -3,9 +3,10 @@
 import { takeEarlyWorker } from "./early-worker.ts"; // first: starts the first Worker as early as possible
 import { existsSync } from "node:fs";
 import { parseArgs, UsageError, type Args } from "./cli/args.ts";
-import { startDemo, DEMO_LISTEN, DEMO_METRICS } from "./cli/demo.ts";
+import { demoAddresses, demoBanner, startDemo } from "./cli/demo.ts";
 import { helpText } from "./cli/help.ts";
-import { formatAddress } from "./config/address.ts";
+import { COMMAND_NAMES } from "./cli/commands.ts";
+import { closest } from "./config/suggest.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { summarizeConfig } from "./config/summary.ts";
@@ -27,15 +28,19 @@ function eagerSpawner(): () => Worker {
 
 const DEFAULT_CONFIGS = ["./aegis.toml", "/etc/aegis/aegis.toml"];
 
+/** -c, check's FILE argument, else the first default that exists. */
 function findConfig(args: Args): string | null {
   if (args.config) return args.config;
+  if (args.command === "check" && args.positionals[0]) return args.positionals[0];
   return DEFAULT_CONFIGS.find((path) => existsSync(path)) ?? null;
 }
+
+const NO_CONFIG = `aegis: no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}.`;
 
 function loadOrExplain(args: Args): Config | number {
   const path = findConfig(args);
   if (!path) {
-    console.error(`aegis: no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}.
+    console.error(`${NO_CONFIG}
 Run \`aegis init\` to write one by answering a few questions, pass --config PATH, or try \`aegis demo\` for a working demonstration.`);
     return 2;
   }
@@ -54,7 +59,11 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    console.error(`aegis: ${err.message}\nRun \`aegis --help\` for usage.`);
+    console.error(`aegis: ${err.message}\nRun \`aegis ${err.command ? `help ${err.command}` : "--help"}\` for usage.`);
+    return 2;
+  }
+  if (args.command === "check" && args.config && args.positionals[0] && args.config !== args.positionals[0]) {
+    console.error(`aegis: check: two files given (${args.positionals[0]} and -c ${args.config}): give one`);
     return 2;
   }
 
@@ -62,7 +71,8 @@ async function main(argv: string[]): Promise<number> {
     case "help": {
       const text = helpText(args.topic);
       if (text === null) {
-        console.error(`aegis: no help for "${args.topic}"`);
+        const hit = closest(args.topic ?? "", COMMAND_NAMES);
+        console.error(`aegis: no help for "${args.topic}"${hit ? ` (did you mean "${hit}"?)` : ""}: the commands are ${COMMAND_NAMES.join(", ")}`);
         return 2;
       }
       console.log(text);
@@ -98,16 +108,47 @@ async function main(argv: string[]): Promise<number> {
     }
     case "demo": {
       const spawn = eagerSpawner();
-      const demo = startDemo(navigator.hardwareConcurrency || 1);
+      let at;
+      try {
+        at = demoAddresses(args.options);
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        console.error(`aegis: demo: ${err.message}\nRun \`aegis help demo\` for usage.`);
+        return 2;
+      }
+      const demo = startDemo(navigator.hardwareConcurrency || 1, at);
       const logger = new Logger(demo.config.global.logLevel);
-      const code = await runProxy(demo.config, logger, spawn, () => {
-        console.error(`\naegis demo is running: three echo servers behind ${formatAddress(DEMO_LISTEN)}.
-  Try:      nc ${DEMO_LISTEN.host} ${DEMO_LISTEN.port}        (each line comes back; reconnect to meet another server)
-  Metrics:  curl http://${formatAddress(DEMO_METRICS)}/metrics
-  Stop:     Ctrl-C\n`);
+      let started = false;
+      const code = await runProxy(demo.config, logger, spawn, (ready) => {
+        started = true;
+        console.error(demoBanner(ready.listeners[0]!.address, ready.metrics));
       });
+      if (!started && code === 1) console.error("aegis: the demo could not start (the error is above); when a port is taken, move it: aegis demo --port-base 9000");
       demo.stop();
       return code;
+    }
+    case "status":
+    case "reload":
+    case "drain":
+    case "enable":
+    case "upgrade": {
+      const configPath = findConfig(args);
+      if (!configPath) {
+        console.error(`${NO_CONFIG}\nPass -c FILE: the running aegis's config, which says where it listens ([metrics] listen) and its [admin] token.`);
+        return 2;
+      }
+      const { runControl } = await import("./cli/control/commands.ts");
+      return await runControl(args.command, { configPath, target: args.positionals[0], json: args.options.has("--json") });
+    }
+    case "completion": {
+      const { completionScript } = await import("./cli/completion.ts");
+      console.log(completionScript(args.positionals[0]!));
+      return 0;
+    }
+    case "man": {
+      const { manPage } = await import("./cli/man.ts");
+      process.stdout.write(manPage());
+      return 0;
     }
     case "run": {
       const spawn = eagerSpawner();

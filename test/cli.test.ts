@@ -1,9 +1,16 @@
-// The command line as a user meets it: real `aegis` processes (from source), their output and exit codes.
+// The command line as a user meets it: real `aegis` processes (from source, and the compiled binary), their output and exit codes.
 import { describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { SOURCE_COMMAND, startAegis, tempDir } from "./helpers/aegis.ts";
+import { ensureBinary, run } from "./helpers/build.ts";
+import { COMMANDS, commandSpec } from "../src/cli/commands.ts";
+
+/** Runs the compiled dist/aegis with `args` in `cwd` (an empty temp directory by default). */
+function binary(args: string[], cwd = tempDir()) {
+  return run([ensureBinary(), ...args], { cwd });
+}
 
 interface Run {
   code: number | null;
@@ -67,7 +74,7 @@ describe("version and help", () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Usage:");
       for (const signal of ["SIGTERM", "SIGHUP"]) expect(r.stdout).toContain(signal);
-      for (const command of ["aegis [--config PATH]", "aegis check", "aegis demo", "aegis help [command]", "aegis --version"]) {
+      for (const command of ["aegis [run] [-c FILE]", "aegis check [FILE]", "aegis demo", "aegis status", "aegis drain SERVER", "aegis help [COMMAND]", "aegis --version"]) {
         expect(r.stdout).toContain(command);
       }
       expect(r.stdout).toContain("SIGTERM");
@@ -78,17 +85,26 @@ describe("version and help", () => {
     for (const args of [["help", "check"], ["check", "--help"]]) {
       const r = await aegis(args);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("Usage: aegis check [--config PATH]");
+      expect(r.stdout).toContain("Usage: aegis check [FILE] [-c FILE]");
       expect(r.stdout).toContain("exit code is 2");
     }
   });
 
-  test("help for every command exists", async () => {
-    for (const topic of ["run", "check", "demo", "help", "version"]) {
-      const r = await aegis(["help", topic]);
-      expect(r.code, topic).toBe(0);
-      expect(r.stdout, topic).toContain("Usage:");
+  test("every command has its own help: `help CMD` and `CMD --help` print the same, with its usage and options", async () => {
+    const texts = new Set<string>();
+    for (const command of COMMANDS) {
+      const viaHelp = await binary(["help", command]);
+      expect(viaHelp.code, command).toBe(0);
+      expect(viaHelp.stdout, command).toContain(`Usage: aegis ${commandSpec(command)!.usage[0]}`);
+      expect(viaHelp.stdout, command).toContain("-h, --help");
+      for (const o of commandSpec(command)!.options) expect(viaHelp.stdout, `${command} ${o.long}`).toContain(o.long);
+      texts.add(viaHelp.stdout);
+      const flag = command === "version" ? ["help", "version"] : [command, "--help"];
+      const viaFlag = await binary(flag);
+      expect(viaFlag.code, command).toBe(0);
+      expect(viaFlag.stdout, command).toBe(viaHelp.stdout);
     }
+    expect(texts.size).toBe(COMMANDS.length);
   });
 
   test("`help nope` exits 2 and says there is no such help", async () => {
@@ -96,6 +112,9 @@ describe("version and help", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain('no help for "nope"');
+    const typo = await aegis(["help", "relaod"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('no help for "relaod" (did you mean "reload"?)');
   });
 });
 
@@ -120,9 +139,10 @@ describe("usage errors exit 2 with a message", () => {
   });
 
   test("an extra argument", async () => {
-    const r = await aegis(["check", "extra"]);
+    const r = await aegis(["check", "a.toml", "extra"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unexpected argument "extra"');
+    expect(r.stderr).toContain("aegis help check");
   });
 
   test("`aegis init` without a terminal asks nothing: exit 2 and the flags to use instead", async () => {
@@ -252,5 +272,199 @@ describe("start-up failures", () => {
     } finally {
       await running.stop();
     }
+  });
+});
+
+describe("mistyped commands and options get a did-you-mean", () => {
+  test("a command one edit away is named; a file name gets the -c hint", async () => {
+    const typo = await binary(["stauts"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('aegis: unknown command "stauts" (did you mean "status"?)');
+    const file = await binary(["proxy.toml"]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain("aegis -c proxy.toml");
+  });
+
+  test("an option one edit away is named, with the command's help to read", async () => {
+    const r = await binary(["check", "--confg", "x.toml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("aegis: check: unknown option --confg (did you mean --config?)");
+    expect(r.stderr).toContain("Run `aegis help check` for usage.");
+    const other = await binary(["status", "--port-base", "9000"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain("status: unknown option --port-base (an option of demo)");
+  });
+
+  test("a missing or extra argument names the usage", async () => {
+    const missing = await binary(["drain"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("drain needs SERVER: aegis drain SERVER [-c FILE]");
+    const shell = await binary(["completion"]);
+    expect(shell.code).toBe(2);
+    expect(shell.stderr).toContain("completion needs SHELL");
+    const extra = await binary(["status", "now"]);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain('unexpected argument "now" (status takes none)');
+  });
+});
+
+describe("the config file: `check FILE`, and -c for --config everywhere", () => {
+  test("check takes the file as an argument, as -c and as --config, all alike", async () => {
+    const dir = dirWith("proxy.toml", VALID);
+    for (const args of [["check", "proxy.toml"], ["check", "-c", "proxy.toml"], ["-c", "proxy.toml", "check"], ["check", "--config=proxy.toml"]]) {
+      const r = await binary(args, dir);
+      expect(r.code, args.join(" ")).toBe(0);
+      expect(r.stdout).toContain("config proxy.toml is valid");
+    }
+    const two = await binary(["check", "proxy.toml", "-c", "other.toml"], dir);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain("two files given");
+  });
+
+  test("every command that reads a config takes -c and --config", async () => {
+    for (const command of COMMANDS.filter((c) => commandSpec(c)!.options.some((o) => o.long === "--config" && o.short === "-c"))) {
+      const extra = command === "drain" || command === "enable" ? ["app/x"] : command === "service" ? ["install", "--dry-run", "--binary", "/bin/true"] : [];
+      for (const flag of ["-c", "--config"]) {
+        const r = await binary([command, ...extra, flag, "missing.toml"]);
+        // service --dry-run writes the file into the unit it prints (and warns that it does not load).
+        if (command === "service") {
+          expect(r.code, `${command} ${flag}`).toBe(0);
+          expect(r.stdout).toMatch(/ExecStart=\/bin\/true --config \S*\/missing\.toml/);
+          continue;
+        }
+        expect(r.code, `${command} ${flag}`).toBe(2);
+        expect(r.stderr, `${command} ${flag}`).toMatch(/missing\.toml: cannot read the config file: no such file|cannot read the config file missing\.toml: no such file/);
+      }
+    }
+  });
+});
+
+describe("aegis demo", () => {
+  test("-c is refused with the reason, and so are a bad --port-base and clashing ports", async () => {
+    const c = await binary(["demo", "-c", "x.toml"]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain("demo reads no config file");
+    expect(c.stderr).toContain("aegis -c FILE");
+    const base = await binary(["demo", "--port-base", "70000"]);
+    expect(base.code).toBe(2);
+    expect(base.stderr).toContain('--port-base "70000" must be a port from 1 to 65534');
+    const both = await binary(["demo", "--port-base", "9000", "--listen", "127.0.0.1:9000"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--port-base sets both ports");
+    const same = await binary(["demo", "--listen", "127.0.0.1:9000", "--metrics", "127.0.0.1:9000"]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain("both use port 9000");
+  });
+
+  test("a taken port: exit 1, and the hint to move the demo", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await binary(["demo", "--listen", `127.0.0.1:${busy.port}`, "--metrics", "127.0.0.1:0"]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`cannot listen on 127.0.0.1:${busy.port}`);
+      expect(r.stderr).toContain("move it: aegis demo --port-base 9000");
+    } finally {
+      busy.stop(true);
+    }
+  });
+
+  test("--listen and --metrics move it; the banner gives the status page URL; the servers show by name", async () => {
+    const proc = Bun.spawn([ensureBinary(), "demo", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"], { cwd: tempDir(), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    try {
+      let banner = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stderr) {
+        banner += decoder.decode(chunk, { stream: true });
+        if (banner.includes("Stop:")) break;
+      }
+      const status = /Status:\s+(http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(banner);
+      expect(status, banner).not.toBeNull();
+      expect(banner).toContain("echo-1, echo-2, echo-3");
+      expect(banner).toMatch(/nc 127\.0\.0\.1 \d+/);
+      const page = await fetch(status![1]!);
+      expect(page.status).toBe(200);
+      const metrics = await (await fetch(`${status![1]}metrics`)).text();
+      for (const name of ["echo-1", "echo-2", "echo-3"]) expect(metrics).toContain(`server="${name}"`);
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  });
+});
+
+describe("shell completion and the man page, from the same table as the help", () => {
+  /** Runs `script` in `shell` (its arguments after it) in `cwd`. */
+  const inShell = (shell: string[], cwd = tempDir()) => run(shell, { cwd });
+
+  test("bash: the script parses, and completes commands, options, choices and config files", async () => {
+    const dir = tempDir();
+    const script = join(dir, "aegis.bash");
+    const r = await binary(["completion", "bash"]);
+    expect(r.code).toBe(0);
+    writeFileSync(script, r.stdout);
+    expect((await inShell(["bash", "-n", script])).code).toBe(0);
+    writeFileSync(join(dir, "proxy.toml"), VALID);
+    writeFileSync(join(dir, "notes.txt"), "");
+    const complete = async (...words: string[]) => {
+      const probe = `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _aegis; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const out = await inShell(["bash", "-c", probe], dir);
+      expect(out.stderr).toBe("");
+      return out.stdout.split("\n").filter(Boolean).sort();
+    };
+    expect(await complete("aegis", "sta")).toEqual(["status"]);
+    expect(await complete("aegis", "")).toEqual([...COMMANDS].sort());
+    expect(await complete("aegis", "check", "--")).toEqual(["--config", "--help"]);
+    expect(await complete("aegis", "completion", "")).toEqual(["bash", "fish", "zsh"]);
+    expect(await complete("aegis", "-c", "")).toEqual(["proxy.toml"]);
+    expect(await complete("aegis", "status", "--config", "p")).toEqual(["proxy.toml"]);
+    expect(await complete("aegis", "check", "")).toEqual(["proxy.toml"]);
+    expect(await complete("aegis", "init", "--balance", "p2")).toEqual(["p2c", "p2c_ewma"]);
+  });
+
+  test("zsh: the script parses", async () => {
+    const script = join(tempDir(), "_aegis");
+    writeFileSync(script, (await binary(["completion", "zsh"])).stdout);
+    const r = await inShell(["zsh", "-n", script]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  test("fish: the script parses and fish completes from it", async () => {
+    const dir = tempDir();
+    const script = join(dir, "aegis.fish");
+    writeFileSync(script, (await binary(["completion", "fish"])).stdout);
+    expect((await inShell(["fish", "--no-execute", script])).code).toBe(0);
+    const complete = async (line: string) => {
+      const out = await inShell(["fish", "--no-config", "-c", `source ${script}; complete -C '${line}'`], dir);
+      expect(out.stderr).toBe("");
+      return out.stdout.split("\n").filter(Boolean).map((l) => l.split("\t")[0]!).sort();
+    };
+    expect(await complete("aegis sta")).toEqual(["status"]);
+    expect(await complete("aegis completion ")).toEqual(["bash", "fish", "zsh"]);
+    expect(await complete("aegis status --j")).toEqual(["--json"]);
+  });
+
+  test("an unknown shell is a usage error naming the three", async () => {
+    const r = await binary(["completion", "tcsh"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('completion: SHELL must be bash, zsh, fish; got "tcsh"');
+  });
+
+  test("man: renders without a warning, with every command, its summary and its options", async () => {
+    const dir = tempDir();
+    const r = await binary(["man"]);
+    expect(r.code).toBe(0);
+    writeFileSync(join(dir, "aegis.1"), r.stdout);
+    const rendered = await run(["man", "--warnings", "-l", "aegis.1"], { cwd: dir, env: { MANWIDTH: "200", MAN_KEEP_FORMATTING: undefined } });
+    expect(rendered.stderr).toBe("");
+    expect(rendered.code).toBe(0);
+    const text = rendered.stdout.replace(/.\x08/g, ""); // drop overstrike bold/underline, if any
+    expect(text).toContain("AEGIS(1)");
+    for (const c of COMMANDS) {
+      const spec = commandSpec(c)!;
+      expect(text, c).toContain(spec.summary);
+      for (const o of spec.options) expect(text, `${c} ${o.long}`).toContain(o.long);
+    }
+    expect(text).toContain("EXIT STATUS");
   });
 });

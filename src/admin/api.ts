@@ -8,7 +8,7 @@ import { readJsonObject } from "./body.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import type { StatusSource } from "./source.ts";
 import { findServer, findUpstream } from "./targets.ts";
-import { upstreamView, upstreamViews } from "./views.ts";
+import { listenerViews, processView, upstreamView, upstreamViews } from "./views.ts";
 import { clientsView, stickView, TOP_MAX, TOP_SHOWN, unstick } from "./clients.ts";
 import { addServer, deleteServer, moveServer } from "./servers-api.ts";
 
@@ -16,6 +16,7 @@ const ADMIN_STATES: readonly AdminState[] = ["ready", "draining", "disabled"];
 const { min: MIN_WEIGHT, max: MAX_WEIGHT } = WEIGHT_BOUNDS;
 
 export const ENDPOINTS = [
+  "GET  /api/status                                      (process, listeners, upstreams: what `aegis status` shows)",
   "GET  /api/upstreams",
   "GET  /api/upstreams/{upstream}",
   "GET  /api/upstreams/{upstream}/servers/{server}",
@@ -77,6 +78,7 @@ async function route(call: Call, path: string): Promise<Outcome> {
   const only = (allowed: string, run: () => Outcome | Promise<Outcome>) => (method === allowed ? run() : { response: methodNotAllowed(method, [allowed]) });
 
   if (parts.length === 0) return only("GET", () => ({ response: json({ endpoints: ENDPOINTS }) }));
+  if (first === "status" && parts.length === 1) return only("GET", () => ({ response: json({ process: processView(call.source), listeners: listenerViews(call.source), upstreams: upstreamViews(call.source) }) }));
   if (first === "reload" && parts.length === 1) return only("POST", () => reload(call));
   if (first === "clients" && parts.length === 1) return only("GET", () => clients(call));
   if (first === "upstreams") {

@@ -15,6 +15,8 @@ export interface Aegis {
   /** Bound port of each listener, by name. */
   ports: Record<string, number>;
   port: number;
+  /** The config file it runs with (rewrite it, then reload). */
+  configPath: string;
   metricsPort: number | null;
   logs: LogLine[];
   stderr(): string;
@@ -100,6 +102,7 @@ export async function startAegis(toml: string, options: StartOptions = {}): Prom
     proc,
     ports,
     port: Number(Object.values(ports)[0]),
+    configPath: path,
     metricsPort,
     logs,
     stderr: () => errText,
