@@ -8,6 +8,7 @@ import type { StickTable } from "../stick/table.ts";
 import type { ClientRow } from "../control/talkers-board.ts";
 import type { SourceView } from "../control/discovery.ts";
 import type { ServerSets } from "../control/server-sets.ts";
+import type { UpgradeResult } from "../control/upgrade.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -29,6 +30,8 @@ export interface StatusSource {
   readonly servers?: ServerSets;
   /** Swap the servers in `servers` into every Worker; absent where runtime servers are not supported. */
   refresh?(why: string): Promise<ReloadResult>;
+  /** Start the binary on disk as a new process on the same ports and hand over to it (null: not wired). */
+  readonly upgrade?: ((trigger: string) => Promise<UpgradeResult>) | null;
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }
