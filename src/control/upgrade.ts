@@ -26,12 +26,18 @@ export interface UpgradeDeps {
   readyTimeoutMs?: number;
 }
 
+/**
+ * The executable's path as it was at start. Bun reads process.execPath from /proc/self/exe, which
+ * names "<path> (deleted)" once an installer has renamed a new file over ours: the path is the point.
+ */
+const EXEC_PATH = process.execPath.replace(/ \(deleted\)$/, "");
+
 /** The command line that started this process, with the executable as it is on disk now. */
 export function relaunchCommand(): string[] {
   // A compiled binary's argv is ["bun", "/$bunfs/root/<name>", ...args]; `bun src/main.ts` has the
   // script in argv[1], which must be kept.
   const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
-  return [process.execPath, ...process.argv.slice(compiled ? 2 : 1)];
+  return [EXEC_PATH, ...process.argv.slice(compiled ? 2 : 1)];
 }
 
 export class Upgrader {
