@@ -91,8 +91,8 @@ async function upgradeByApi(metricsPort: number): Promise<{ status: number; body
 }
 
 /** Starts the copy of the binary; `config` is written next to it so a test can change the file. */
-async function start(toml: string): Promise<Aegis> {
-  const started = await startAegis(toml, { command: [binaryCopy], cwd: tempDir() });
+async function start(toml: string, env?: Record<string, string>): Promise<Aegis> {
+  const started = await startAegis(toml, { command: [binaryCopy], cwd: tempDir(), ...(env ? { env } : {}) });
   pids.push(started.proc.pid);
   cleanups.push(killLeftovers);
   return started;
@@ -208,6 +208,57 @@ describe("upgrade in place", () => {
     expect(after.status).toBe(200); // the new one answers the admin API now
     pids.push(after.body.new_pid as number);
   }, 120_000);
+});
+
+// A stand-in for systemd's NOTIFY_SOCKET that prints, for each datagram, the sender's pid (SCM_CREDENTIALS,
+// as systemd reads it to accept only the main process) and the message.
+const NOTIFY_LISTENER = `
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = next((struct.unpack("iII", d[:12])[0] for l, t, d in anc if l == socket.SOL_SOCKET and t == socket.SCM_CREDENTIALS), 0)
+    print(pid, repr(msg.decode()), flush=True)
+`;
+
+describe("under systemd (Type=notify)", () => {
+  test("the old process, still the main one, hands MAINPID to the new one; the new one sends nothing before that", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    const path = join(tempDir("aegis-notify-"), "notify.sock");
+    const listener = Bun.spawn(["python3", "-c", NOTIFY_LISTENER, path], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+    cleanups.push(() => listener.kill());
+    const lines: string[] = [];
+    void (async () => {
+      let buffered = "";
+      for await (const chunk of listener.stdout) {
+        buffered += Buffer.from(chunk).toString();
+        for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+          lines.push(buffered.slice(0, nl));
+          buffered = buffered.slice(nl + 1);
+        }
+      }
+    })();
+    await waitFor(() => lines.includes("bound"), { what: "the notify socket bound" });
+    aegis = await start(config(echo.address, "5s"), { NOTIFY_SOCKET: path });
+    const oldPid = aegis.proc.pid;
+    await waitFor(() => lines.some((l) => l.startsWith(`${oldPid} `) && l.includes("READY=1")), { what: `READY=1 from the first process (pid ${oldPid}), got ${JSON.stringify(lines)}` });
+    const { status, body } = await upgradeByApi(aegis.metricsPort!);
+    expect(status).toBe(200);
+    const newPid = body.new_pid as number;
+    pids.push(newPid);
+    const handover = await waitFor(() => lines.find((l) => l.includes(`MAINPID=${newPid}`)), { what: "MAINPID of the new process" });
+    expect(handover.startsWith(`${oldPid} `)).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${newPid} `))).toBe(false); // systemd would refuse it: not main yet
+    // The old process says nothing more (STOPPING=1 would now be about someone else); the new one is main.
+    await waitFor(() => exited(oldPid), { timeoutMs: 30_000, what: "the old process exited" });
+    expect(lines.filter((l) => l.startsWith(`${oldPid} `)).some((l) => l.includes("STOPPING=1"))).toBe(false);
+    process.kill(newPid, "SIGTERM");
+    await waitFor(() => lines.some((l) => l.startsWith(`${newPid} `) && l.includes("STOPPING=1")), { what: "STOPPING=1 from the new main process" });
+  }, 60_000);
 });
 
 describe("SIGTERM drain", () => {
