@@ -273,6 +273,9 @@ describe("SIGTERM drain", () => {
     await aegis.waitForLog((l) => l.msg === "shutting down");
     const during = await aegis.metrics();
     expect(during.get("aegis_connections_active")).toBe(1);
+    const ready = await fetch(`http://127.0.0.1:${aegis.metricsPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { reasons: string[] }).reasons).toContain("shutting down: draining the sessions open, accepting no new ones");
     client.write("still\n");
     await client.waitFor((t) => t === "hello\nstill\n");
     expect(aegis.proc.exitCode).toBeNull();

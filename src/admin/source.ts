@@ -20,6 +20,8 @@ export interface StatusSource {
   readonly health: HealthMonitor;
   readonly logger: Logger;
   workersRunning(): number;
+  /** Shutting down: the Workers drain their sessions and accept no new ones. */
+  readonly stopping?: boolean;
   /** The shared stick tables, by upstream name. */
   readonly sticks: { table(upstream: string): StickTable | null };
   /** Top talkers, all Workers together. */

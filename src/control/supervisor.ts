@@ -143,6 +143,11 @@ export class Supervisor {
     return monitor;
   }
 
+  /** Shutting down (a signal, or handed over by an upgrade): the Workers drain and accept nothing new. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
   workersRunning(): number {
     return this.#slots.filter((s) => s.listening).length;
   }
