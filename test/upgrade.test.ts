@@ -276,6 +276,7 @@ describe("SIGTERM drain", () => {
     const ready = await fetch(`http://127.0.0.1:${aegis.metricsPort}/readyz`);
     expect(ready.status).toBe(503);
     expect(((await ready.json()) as { reasons: string[] }).reasons).toContain("shutting down: draining the sessions open, accepting no new ones");
+    await aegis.waitForLog((l) => l.msg === "draining" && l.active === 1); // every 5 s while sessions are open
     client.write("still\n");
     await client.waitFor((t) => t === "hello\nstill\n");
     expect(aegis.proc.exitCode).toBeNull();

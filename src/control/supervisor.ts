@@ -29,6 +29,8 @@ export interface ReadyInfo {
 
 const RESTART_DELAY_MS = 1000;
 const CLOSE_DEADLINE_MS = 3000;
+/** How often a drain logs the sessions still open. */
+const DRAIN_LOG_MS = 5000;
 /** How long one phase of a reload waits for a Worker's answer. */
 const RELOAD_ANSWER_MS = 5000;
 /** A server gone this long may give its counter slot to another (longer than any connect, retry and queue wait). */
@@ -480,7 +482,11 @@ export class Supervisor {
     this.logger.info("shutting down", { grace_ms: grace, active: this.#active() });
     this.health.stop();
     this.#post({ type: "drain" });
-    if (!(await this.#allExitedWithin(grace))) {
+    // A drain may last the whole grace: say how it goes (after an upgrade, the log is its only view).
+    const progress = setInterval(() => this.logger.info("draining", { active: this.#active() }), DRAIN_LOG_MS);
+    const drained = await this.#allExitedWithin(grace);
+    clearInterval(progress);
+    if (!drained) {
       this.logger.warn("shutdown grace over, closing remaining sessions", { active: this.#active() });
       this.#post({ type: "close" });
       if (!(await this.#allExitedWithin(CLOSE_DEADLINE_MS))) {
