@@ -198,6 +198,7 @@ export async function runProxy(
   discovery.stop();
   // /metrics and the status page stay up until the last session ends, so the drain can be watched.
   await supervisor.shutdown();
+  await upgrader.idle(); // an upgrade that a stop overtook: its new process is stopped first
   http?.stop(true);
   if (!handedOver) for (const w of writers.values()) w.flush();
   logger.info("stopped");

@@ -76,8 +76,10 @@ function replaceBinary(content: string | Buffer, mode: number): void {
   renameSync(`${binaryCopy}.new`, binaryCopy);
 }
 
-function killLeftovers(): void {
-  for (const pid of pids.splice(0)) {
+/** Kills what a test left: the pids it noted, and every process that logged ready after an upgrade. */
+function killLeftovers(started: Aegis): void {
+  for (const l of started.logs) if (l.msg === "ready" && typeof l.pid === "number") pids.push(l.pid);
+  for (const pid of new Set(pids.splice(0))) {
     if (!exited(pid)) process.kill(pid, "SIGKILL");
   }
 }
@@ -94,7 +96,7 @@ async function upgradeByApi(metricsPort: number): Promise<{ status: number; body
 async function start(toml: string, env?: Record<string, string>): Promise<Aegis> {
   const started = await startAegis(toml, { command: [binaryCopy], cwd: tempDir(), ...(env ? { env } : {}) });
   pids.push(started.proc.pid);
-  cleanups.push(killLeftovers);
+  cleanups.push(() => killLeftovers(started));
   return started;
 }
 
@@ -208,6 +210,45 @@ describe("upgrade in place", () => {
     expect(after.status).toBe(200); // the new one answers the admin API now
     pids.push(after.body.new_pid as number);
   }, 120_000);
+});
+
+describe("upgrade and stop at once", () => {
+  test("SIGTERM right after SIGUSR2: the stop wins, and no new process is left serving", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await start(config(echo.address, "5s"));
+    const pid = aegis.proc.pid;
+    process.kill(pid, "SIGUSR2");
+    process.kill(pid, "SIGTERM");
+    expect(await aegis.proc.exited).toBe(0);
+    const outcome = await aegis.waitForLog((l) => l.msg === "upgrade refused" || l.msg === "upgrade failed, this process keeps serving", 30_000);
+    expect(String(outcome.error)).toMatch(/shutting down/);
+    // If the new process got as far as listening, it was stopped too.
+    const started = aegis.logs.find((l) => l.msg === "ready" && l.upgraded_from === pid);
+    if (started) {
+      pids.push(started.pid as number);
+      await waitFor(() => exited(started.pid as number), { timeoutMs: 30_000, what: "the new process stopped" });
+    }
+  }, 60_000);
+
+  test("the old process killed while the new one starts: the new one serves on, and stops on SIGTERM", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    aegis = await start(config(echo.address, "5s"));
+    const pid = aegis.proc.pid;
+    process.kill(pid, "SIGUSR2");
+    await aegis.waitForLog((l) => l.msg === "upgrade starting");
+    process.kill(pid, "SIGKILL");
+    const ready = await aegis.waitForLog((l) => l.msg === "ready" && l.upgraded_from === pid, 30_000);
+    const next = ready.pid as number;
+    pids.push(next);
+    const client = await connect(aegis.port);
+    client.write("alone\n");
+    await client.waitFor((t) => t === "alone\n");
+    client.socket.end();
+    process.kill(next, "SIGTERM");
+    await waitFor(() => exited(next), { timeoutMs: 30_000, what: "the new process stopped on SIGTERM" });
+  }, 60_000);
 });
 
 // A stand-in for systemd's NOTIFY_SOCKET that prints, for each datagram, the sender's pid (SCM_CREDENTIALS,

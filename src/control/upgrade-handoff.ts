@@ -22,6 +22,8 @@ export interface Handoff {
 }
 
 let taken: Handoff | null | undefined;
+/** How long writing the one message may take before this process goes on without it. */
+const SEND_BOUND_MS = 2000;
 
 /**
  * The upgrade this process was started for, or null. Read once and removed from the environment,
@@ -48,12 +50,18 @@ export function upgradeHandoff(env: Record<string, string | undefined> = process
 /**
  * Tells the old process the outcome and closes the channel, so this process outlives the old one
  * without a dangling handle. Resolves once the message is written (an exit right after a plain
- * send could lose it), or at once when this process was not started by an upgrade.
+ * send could lose it), or at once when this process was not started by an upgrade. Bounded: if the
+ * old process dies before reading, the write's callback may never come, and start-up must go on.
  */
 export function reportHandoff(message: HandoffMessage): Promise<void> {
   if (!upgradeHandoff() || typeof process.send !== "function") return Promise.resolve();
   return new Promise((resolve) => {
+    let settled = false;
+    const bound = setTimeout(() => done(), SEND_BOUND_MS);
     const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(bound);
       try {
         process.disconnect?.();
       } catch {

@@ -44,14 +44,26 @@ export class Upgrader {
   readonly #deps: UpgradeDeps;
   #running = false;
   #done = false;
+  /** The new process while it starts, and the upgrade under way (for close and idle). */
+  #child: Bun.Subprocess | null = null;
+  #pending: Promise<UpgradeResult> | null = null;
 
   constructor(deps: UpgradeDeps) {
     this.#deps = deps;
   }
 
-  /** Refuses from here on (this process is stopping, or already handed over). */
+  /**
+   * Refuses from here on (this process is stopping, or already handed over). A new process still
+   * starting is stopped: it must not outlive a process that was told to stop.
+   */
   close(): void {
     this.#done = true;
+    if (this.#child) stopChild(this.#child);
+  }
+
+  /** Resolves once no upgrade is under way (before this process exits, so no child is left behind). */
+  async idle(): Promise<void> {
+    await this.#pending;
   }
 
   /** Start the new binary and wait for it; on success this process hands over (see UpgradeDeps.handOver). */
@@ -69,7 +81,7 @@ export class Upgrader {
     try {
       this.#deps.beforeSpawn?.();
       logger.info("upgrade starting", { trigger, binary: command[0] });
-      const result = await this.#spawnAndWait(command);
+      const result = await (this.#pending = this.#spawnAndWait(command));
       if (result.ok) {
         this.#done = true;
         logger.info("upgrade: the new process serves, this one stops accepting and drains", { old_pid: result.old_pid, new_pid: result.new_pid });
@@ -80,6 +92,7 @@ export class Upgrader {
       return result;
     } finally {
       this.#running = false;
+      this.#pending = null;
     }
   }
 
@@ -107,6 +120,7 @@ export class Upgrader {
     } catch (err) {
       return { ok: false, status: 500, error: `the new binary cannot start: ${(err as Error).message}` };
     }
+    this.#child = child;
     const timeoutMs = this.#deps.readyTimeoutMs ?? UPGRADE_READY_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const outcome = await Promise.race([
@@ -115,6 +129,13 @@ export class Upgrader {
       new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs))),
     ]);
     clearTimeout(timer);
+    this.#child = null;
+    if (this.#done) {
+      // A signal to stop came meanwhile: the operator's stop wins, and the new process goes too.
+      stopChild(child);
+      await child.exited;
+      return { ok: false, status: 409, error: "this aegis began shutting down during the upgrade; the new process was stopped" };
+    }
     if (outcome !== "timeout" && outcome.type === "ready") {
       child.unref(); // it outlives us: nothing of ours should wait for it
       return { ok: true, old_pid: process.pid, new_pid: child.pid };
