@@ -18,6 +18,8 @@ import { HealthMonitor } from "./health/monitor.ts";
 import { DiscoveryManager } from "./control/discovery.ts";
 import { readStateFile, StateWriter } from "./control/state-file.ts";
 import type { Logger } from "./telemetry/log.ts";
+import { reportHandoff, upgradeHandoff } from "./control/upgrade-handoff.ts";
+import { Upgrader } from "./control/upgrade.ts";
 
 /** What "ready" reports: every listener's address, the HTTP server's (null when off), the Workers. */
 export interface Ready extends ReadyInfo {
@@ -33,6 +35,11 @@ export async function runProxy(
   let ready = false;
   let stopping = false;
   let exitingNow = false;
+  /** Another process serves now (an upgrade): this one only drains, and writes no state file. */
+  let handedOver = false;
+  let drainSignalled = false;
+  // Started by an upgrade: bind the old process's ports beside it, and tell it when ready.
+  const handoff = upgradeHandoff();
   const reload = (why: string) => {
     if (!ready) return logger.warn("reload ignored: still starting", { trigger: why });
     logger.info("reload requested", { trigger: why });
@@ -52,6 +59,7 @@ export async function runProxy(
   const saved = config.global.stateFile ? readStateFile(config.global.stateFile, logger) : null;
   const writers = new Map<string, StateWriter>();
   const saveState = () => {
+    if (handedOver) return; // the new process owns the file now
     const path = supervisor.config.global.stateFile;
     if (!path) return;
     if (!writers.has(path)) writers.set(path, new StateWriter(path, logger));
@@ -62,6 +70,7 @@ export async function runProxy(
     logger,
     ...(saved ? { restore: saved.servers } : {}),
     onServersChanged: (result) => void (result.ok && saveState()),
+    ...(handoff ? { inheritedPorts: handoff.ports.listeners } : {}),
     spawn: spawnWorker,
     memory: allocateShared(config),
     health: (c, events) => new HealthMonitor(c, logger, events),
@@ -89,6 +98,12 @@ export async function runProxy(
   let signalled: (signal: string) => void = () => {};
   const stopRequested = new Promise<string>((resolve) => (signalled = resolve));
   const onStop = (signal: string) => {
+    upgrader.close();
+    // `systemctl stop` signals every process of the unit: one that handed over keeps draining.
+    if (stopping && handedOver && !drainSignalled && signal !== "upgrade") {
+      drainSignalled = true;
+      return logger.info("signal received, already draining after an upgrade", { signal });
+    }
     if (stopping) {
       if (exitingNow) return; // a third signal: the Workers are already being closed
       exitingNow = true;
@@ -109,6 +124,31 @@ export async function runProxy(
   process.on("SIGINT", () => onStop("SIGINT"));
   process.on("SIGHUP", () => reload("SIGHUP"));
 
+  // In-place upgrade (SIGUSR2, POST /api/upgrade): the binary on disk now starts on our ports, and
+  // once it serves, this process stops accepting and drains like a SIGTERM, without the STOPPING=1.
+  const upgrader = new Upgrader({
+    logger,
+    ports: () => ({ listeners: supervisor.listenerPorts(), metrics: http?.port ?? null }),
+    beforeSpawn: () => {
+      for (const w of writers.values()) w.flush(); // the new process reads the state file at start
+    },
+    handOver: (newPid) => {
+      handedOver = true;
+      // systemd follows the new process from here (NotifyAccess=main: only we, the main process, may say so).
+      notify(logger, `MAINPID=${newPid}\nSTATUS=upgraded: pid ${newPid} serves, pid ${process.pid} drains`);
+      // Scrapes and admin calls go to the new process alone (two processes' counters under one
+      // address would look like resets to Prometheus); answers in flight, this one included, finish.
+      setTimeout(() => http?.stop(false), 0);
+      onStop("upgrade");
+    },
+  });
+  supervisor.upgrade = (trigger) => {
+    if (!ready) return Promise.resolve({ ok: false, status: 503, error: "still starting" });
+    if (config.source.startsWith("<")) return Promise.resolve({ ok: false, status: 409, error: `the ${config.source} configuration has no file for a new process to start from` });
+    return upgrader.start(trigger);
+  };
+  process.on("SIGUSR2", () => void supervisor.upgrade?.("SIGUSR2"));
+
   const asRoot = config.source.startsWith("<") ? null : rootWarning();
   if (asRoot) logger.warn(asRoot);
   warnAboutConfig(logger, config);
@@ -118,19 +158,27 @@ export async function runProxy(
   let http: Server<undefined> | null = null;
   try {
     // Before the Workers: a busy metrics address fails the start before any listener accepts.
-    if (config.metrics.listen) http = startHttpServer(config.metrics.listen, supervisor);
+    if (config.metrics.listen) {
+      // A metrics port configured as 0 stays the one the old process was given.
+      const from = handoff?.ports.metrics ?? null;
+      const listen = from !== null && config.metrics.listen.port === 0 ? { ...config.metrics.listen, port: from } : config.metrics.listen;
+      http = startHttpServer(listen, supervisor, from !== null && listen.port === from);
+    }
     const started = await supervisor.start();
     const metrics = http ? formatAddress({ host: config.metrics.listen!.host, port: http.port! }) : null;
     const info: Ready = { listeners: started.listeners, metrics, workers: started.workers };
     ready = true;
-    logger.info("ready", { config: config.source, pid: process.pid, ...info });
+    logger.info("ready", { config: config.source, pid: process.pid, ...info, ...(handoff ? { upgraded_from: handoff.from } : {}) });
     // Type=notify: `systemctl start` returns only now, when every listener accepts in every Worker.
-    notify(logger, `READY=1\nSTATUS=serving ${info.listeners.map((l) => l.address).join(", ")}\nMAINPID=${process.pid}`);
+    // After an upgrade the old process, still the main one, hands MAINPID over instead.
+    if (handoff) await reportHandoff({ type: "ready", pid: process.pid });
+    else notify(logger, `READY=1\nSTATUS=serving ${info.listeners.map((l) => l.address).join(", ")}\nMAINPID=${process.pid}`);
     onReady?.(info);
   } catch (err) {
     http?.stop(true);
     logger.error("could not start", { error: (err as Error).message });
     logger.flush();
+    await reportHandoff({ type: "failed", error: (err as Error).message });
     return 1;
   }
   watchAsConfigured();
@@ -146,13 +194,14 @@ export async function runProxy(
 
   await stopRequested;
   clearInterval(expiryCheck);
-  notify(logger, "STOPPING=1\nSTATUS=draining sessions");
+  if (!handedOver) notify(logger, "STOPPING=1\nSTATUS=draining sessions");
   watchAsConfigured(); // stopping: closes the watcher
   discovery.stop();
-  const drained = supervisor.shutdown(); // Workers are told to drain before the HTTP server goes
+  // /metrics and the status page stay up until the last session ends, so the drain can be watched.
+  await supervisor.shutdown();
+  await upgrader.idle(); // an upgrade that a stop overtook: its new process is stopped first
   http?.stop(true);
-  await drained;
-  for (const w of writers.values()) w.flush();
+  if (!handedOver) for (const w of writers.values()) w.flush();
   logger.info("stopped");
   logger.flush();
   return 0;

@@ -15,6 +15,7 @@ import { describeTls, tlsWarnings } from "./config/tls-report.ts";
 import { metricsWarnings } from "./config/metrics-warnings.ts";
 import type { Config } from "./config/types.ts";
 import { runProxy } from "./main-thread.ts";
+import { reportHandoff } from "./control/upgrade-handoff.ts";
 import { Logger } from "./telemetry/log.ts";
 import { VERSION, versionText } from "./version.ts";
 
@@ -37,9 +38,11 @@ function findConfig(args: Args): string | null {
 
 const NO_CONFIG = `aegis: no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}.`;
 
-function loadOrExplain(args: Args): Config | number {
+/** `failed`: told why a config could not be loaded (an upgrade's old process waits for that answer). */
+function loadOrExplain(args: Args, failed: (error: string) => void = () => {}): Config | number {
   const path = findConfig(args);
   if (!path) {
+    failed(`no config file: looked for ${DEFAULT_CONFIGS.join(" and ")}`);
     console.error(`${NO_CONFIG}
 Run \`aegis init\` to write one by answering a few questions, pass --config PATH, or try \`aegis demo\` for a working demonstration.`);
     return 2;
@@ -48,6 +51,7 @@ Run \`aegis init\` to write one by answering a few questions, pass --config PATH
     return loadConfigFile(path);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    failed(`invalid config\n${err.message}`);
     console.error(`aegis: invalid config\n${err.message}`);
     return 2;
   }
@@ -152,8 +156,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case "run": {
       const spawn = eagerSpawner();
-      const config = loadOrExplain(args);
-      if (typeof config === "number") return config;
+      let why = "";
+      const config = loadOrExplain(args, (error) => (why = error));
+      if (typeof config === "number") {
+        await reportHandoff({ type: "failed", error: why });
+        return config;
+      }
       return await runProxy(config, new Logger(config.global.logLevel, {}, config.global.logFormat), spawn);
     }
   }

@@ -68,6 +68,12 @@ describe("the unit", () => {
     expect(lines).toContain("TimeoutStopSec=55s"); // shutdown_grace 45 s + 10 s
   });
 
+  test("says how to upgrade in place, and keeps NotifyAccess=main (the old main process hands MAINPID over)", () => {
+    expect(unit).toContain("# `systemctl kill --kill-whom=main -s USR2 aegis`");
+    expect(unit).toContain("sends MAINPID= of the new one");
+    expect(lines).toContain("NotifyAccess=main");
+  });
+
   test("unprivileged with one capability, a million open files, and the sandbox the issue lists", () => {
     for (const line of [
       "User=aegis", "LimitNOFILE=1048576", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",

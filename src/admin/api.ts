@@ -30,6 +30,7 @@ export const ENDPOINTS = [
   "DELETE /api/upstreams/{upstream}/stick/{client}        (one: an address, or an IPv6 /64 as 2001:db8::%2F64)",
   `GET  /api/clients                                     (?listener=NAME&by=bytes|sessions&limit=1..${TOP_MAX})`,
   "POST /api/reload",
+  "POST /api/upgrade                                      (starts the binary on disk now; answers once it serves)",
 ];
 
 /** What a handler answers, plus what the audit line should say about it. */
@@ -80,6 +81,7 @@ async function route(call: Call, path: string): Promise<Outcome> {
   if (parts.length === 0) return only("GET", () => ({ response: json({ endpoints: ENDPOINTS }) }));
   if (first === "status" && parts.length === 1) return only("GET", () => ({ response: json({ process: processView(call.source), listeners: listenerViews(call.source), upstreams: upstreamViews(call.source) }) }));
   if (first === "reload" && parts.length === 1) return only("POST", () => reload(call));
+  if (first === "upgrade" && parts.length === 1) return only("POST", () => upgrade(call));
   if (first === "clients" && parts.length === 1) return only("GET", () => clients(call));
   if (first === "upstreams") {
     if (parts.length === 1) return only("GET", () => ({ response: json({ upstreams: upstreamViews(call.source) }) }));
@@ -190,6 +192,16 @@ function clients(call: Call): Outcome {
     return { response: failure(404, `no listener named ${JSON.stringify(listener)}`, { listeners: call.source.config.listeners.map((l) => l.name) }) };
   }
   return { response: json({ listeners: clientsView(call.source, limit, by, listener) }) };
+}
+
+/** 200 {ok, old_pid, new_pid} once the new process serves (this one then drains), else {error}. */
+async function upgrade(call: Call): Promise<Outcome> {
+  const { source } = call;
+  if (!source.upgrade) return { response: failure(503, "upgrade not available in this process"), audit: { action: "upgrade" } };
+  const result = await source.upgrade(`admin API (${call.client})`);
+  if (!result.ok) return { response: failure(result.status, result.error), audit: { action: "upgrade", error: result.error } };
+  const answer = { ok: true, old_pid: result.old_pid, new_pid: result.new_pid };
+  return { response: json(answer), audit: { action: "upgrade", old_pid: result.old_pid, new_pid: result.new_pid } };
 }
 
 async function reload(call: Call): Promise<Outcome> {

@@ -16,6 +16,7 @@ export function readiness(source: StatusSource): Readiness {
   const reasons: string[] = [];
   const running = source.workersRunning();
   const configured = config.global.workers;
+  if (source.stopping) reasons.push("shutting down: draining the sessions open, accepting no new ones");
   if (running !== configured) reasons.push(`${running} of ${configured} Workers running`);
   const upstreams = config.upstreams.map((u, ui) => {
     const up = health.snapshot(ui).filter(takesNewConnections).length;

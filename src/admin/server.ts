@@ -32,11 +32,17 @@ export interface HttpSource extends StatusSource, AppliedWait {
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
-/** Listen on `listen`; the error names the setting and the file that hold the address when it cannot. */
-export function startHttpServer(listen: Address, source: HttpSource): Server<undefined> {
+/**
+ * Listen on `listen`; the error names the address when it cannot. The socket has SO_REUSEPORT so
+ * that an upgrade's new process binds beside this one; `inherited` (the port is an upgraded-from
+ * process's) skips the check that otherwise refuses a port anyone else holds.
+ */
+export function startHttpServer(listen: Address, source: HttpSource, inherited = false): Server<undefined> {
   const changes = new ChangeLog();
   changes.follow(source.health);
   try {
+    // Without reusePort this bind fails if anyone holds the port, with or without SO_REUSEPORT.
+    if (!inherited && listen.port !== 0) Bun.listen({ hostname: listen.host, port: listen.port, socket: { data() {} } }).stop(true);
     return serve(listen, source, changes);
   } catch (err) {
     throw new Error(listenFailure(listen, source.config.source, err as Error & { code?: string }));
@@ -57,6 +63,7 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
   return Bun.serve({
     hostname: listen.host,
     port: listen.port,
+    reusePort: true,
     fetch(request, server) {
       const refused = refuseOutsider(source.config, server.requestIP(request)?.address);
       if (refused) return refused;

@@ -9,6 +9,7 @@ import type { ClientRow } from "../control/talkers-board.ts";
 import type { SourceView } from "../control/discovery.ts";
 import type { ServerSets } from "../control/server-sets.ts";
 import type { ReloadRecord } from "../control/reload-record.ts";
+import type { UpgradeResult } from "../control/upgrade.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -20,6 +21,8 @@ export interface StatusSource {
   readonly health: HealthMonitor;
   readonly logger: Logger;
   workersRunning(): number;
+  /** Shutting down: the Workers drain their sessions and accept no new ones. */
+  readonly stopping?: boolean;
   /** The shared stick tables, by upstream name. */
   readonly sticks: { table(upstream: string): StickTable | null };
   /** Top talkers, all Workers together. */
@@ -32,6 +35,8 @@ export interface StatusSource {
   readonly reloads?: ReloadRecord;
   /** Swap the servers in `servers` into every Worker; absent where runtime servers are not supported. */
   refresh?(why: string): Promise<ReloadResult>;
+  /** Start the binary on disk as a new process on the same ports and hand over to it (null: not wired). */
+  readonly upgrade?: ((trigger: string) => Promise<UpgradeResult>) | null;
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }

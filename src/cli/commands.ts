@@ -235,4 +235,5 @@ export const INTRO = "aegis: a Layer 4 (TCP) proxy and load balancer";
 /** Told after the command list, in the main help and the man page. */
 export const SIGNALS = `SIGTERM or SIGINT stop accepting and let sessions finish for shutdown_grace; a second one exits at once.
 SIGHUP reloads the config file without dropping a connection (an invalid file changes nothing).
+SIGUSR2 upgrades in place: the binary now on disk starts on the same ports, then this process drains.
 Logs are JSON lines on stdout (log_format = "text" for key=value lines).`;

@@ -13,7 +13,7 @@ export type StickBuffers = Record<string, SharedArrayBuffer>;
 
 export type ToWorker =
   /** `seq`: the snapshot sequence number that `snapshots` and `weights` are as of. */
-  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: number[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number; sticks?: StickBuffers }
+  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: (number | null)[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number; sticks?: StickBuffers }
   /**
    * Reload, first phase: bind the new listeners (ports given for listeners that keep or share a
    * socket) and build the new upstreams, without switching. Answered by `prepared` or `reload_failed`.

@@ -4,7 +4,7 @@
 import { StickTables } from "./stick-tables.ts";
 import { TalkersBoard } from "./talkers-board.ts";
 import { formatAddress } from "../config/address.ts";
-import type { Address, Config, UpstreamConfig } from "../config/types.ts";
+import type { Address, Config, ListenerConfig, UpstreamConfig } from "../config/types.ts";
 import { discoveryLabel } from "../config/discovery.ts";
 import { ServerSets, type UpstreamSets } from "./server-sets.ts";
 import type { SourceView } from "./discovery.ts";
@@ -20,6 +20,7 @@ import { planReload } from "./reload-plan.ts";
 import { ReloadRecord } from "./reload-record.ts";
 import type { Reclaim, SharedMemory, SlotRegistry } from "./slots.ts";
 import { SnapshotAcks, type AppliedResult } from "./snapshot-acks.ts";
+import type { UpgradeResult } from "./upgrade.ts";
 
 export interface ReadyInfo {
   listeners: { name: string; address: string }[];
@@ -28,6 +29,8 @@ export interface ReadyInfo {
 
 const RESTART_DELAY_MS = 1000;
 const CLOSE_DEADLINE_MS = 3000;
+/** How often a drain logs the sessions still open. */
+const DRAIN_LOG_MS = 5000;
 /** How long one phase of a reload waits for a Worker's answer. */
 const RELOAD_ANSWER_MS = 5000;
 /** A server gone this long may give its counter slot to another (longer than any connect, retry and queue wait). */
@@ -63,6 +66,11 @@ export interface SupervisorOptions {
   onReloadEnd?: (result: ReloadResult) => void;
   /** A change of servers (discovery, the admin API) was swapped in, or failed to be. */
   onServersChanged?: (result: ReloadResult) => void;
+  /**
+   * Ports an upgraded-from process serves, by listener name: bound beside it (SO_REUSEPORT) rather
+   * than refused as taken, and chosen over a configured 0 so both processes serve the same port.
+   */
+  inheritedPorts?: Record<string, number>;
 }
 
 /** The key of each discovery source of an upstream, in its order. */
@@ -87,6 +95,8 @@ export class Supervisor {
   readonly #shadowedSeen = new Set<string>();
   /** The config as the file gave it; `config` is this merged with `servers`. */
   fileConfig: Config;
+  /** An in-place upgrade (POST /api/upgrade), once main-thread.ts has wired it. */
+  upgrade: ((trigger: string) => Promise<UpgradeResult>) | null = null;
   /** The discovery sources, once main-thread.ts has started them (for /metrics and /metrics.json). */
   discovery: { views(): SourceView[] } | null = null;
   /** What discovery found and what the admin API added, moved or removed. */
@@ -135,6 +145,11 @@ export class Supervisor {
     return monitor;
   }
 
+  /** Shutting down (a signal, or handed over by an upgrade): the Workers drain and accept nothing new. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
   workersRunning(): number {
     return this.#slots.filter((s) => s.listening).length;
   }
@@ -162,9 +177,11 @@ export class Supervisor {
   /** Start every Worker; resolves once all listeners accept in every Worker. */
   async start(): Promise<ReadyInfo> {
     const { config } = this;
-    assertPortsFree(config.listeners);
+    const inherited = this.#options.inheritedPorts ?? {};
+    const ours = (l: ListenerConfig) => inherited[l.name] !== undefined && (l.bind.port === 0 || l.bind.port === inherited[l.name]);
+    assertPortsFree(config.listeners.filter((l) => !ours(l)));
     // Worker 0 binds first so a port given as 0 is chosen once and shared by the others.
-    const first = this.#startWorker(0);
+    const first = this.#startWorker(0, config.listeners.map((l) => (ours(l) ? inherited[l.name]! : null)));
     try {
       this.#ports = (await first).map((a) => a.port);
       await Promise.all(Array.from({ length: config.global.workers - 1 }, (_, i) => this.#startWorker(i + 1)));
@@ -180,7 +197,12 @@ export class Supervisor {
     };
   }
 
-  #startWorker(index: number): Promise<Address[]> {
+  /** The port each listener serves, by name (after start). */
+  listenerPorts(): Record<string, number> {
+    return Object.fromEntries(this.config.listeners.map((l, i) => [l.name, this.#ports?.[i] ?? l.bind.port]));
+  }
+
+  #startWorker(index: number, ports: (number | null)[] | null = this.#ports): Promise<Address[]> {
     return new Promise((resolve, reject) => {
       const worker = this.#options.spawn();
       let settled = false;
@@ -230,7 +252,7 @@ export class Supervisor {
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
       const weights = this.config.upstreams.map((_, u) => this.health.weights(u));
-      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports: this.#ports, snapshots, weights, seq: startSeq, sticks: this.sticks.buffers(this.config) };
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports, snapshots, weights, seq: startSeq, sticks: this.sticks.buffers(this.config) };
       worker.postMessage(start);
     });
   }
@@ -460,7 +482,11 @@ export class Supervisor {
     this.logger.info("shutting down", { grace_ms: grace, active: this.#active() });
     this.health.stop();
     this.#post({ type: "drain" });
-    if (!(await this.#allExitedWithin(grace))) {
+    // A drain may last the whole grace: say how it goes (after an upgrade, the log is its only view).
+    const progress = setInterval(() => this.logger.info("draining", { active: this.#active() }), DRAIN_LOG_MS);
+    const drained = await this.#allExitedWithin(grace);
+    clearInterval(progress);
+    if (!drained) {
       this.logger.warn("shutdown grace over, closing remaining sessions", { active: this.#active() });
       this.#post({ type: "close" });
       if (!(await this.#allExitedWithin(CLOSE_DEADLINE_MS))) {

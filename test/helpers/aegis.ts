@@ -40,6 +40,8 @@ export interface StartOptions {
   command?: string[];
   cwd?: string;
   readyTimeoutMs?: number;
+  /** Variables added to the test's environment (NOTIFY_SOCKET, for one). */
+  env?: Record<string, string>;
 }
 
 async function pump(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
@@ -60,7 +62,8 @@ async function pump(stream: ReadableStream<Uint8Array>, onLine: (line: string) =
 export async function startAegis(toml: string, options: StartOptions = {}): Promise<Aegis> {
   const path = writeConfig(toml);
   const command = [...(options.command ?? SOURCE_COMMAND), "--config", path];
-  const proc = Bun.spawn(command, { cwd: options.cwd ?? tempDir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const env = options.env ? { ...process.env, ...options.env } : undefined;
+  const proc = Bun.spawn(command, { cwd: options.cwd ?? tempDir(), ...(env ? { env } : {}), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const logs: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let errText = "";

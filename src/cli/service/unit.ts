@@ -52,6 +52,10 @@ ExecStart=${bin} --config ${config}
 # Refuse a broken config before signalling; SIGHUP then asks aegis to reload.
 ExecReload=${bin} check --config ${config}
 ExecReload=/bin/kill -HUP $MAINPID
+# Upgrade in place after replacing the binary: \`aegis upgrade\` or
+# \`systemctl kill --kill-whom=main -s USR2 aegis\` (only the main process: an old one still draining ignores it).
+# The new process binds beside the old one (SO_REUSEPORT); the old one, still the main process and
+# so the one NotifyAccess=main listens to, sends MAINPID= of the new one, then drains and exits.
 # SIGTERM starts a graceful drain of global.shutdown_grace; systemd waits that long plus a margin.
 KillSignal=SIGTERM
 TimeoutStopSec=${stopTimeout}s
