@@ -14,6 +14,7 @@ import { renderHistograms } from "../telemetry/histogram-metrics.ts";
 import { renderPrometheus } from "../telemetry/prometheus.ts";
 import { handleApi } from "./api.ts";
 import { ChangeLog, type AppliedWait } from "./changes.ts";
+import { StatusHistory } from "./history.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import { readinessResponse } from "./readiness.ts";
 import type { StatusSource } from "./source.ts";
@@ -32,20 +33,31 @@ const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"]
 /** Listen on `listen`; the error names the address when it cannot. */
 export function startHttpServer(listen: Address, source: HttpSource): Server<undefined> {
   const changes = new ChangeLog();
+  const history = new StatusHistory();
   changes.follow(source.health);
   try {
-    return serve(listen, source, changes);
+    const server = serve(listen, source, changes, history);
+    // Sampled once a second from start, so the page opened later draws the minutes before it; a
+    // library host that stops the server must not keep a timer reading a finished proxy's counters.
+    history.start(source);
+    const stop = server.stop.bind(server);
+    server.stop = (closeActive?: boolean) => {
+      history.stop();
+      return stop(closeActive);
+    };
+    return server;
   } catch (err) {
     throw new Error(`metrics: cannot listen on ${formatAddress(listen)}: ${(err as Error).message}`);
   }
 }
 
-function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<undefined> {
+function serve(listen: Address, source: HttpSource, changes: ChangeLog, history: StatusHistory): Server<undefined> {
   return Bun.serve({
     hostname: listen.host,
     port: listen.port,
     fetch(request, server) {
-      const path = new URL(request.url).pathname;
+      const url = new URL(request.url);
+      const path = url.pathname;
       if (path === "/api" || path.startsWith("/api/")) return handleApi(source, request, path, clientOf(server, request));
       if (path.startsWith("/faults/") && faultsEnabled()) return fault(source, request, path);
       if (!PATHS.includes(path)) return failure(404, `not found: try ${PATHS.join(", ")}`);
@@ -58,7 +70,11 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":
-          return json({ ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] }, 200, {}, false);
+          // ?history: the last minutes of the page's charts too (the page asks once, when it opens).
+          return json({
+            ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [],
+            ...(url.searchParams.has("history") ? { history: history.view() } : {}),
+          }, 200, {}, false);
         case "/healthz":
           return new Response("ok\n");
         case "/readyz":

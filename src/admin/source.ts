@@ -8,6 +8,7 @@ import type { StickTable } from "../stick/table.ts";
 import type { ClientRow } from "../control/talkers-board.ts";
 import type { SourceView } from "../control/discovery.ts";
 import type { ServerSets } from "../control/server-sets.ts";
+import type { ReloadRecord } from "../control/reload-record.ts";
 
 /**
  * The Supervisor, seen from the metrics listener. Every field is read per request: a reload
@@ -29,6 +30,8 @@ export interface StatusSource {
   readonly servers?: ServerSets;
   /** Swap the servers in `servers` into every Worker; absent where runtime servers are not supported. */
   refresh?(why: string): Promise<ReloadResult>;
+  /** What the operator's reloads came to (the status page's banner for a refused one); absent where reload is not supported. */
+  readonly reloads?: ReloadRecord;
   /** Re-read the config file and swap to it; absent where reload is not supported. */
   reload?(): Promise<ReloadResult>;
 }
