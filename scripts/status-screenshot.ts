@@ -103,11 +103,14 @@ at(SECONDS * 0.3, () => api(`/upstreams/web/servers/2/state`, { state: "draining
 at(SECONDS * 0.45, () => api(`/upstreams/web/servers/0/weight`, { weight: 3 }));
 at(SECONDS * 0.6, () => cache[1]!.stop(true));
 
-// The page keeps its charts' history in the browser, so it is open from the start.
-const browser = await launchChromium();
-const page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
-await page.goto(base + "/");
+// The main thread keeps the charts' last minutes (/metrics.json?history): the page opens at the end.
 await Bun.sleep(SECONDS * 1000);
+const browser = await launchChromium();
+// Wide enough for the recent changes beside the servers' table.
+const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+await page.goto(base + "/");
+// Rates need two polls.
+await page.waitForFunction(() => !((globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } }).document.getElementById("t-rate")?.textContent ?? "–").startsWith("–"), undefined, { timeout: 15_000 });
 await page.screenshot({ path: OUT, fullPage: true });
 await browser.close();
 running = false;

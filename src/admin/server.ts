@@ -17,6 +17,7 @@ import { buildInfo } from "../version.ts";
 import { handleApi } from "./api.ts";
 import { refuseOutsider } from "./allow.ts";
 import { ChangeLog, type AppliedWait } from "./changes.ts";
+import { StatusHistory } from "./history.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import { readinessResponse } from "./readiness.ts";
 import type { StatusSource } from "./source.ts";
@@ -39,11 +40,21 @@ const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"]
  */
 export function startHttpServer(listen: Address, source: HttpSource, inherited = false): Server<undefined> {
   const changes = new ChangeLog();
+  const history = new StatusHistory();
   changes.follow(source.health);
   try {
     // Without reusePort this bind fails if anyone holds the port, with or without SO_REUSEPORT.
     if (!inherited && listen.port !== 0) Bun.listen({ hostname: listen.host, port: listen.port, socket: { data() {} } }).stop(true);
-    return serve(listen, source, changes);
+    const server = serve(listen, source, changes, history);
+    // Sampled once a second from start, so the page opened later draws the minutes before it; a
+    // library host that stops the server must not keep a timer reading a finished proxy's counters.
+    history.start(source);
+    const stop = server.stop.bind(server);
+    server.stop = (closeActive?: boolean) => {
+      history.stop();
+      return stop(closeActive);
+    };
+    return server;
   } catch (err) {
     throw new Error(listenFailure(listen, source.config.source, err as Error & { code?: string }));
   }
@@ -59,7 +70,7 @@ export function listenFailure(listen: Address, file: string, err: Error & { code
   return `${where}: ${err.message}`;
 }
 
-function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<undefined> {
+function serve(listen: Address, source: HttpSource, changes: ChangeLog, history: StatusHistory): Server<undefined> {
   return Bun.serve({
     hostname: listen.host,
     port: listen.port,
@@ -67,7 +78,8 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
     fetch(request, server) {
       const refused = refuseOutsider(source.config, server.requestIP(request)?.address);
       if (refused) return refused;
-      const path = new URL(request.url).pathname;
+      const url = new URL(request.url);
+      const path = url.pathname;
       if (path === "/api" || path.startsWith("/api/")) return handleApi(source, request, path, clientOf(server, request));
       if (path.startsWith("/faults/") && faultsEnabled()) return fault(source, request, path);
       if (!PATHS.includes(path)) return failure(404, `not found: try ${PATHS.join(", ")}`);
@@ -81,7 +93,11 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
           return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         }
         case "/metrics.json":
-          return json({ ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] }, 200, {}, false);
+          // ?history: the last minutes of the page's charts too (the page asks once, when it opens).
+          return json({
+            ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [],
+            ...(url.searchParams.has("history") ? { history: history.view() } : {}),
+          }, 200, {}, false);
         case "/healthz":
           return new Response("ok\n");
         case "/readyz":

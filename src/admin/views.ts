@@ -3,10 +3,11 @@
 import { clientsView, stickUsage } from "./clients.ts";
 import { formatAddress } from "../config/address.ts";
 import type { ServerChange } from "../health/monitor.ts";
-import { perIpUsage } from "../admission/shared-region.ts";
-import { CONNECT_BUCKETS, L, S, SESSION_BUCKETS } from "../shared/layout.ts";
+import { perIpUsage, upstreamQueued } from "../admission/shared-region.ts";
+import { CONNECT_BUCKETS, L, S, SESSION_BUCKETS, TLS_FAILURE_REASONS } from "../shared/layout.ts";
 import { REJECT_REASONS, type CounterReader } from "../telemetry/counters.ts";
 import { histogramView, type HistogramView } from "../telemetry/histogram-cells.ts";
+import { quantile } from "../telemetry/quantile.ts";
 import { VERSION } from "../version.ts";
 import type { StatusSource } from "./source.ts";
 
@@ -24,14 +25,27 @@ export interface ServerStatus {
   state: string;
   /** The operator's wish: ready, draining or disabled. */
   admin: string;
+  /** When `state` last changed (ISO 8601; the start when it never has), and the seconds since. */
+  state_since: string;
+  state_seconds: number;
+  /** The server's `max_connections` and `soft_limit`; null where none is set. */
+  max_connections: number | null;
+  soft_limit: number | null;
   connections_active: number;
   connections_total: number;
+  /** Bytes of the sessions relayed through it: from their clients (sent to the server) and to them. */
+  bytes_received_total: number;
+  bytes_sent_total: number;
   connect_errors_total: number;
+  /** Failed TLS handshakes with it by reason (untrusted, name_mismatch, expired, handshake); each is also a connect error. */
+  tls_failures_total: Record<string, number>;
   pool_idle: number;
   pool_connections_total: number;
   pool_closed_total: number;
   /** aegis_upstream_connect_duration_seconds and aegis_upstream_session_duration_seconds. */
   connect_duration_seconds: HistogramView;
+  /** Connect latency estimated from that histogram (seconds, as histogram_quantile); null before the first connect. */
+  connect_seconds: { p50: number | null; p90: number | null; p99: number | null };
   session_duration_seconds: HistogramView;
   health: {
     /** Whether the upstream has active checks; without them only passive checks judge it. */
@@ -55,6 +69,8 @@ export interface UpstreamStatus {
   servers_up: number;
   connections_active: number;
   connections_total: number;
+  /** Sessions waiting for a place (every eligible server at max_connections), against the queue's size; null without a queue. */
+  queue: { waiting: number; size: number; timeout_ms: number } | null;
   servers: ServerStatus[];
 }
 
@@ -116,9 +132,12 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
   const states = health.states()[ui] ?? [];
   const weights = health.weights(ui);
   const now = performance.now();
+  const wall = Date.now();
   const servers = u.servers.map((s, si): ServerStatus => {
     const h = states[si];
     const ejectedFor = h && h.ejection.ejectedUntil !== 0 ? Math.max(0, h.ejection.ejectedUntil - now) / 1000 : 0;
+    const connect = cellsHistogram(reader, reader.layout.connectHistBase(ui, si), CONNECT_BUCKETS);
+    const since = h?.since ?? wall;
     return {
       index: si,
       name: s.name,
@@ -129,13 +148,21 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
       configured_weight: s.weight,
       state: h?.state ?? "up",
       admin: h?.admin ?? "ready",
+      state_since: new Date(since).toISOString(),
+      state_seconds: Math.max(0, Math.round((wall - since) / 100) / 10),
+      max_connections: s.maxConnections ?? null,
+      soft_limit: s.softLimit ?? null,
       connections_active: reader.server(ui, si, S.active),
       connections_total: reader.server(ui, si, S.connections),
+      bytes_received_total: reader.server(ui, si, S.bytesReceived),
+      bytes_sent_total: reader.server(ui, si, S.bytesSent),
       connect_errors_total: reader.server(ui, si, S.connectErrors),
+      tls_failures_total: Object.fromEntries(TLS_FAILURE_REASONS.map((reason, k) => [reason, reader.server(ui, si, S.tlsFailures + k)])),
       pool_idle: reader.server(ui, si, S.poolIdle),
       pool_connections_total: reader.server(ui, si, S.poolConnections),
       pool_closed_total: reader.server(ui, si, S.poolClosed),
-      connect_duration_seconds: cellsHistogram(reader, reader.layout.connectHistBase(ui, si), CONNECT_BUCKETS),
+      connect_duration_seconds: connect,
+      connect_seconds: { p50: quantile(connect, 0.5), p90: quantile(connect, 0.9), p99: quantile(connect, 0.99) },
       session_duration_seconds: cellsHistogram(reader, reader.layout.serverSessionHistBase(ui, si), SESSION_BUCKETS),
       health: {
         active_checks: u.health !== null,
@@ -155,6 +182,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
     servers_up: servers.filter((s) => s.state === "up").length,
     connections_active: servers.reduce((n, s) => n + s.connections_active, 0),
     connections_total: servers.reduce((n, s) => n + s.connections_total, 0),
+    queue: u.queue ? { waiting: Math.max(0, upstreamQueued(reader.sab, reader.layout, u.name)), size: u.queue.size, timeout_ms: u.queue.timeoutMs } : null,
     servers,
   };
 }
@@ -180,11 +208,27 @@ export function changeView(c: ServerChange) {
   return { time: new Date(c.time).toISOString(), upstream: c.upstream, server: c.server, what: c.what, from: c.from, to: c.to, reason: c.reason };
 }
 
+/**
+ * The operator's reloads: counts by result, the last one taken, and the last one refused when no
+ * reload has been taken since (null otherwise): the status page shows it as a banner until then.
+ */
+export function reloadsView(source: StatusSource) {
+  const r = source.reloads;
+  if (!r) return null;
+  return {
+    ok: r.ok,
+    failed: r.failed,
+    last_success_at: new Date(r.lastSuccessAt).toISOString(),
+    last_failure: r.lastFailure ? { at: new Date(r.lastFailure.at).toISOString(), error: r.lastFailure.error } : null,
+  };
+}
+
 /** Everything /metrics.json serves: what the status page draws from, once a second. */
 export function metricsView(source: StatusSource, changes: readonly ServerChange[]) {
   return {
     time: new Date().toISOString(),
     process: processView(source),
+    reloads: reloadsView(source),
     listeners: listenerViews(source),
     upstreams: upstreamViews(source),
     per_ip: perIpUsage(source.config, source.reader.sab, source.reader.layout),

@@ -164,9 +164,24 @@ const mainViews = new WeakMap<SharedArrayBuffer, SharedAdmission>();
  */
 export function perIpUsage(config: Config, sab: SharedArrayBuffer, layout: CounterLayout): { entries: number; capacity: number } | null {
   if (!config.listeners.some((l) => l.admission && (l.admission.maxConnectionsPerIp > 0 || l.admission.connectionRatePerIp))) return null;
+  const view = mainView(sab, layout);
+  return { entries: view.ipTable.live((performance.timeOrigin + performance.now()) * 1000), capacity: view.ipTable.slots };
+}
+
+/**
+ * Sessions waiting in upstream `name`'s queue, all Workers together (the status page). Its cell is the
+ * one every Worker finds by the name's hash, so claiming it here first changes nothing; -1 when no cell is left.
+ */
+export function upstreamQueued(sab: SharedArrayBuffer, layout: CounterLayout, name: string): number {
+  const view = mainView(sab, layout);
+  const cell = view.queueCell(name);
+  return cell < 0 ? -1 : view.queued(cell);
+}
+
+function mainView(sab: SharedArrayBuffer, layout: CounterLayout): SharedAdmission {
   let view = mainViews.get(sab);
   if (!view) mainViews.set(sab, (view = new SharedAdmission(sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers, -1)));
-  return { entries: view.ipTable.live((performance.timeOrigin + performance.now()) * 1000), capacity: view.ipTable.slots };
+  return view;
 }
 
 /** The per-IP table as one Worker uses it: every count it holds is also counted in its own row. */

@@ -1,7 +1,7 @@
 // One proxied connection: client socket, upstream socket, and the relay between them in both directions.
 import type { TLSOptions } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
-import { L } from "../shared/layout.ts";
+import { L, S } from "../shared/layout.ts";
 import { ByteQueue } from "../primitives/byte-queue.ts";
 import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
@@ -128,6 +128,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   clientPort = 0;
   /** This session's listener's first counter cell, looked up once rather than per chunk. */
   readonly #cellBase: number;
+  /** The relaying server's first counter cell once paired (-1 before): its byte counts are bumped per chunk. */
+  #serverBase = -1;
 
   constructor(
     readonly plane: Plane,
@@ -393,6 +395,10 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     conn.toClient.capacity = this.bufferLimit;
     this.conn = conn;
     this.state = RELAYING;
+    // What the client sent while we connected counts for this server too: from here on, per chunk.
+    this.#serverBase = this.assigner!.counters.base(conn.server);
+    this.plane.cells[this.#serverBase + S.bytesReceived]! += this.bytesIn;
+    this.plane.cells[this.#serverBase + S.bytesSent]! += this.bytesOut;
     // The PROXY header goes before any client byte: written now, at pairing, for pooled sockets too.
     const version = this.assigner!.config.sendProxy;
     if (version && !sendProxyHeader(this, conn.socket!, version)) return this.#serverBroke();
@@ -411,6 +417,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     const stage = this.#clientTls;
     if (stage !== null && stage.awaitingRequest) return stage.onRequestBytes(this, data); // not the stream's bytes
     this.plane.cells[this.#cellBase + L.bytesReceived]! += data.length;
+    if (this.#serverBase >= 0) this.plane.cells[this.#serverBase + S.bytesReceived]! += data.length;
     this.bytesIn += data.length;
     const socket = this.state === RELAYING && !this.serverClosed ? this.conn!.socket : null;
     if (socket && this.toServer.empty) {
@@ -493,6 +500,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   #countOut(bytes: number): void {
     this.bytesOut += bytes;
     this.plane.cells[this.#cellBase + L.bytesSent]! += bytes;
+    if (this.#serverBase >= 0) this.plane.cells[this.#serverBase + S.bytesSent]! += bytes;
   }
 
   // ---- half-close and close -----------------------------------------------------------------

@@ -20,6 +20,8 @@ interface ServerHealth {
   active: Hysteresis;
   ejection: EjectionState;
   changes: number;
+  /** Wall-clock milliseconds of the last state change, or of the start (time in state, as HAProxy's LastChk/Chg). */
+  since: number;
   checkSeconds: Histogram;
   timer: ReturnType<typeof setTimeout> | null;
   /** An operator's weight (admin API) in place of the configured one; null when none is set. */
@@ -69,7 +71,7 @@ export class HealthMonitor {
   constructor(readonly config: Config, readonly logger: Logger, readonly events: HealthEvents) {
     this.#servers = config.upstreams.map((u, ui) => u.servers.map((_, si) => ({
       upstream: ui, server: si, state: "up", admin: "ready", active: START_HEALTHY, ejection: freshEjection(),
-      changes: 0, checkSeconds: new Histogram(), timer: null, weight: null, last: null,
+      changes: 0, since: Date.now(), checkSeconds: new Histogram(), timer: null, weight: null, last: null,
     })));
     // Per server: an http check names the server in its Host header.
     this.#probes = config.upstreams.map((u) => u.servers.map((srv) => (u.health ? compileProbe(u.health, u.sendProxy, formatAddress(srv.address)) : null)));
@@ -100,7 +102,7 @@ export class HealthMonitor {
     this.#servers.forEach((servers, ui) => servers.forEach((s, si) => {
       const old = before.get(`${this.config.upstreams[ui]!.name}\n${this.config.upstreams[ui]!.servers[si]!.name}`);
       if (!old) return;
-      Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, checkSeconds: old.checkSeconds, last: old.last });
+      Object.assign(s, { state: old.state, admin: old.admin, active: old.active, ejection: old.ejection, changes: old.changes, since: old.since, checkSeconds: old.checkSeconds, last: old.last });
       // An operator's weight stays unless the file now says something new for that server.
       const configured = (m: HealthMonitor, h: ServerHealth) => m.config.upstreams[h.upstream]!.servers[h.server]!.weight;
       if (old.weight !== null && configured(previous, old) === configured(this, s)) s.weight = old.weight;
@@ -215,6 +217,7 @@ export class HealthMonitor {
     const from = s.state;
     s.state = next;
     s.changes++;
+    s.since = Date.now();
     this.#emit({ time: Date.now(), upstream: u.name, server: u.servers[s.server]!.name, what: "state", from, to: next, reason });
     this.events.publish(s.upstream, this.snapshot(s.upstream), this.weights(s.upstream));
   }

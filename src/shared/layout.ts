@@ -69,10 +69,15 @@ export const S = {
    * name, one expired or not yet valid, any other handshake failure (not TLS, closed mid-way).
    */
   tlsFailures: 7,
+  /** Bytes of the client sessions relayed through this server: from their clients (to the server), and to them. */
+  bytesReceived: 11,
+  bytesSent: 12,
 } as const;
 export const TLS_FAILURE_REASONS = ["untrusted", "name_mismatch", "expired", "handshake"] as const;
 export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
-export const SERVER_CELLS = 7 + TLS_FAILURE_REASONS.length;
+export const SERVER_CELLS = 13;
+// The TLS failure cells run up to the byte cells: a new reason must move them.
+if (S.tlsFailures + TLS_FAILURE_REASONS.length !== S.bytesReceived) throw new Error("layout: S.tlsFailures overlaps S.bytesReceived");
 export const SERVER_GAUGES = [S.active, S.poolIdle] as const;
 
 /** Connect latency, seconds: 100 us to 10 s. */

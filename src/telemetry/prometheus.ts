@@ -44,6 +44,8 @@ export function renderPrometheus(config: Config, reader: CounterReader, extra: S
   family(out, "aegis_bytes_sent_total", "counter", "Bytes written to clients.", perListener(L.bytesSent));
   family(out, "aegis_upstream_connections_total", "counter", "Connections established to each server.", perServer(S.connections));
   family(out, "aegis_upstream_connections_active", "gauge", "Open relayed connections to each server.", perServer(S.active));
+  family(out, "aegis_upstream_bytes_received_total", "counter", "Bytes read from the clients of sessions relayed to each server (what went to it).", perServer(S.bytesReceived));
+  family(out, "aegis_upstream_bytes_sent_total", "counter", "Bytes written to the clients of sessions relayed to each server (what came from it).", perServer(S.bytesSent));
   family(out, "aegis_upstream_connect_errors_total", "counter", "Failed or timed-out connects to each server.", perServer(S.connectErrors));
   family(out, "aegis_upstream_tls_failures_total", "counter", "TLS handshakes with each server that failed, by reason (untrusted, name_mismatch, expired, handshake): each is also a connect error, with the error in the log.",
     config.upstreams.flatMap((u, ui) => u.servers.flatMap((s, si) => TLS_FAILURE_REASONS.map((reason, k): Sample => [{ upstream: u.name, server: s.name, reason }, reader.server(ui, si, S.tlsFailures + k)]))));

@@ -22,6 +22,11 @@ export class ServerCells {
     this.#sessionHist = each((s) => layout.serverSessionHistBase(upstream, s));
   }
 
+  /** The first cell of `server`'s: a session adds its bytes at `base + S.bytesReceived` itself, per chunk, without a call. */
+  base(server: number): number {
+    return this.#bases[server]!;
+  }
+
   /** A session started relaying to `server` (aegis_upstream_connections_total, active). */
   opened(server: number): void {
     const base = this.#bases[server]!;
