@@ -55,6 +55,16 @@ export function parseAddress(value: string, path: string, use: AddressUse = "bin
   return { host, port };
 }
 
+/** The address, or undefined when it does not parse: for checks across keys, whose callers report the parse error elsewhere. */
+export function quietAddress(value: string | undefined, use: AddressUse = "bind"): Address | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseAddress(value, "", use);
+  } catch {
+    return undefined;
+  }
+}
+
 /** "127.0.0.1:80", "[::1]:80": the form parseAddress reads back. */
 export function formatAddress(a: Address): string {
   return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;

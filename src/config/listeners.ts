@@ -1,7 +1,7 @@
 // Reads the [[listener]] items: schema checks, the upstream reference, duplicate names and binds.
-import type { Address, ListenerAdmissionConfig } from "./types.ts";
+import type { ListenerAdmissionConfig } from "./types.ts";
 import type { Values } from "./fields.ts";
-import { addressKey, formatAddress, parseAddress } from "./address.ts";
+import { addressKey, formatAddress, quietAddress } from "./address.ts";
 import { readSection, firstSeen, stringAt, isTable } from "./section.ts";
 import { didYouMean } from "./suggest.ts";
 import { belongsIn } from "./top-level.ts";
@@ -66,16 +66,6 @@ function checkRoutes(item: unknown, path: string, upstreams: string[] | undefine
       problems.push(`${at}.upstream: no [[upstream]] named ${quote(target)}${didYouMean(target, upstreams)}`);
     }
   });
-}
-
-/** The address, or undefined when it does not parse (readSection has reported that already). */
-function quietAddress(value: string | undefined): Address | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseAddress(value, "");
-  } catch {
-    return undefined;
-  }
 }
 
 /** The listener's admission keys, present only when one is set, so a listener without them reads as before. */
