@@ -68,7 +68,7 @@ runs as --user (default aegis, created as a system account if missing) with only
   --now            enable and start the service right away
   --dry-run        print the unit instead of writing it
   --binary PATH    executable for ExecStart (default: this aegis)
-  --unit-dir DIR   write the unit there instead (systemctl is then left alone)
+  --unit-dir DIR   write the unit there instead; nothing else is touched (no user created, no systemctl)
 uninstall stops and disables the service and removes the unit; status runs systemctl status, or explains
 why there is no state to show (exit 4).`,
   schema: `Usage: aegis schema

@@ -97,14 +97,19 @@ function unitDir(o: ServiceOptions, deps: ServiceDeps): string {
   return resolve(deps.cwd, o.unitDir ?? deps.systemUnitDir);
 }
 
+/** Whether the unit goes where systemd reads it: only then is this machine the one the service is for. */
+function systemDir(o: ServiceOptions, deps: ServiceDeps): boolean {
+  return unitDir(o, deps) === resolve(deps.systemUnitDir);
+}
+
 /** systemd only reads units from its own directories: with --unit-dir elsewhere, systemctl is left alone. */
 function managed(o: ServiceOptions, deps: ServiceDeps): boolean {
-  return unitDir(o, deps) === resolve(deps.systemUnitDir) && deps.system.systemdRunning() && deps.system.hasCommand("systemctl");
+  return systemDir(o, deps) && deps.system.systemdRunning() && deps.system.hasCommand("systemctl");
 }
 
 /** Why systemctl is not used, for the messages. */
 function unmanagedReason(o: ServiceOptions, deps: ServiceDeps): string {
-  if (unitDir(o, deps) !== resolve(deps.systemUnitDir)) return `${unitDir(o, deps)} is not where systemd looks for units`;
+  if (!systemDir(o, deps)) return `${unitDir(o, deps)} is not where systemd looks for units`;
   if (!deps.system.hasCommand("systemctl")) return "systemctl is not installed";
   return "systemd is not running on this machine (no /run/systemd/system: a container, or another init)";
 }
@@ -142,7 +147,12 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
     return 2;
   }
 
-  if (!system.userExists(o.user)) {
+  // A unit written elsewhere (a package's tree, an image being built) is only a file: the machine
+  // this runs on is not the one it is for, so its accounts and systemd are left alone.
+  const own = systemDir(o, deps);
+  if (!own && !system.userExists(o.user)) {
+    deps.out(`the user ${o.user} is not created here (--unit-dir ${unitDir(o, deps)} is not systemd's directory, so nothing else is touched); where the unit is used, create it with: ${useraddCommand(o.user).join(" ")}`);
+  } else if (!system.userExists(o.user)) {
     if (!system.isRoot) {
       deps.err(`aegis: the user ${o.user} does not exist and creating it needs root: run this with sudo`);
       return 1;
