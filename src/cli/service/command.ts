@@ -194,15 +194,18 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
   return 0;
 }
 
+/** Why the unit's sandbox hides the absolute `path` from the service, or null when the service sees it. */
+export function sandboxHides(path: string): string | null {
+  return /^\/(home|root|run\/user)(\/|$)/.test(path) ? "ProtectHome=yes hides home directories from the service"
+    : /^\/(tmp|var\/tmp)(\/|$)/.test(path) ? "PrivateTmp=yes gives the service its own empty /tmp"
+    : null;
+}
+
 /** Paths the sandbox hides from the service, and a config the service user cannot read. */
 export function sandboxWarnings(binary: string, config: string, user: string): string[] {
   const out: string[] = [];
-  const hidden = (path: string) =>
-    /^\/(home|root|run\/user)(\/|$)/.test(path) ? "ProtectHome=yes hides home directories from the service"
-    : /^\/(tmp|var\/tmp)(\/|$)/.test(path) ? "PrivateTmp=yes gives the service its own empty /tmp"
-    : null;
   for (const [what, path] of [["the executable", binary], ["the config", config]] as const) {
-    const why = hidden(path);
+    const why = sandboxHides(path);
     if (why) out.push(`${what} ${path} is out of the service's sight (${why}); install it under /usr/local/bin or /etc/aegis`);
   }
   try {
