@@ -18,6 +18,11 @@ export class Screen {
     for (const wake of this.#waiters) wake();
   }
 
+  /** All output so far as written, escape sequences (colours, dim) included. */
+  raw(): string {
+    return this.#raw;
+  }
+
   /** All output so far, escape sequences removed. */
   text(): string {
     return this.#raw.replace(ANSI, "");
