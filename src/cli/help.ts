@@ -38,11 +38,11 @@ commented aegis.toml that \`aegis check\` accepts. Shows the file before writing
 file without asking. Ctrl-C at any question quits with exit code 130 and writes nothing.
 
 Without a terminal (or with CI set) it asks nothing: give the answers as flags and --yes.
-  --listen HOST:PORT      address to accept connections on
+  --listen HOST:PORT      address to accept connections on (a port alone: 0.0.0.0:PORT)
   --server HOST:PORT      an upstream server; repeat it (or separate with commas) for several
   --balance NAME          balancing algorithm (default round_robin); \`aegis schema\` lists them
   --health PRESET         none, tcp, redis, postgresql, mysql or http (default none)
-  --metrics HOST:PORT     metrics endpoint, or "off" (default 127.0.0.1:8082)
+  --metrics HOST:PORT     metrics endpoint, or "off" (default 127.0.0.1:8082; a port alone: 127.0.0.1:PORT)
   --tls-cert PATH         terminate TLS on the listener with this certificate PEM (servers stay plaintext)
   --tls-key PATH          its private key PEM (leave out when the cert file holds the key)
   --tls-postgres          answer PostgreSQL's SSLRequest (mode = "postgres"), so psql sslmode=require works
@@ -50,8 +50,8 @@ Without a terminal (or with CI set) it asks nothing: give the answers as flags a
   --proxy-protocol-from C the balancers allowed to send it (CIDRs, comma-separated); needed with --proxy-protocol
   --send-proxy V          tell the servers the client's address with a PROXY header: v1 or v2
   --stick TTL             keep each client on its server for TTL after its last session (e.g. 30m)
-  --output PATH, -o       file to write (default ./aegis.toml; /etc/aegis/aegis.toml with --service)
-  --service               install and start the systemd service afterwards (as root)
+  --output PATH, -o       file to write (default ./aegis.toml; /etc/aegis/aegis.toml with --service); - prints it on stdout alone
+  --service               install and start the systemd service afterwards (as root, where systemd runs)
   --yes, -y               write without asking (needs --listen and --server)
   --force                 overwrite an existing file
 
