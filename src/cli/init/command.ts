@@ -240,7 +240,7 @@ function write(path: string, text: string, overwrite: boolean): string | null {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "EACCES" || code === "EPERM" ? "permission denied (run it with sudo, or choose a path of yours)"
-      : code === "EEXIST" ? "the file appeared meanwhile; run aegis init again"
+      : code === "EEXIST" ? "a file appeared there since the question (it is left as it is)"
       : (err as Error).message;
     return `cannot write ${path}: ${why}`;
   }
