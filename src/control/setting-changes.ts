@@ -106,7 +106,7 @@ function shown(v: unknown, key: string): string | undefined {
   if (isRecord(v) && typeof v.file === "string" && "pem" in v) return JSON.stringify(v.file);
   if (isRecord(v) && v.kind === "bytes" && typeof v.hex === "string") return v.hex.length <= 80 ? `0x${v.hex}` : undefined;
   if (isRecord(v) && v.kind === "regex" && typeof v.source === "string") return v.source.length <= 80 ? `/${v.source}/` : undefined;
-  if (isRecord(v) && typeof v.subject === "string" && "fingerprint" in v) return `${JSON.stringify(v.subject)} (${String(v.fingerprint).slice(0, 16)})`;
+  if (isRecord(v) && typeof v.subject === "string" && "fingerprint" in v) return `${JSON.stringify(v.subject)} (${String(v.fingerprint).slice(0, 14)}…)`;
   if (Array.isArray(v)) {
     const items = v.map((x) => shown(x, key));
     if (items.length > LISTED || items.some((x) => x === undefined || x.length > 40)) return undefined;
