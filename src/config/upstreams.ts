@@ -2,7 +2,8 @@
 import type { HealthCheckConfig, UpstreamConfig } from "./types.ts";
 import { fromConfig, MAX_TOKEN_BYTES, readBoundedFile } from "./read-file.ts";
 import { addressKey, quietAddress } from "./address.ts";
-import { readSection, firstSeen, stringAt, isTable } from "./section.ts";
+import { readFields, firstSeen, stringAt, isTable } from "./section.ts";
+import type { Values } from "./fields.ts";
 import { belongsIn } from "./top-level.ts";
 import { UPSTREAM } from "./schema.ts";
 import { quote } from "./quote.ts";
@@ -20,17 +21,20 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
     const first = name === undefined ? undefined : firstSeen(names, name, i);
     if (name !== undefined && first !== undefined) problems.push(`${path}.name: duplicate name ${quote(name)} (also upstream[${first}])`);
 
-    const u = readSection(item, UPSTREAM, path, problems, belongsIn);
+    const before = problems.length;
+    // What did convert, even beside a key that did not: its discovery, files and servers are checked too.
+    const v = readFields(item, UPSTREAM, path, problems, belongsIn);
     // servers may be left out only when discovery is there to find them.
     const has = (key: string) => typeof item === "object" && item !== null && key in item;
     if (!has("servers") && !has("discovery")) problems.push(`${path}: missing required key "servers" (or discovery, to find them)`);
     if (isTable(item)) checkServers(item.servers, path, problems);
+    const discovery = readDiscovery(v?.discovery ?? [], path, source, problems);
+    if (v?.servers?.length === 0 && !has("discovery")) problems.push(`${path}.servers: needs at least one server (or discovery, to find them)`);
+    const health = v?.health ? readPassword(v.health, `${path}.health.password_file`, source, problems) : null;
+    const tls = v?.tls && files.upstream(v.tls, `${path}.tls`);
+    const u = v && problems.length === before ? (v as Values<typeof UPSTREAM>) : undefined;
     if (!u) return undefined;
     const listed = u.servers ?? [];
-    const discovery = readDiscovery(u.discovery ?? [], path, source, problems);
-    if (listed.length === 0 && has("servers") && !u.discovery) problems.push(`${path}.servers: needs at least one server (or discovery, to find them)`);
-    const health = u.health ? readPassword(u.health, `${path}.health.password_file`, source, problems) : null;
-    const tls = u.tls && files.upstream(u.tls, `${path}.tls`);
     if (u.tls && !tls) return undefined;
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,

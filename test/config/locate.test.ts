@@ -153,6 +153,28 @@ describe("problems in the report", () => {
     ]);
   });
 
+  test("a listener's certificate file and an upstream's discovery and tls are checked beside a bad key of the same item", () => {
+    const text = [
+      "[[listener]]", //                                   1
+      'bind = "127.0.0.1:0"', //                           2
+      'upstream = "app"', //                               3
+      'tls = { cert = "/nonexistent/aegis-test.pem" }', // 4
+      'idle_timeout = "x"', //                             5
+      "[[upstream]]", //                                   6
+      'name = "app"', //                                   7
+      'balance = "nope"', //                               8
+      'discovery = [{ dns = "x.test" }]', //               9
+      'tls = { key = "k.pem" }', //                        10
+    ].join("\n");
+    expect(placedProblemsOf(text)).toEqual([
+      `aegis.toml:4:9: listener[0].tls.cert: cannot read "/nonexistent/aegis-test.pem": no such file`,
+      `aegis.toml:5:1: listener[0].idle_timeout: "x" is not a duration (expected a number and a unit (ms, s, m, h, d), e.g. "30s" or "1m30s")`,
+      `aegis.toml:8:1: upstream[0].balance: "nope" is not a valid value (expected one of "round_robin", "least_conn", "random", "p2c", "p2c_ewma", "source", "consistent", "first")`,
+      `aegis.toml:9:14: upstream[0].discovery[0]: dns = "x.test" needs a port (the servers' port)`,
+      "aegis.toml:10:9: upstream[0].tls.key: needs cert, the client certificate it belongs to",
+    ]);
+  });
+
   test("checks across servers run although another server is mis-written", () => {
     const text = `[[listener]]\nbind = ":1"\nupstream = "a"\n[[upstream]]\nname = "a"\nservers = ["h:0", "h:2", { address = "h:2" }, { address = "h:3", name = "h:2", max_connections = 5, soft_limit = 5 }]\n`;
     expect(placedProblemsOf(text)).toEqual([
