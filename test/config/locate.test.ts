@@ -175,6 +175,14 @@ describe("problems in the report", () => {
     ]);
   });
 
+  test("a GeoIP file is opened although another [global] key is wrong", () => {
+    const text = `[global]\nworkers = "x"\ngeoip = "/nonexistent/geo.mmdb"\n[[listener]]\nbind = ":1"\nupstream = "a"\n[[upstream]]\nname = "a"\nservers = ["h:1"]\n`;
+    expect(placedProblemsOf(text)).toEqual([
+      `aegis.toml:2:1: global.workers: expected an integer, got "x"`,
+      "aegis.toml:3:1: global.geoip: GeoIP database /nonexistent/geo.mmdb: does not exist",
+    ]);
+  });
+
   test("checks across servers run although another server is mis-written", () => {
     const text = `[[listener]]\nbind = ":1"\nupstream = "a"\n[[upstream]]\nname = "a"\nservers = ["h:0", "h:2", { address = "h:2" }, { address = "h:3", name = "h:2", max_connections = 5, soft_limit = 5 }]\n`;
     expect(placedProblemsOf(text)).toEqual([
