@@ -217,12 +217,12 @@ describe("aegis check", () => {
     expect(r.stderr).toContain("[[listener]");
   });
 
-  test("a bad port: exit 2, the file and the key path of the value", async () => {
+  test("a bad port: exit 2, the file, line and column, and the key path of the value", async () => {
     const toml = VALID.replace(`"127.0.0.1:9001"`, `"127.0.0.1:99999"`);
     const dir = dirWith("bad-port.toml", toml);
     const r = await aegis(["check", "--config", "bad-port.toml"], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`bad-port.toml: upstream[0].servers[0]: "127.0.0.1:99999" is not a valid port`);
+    expect(r.stderr).toContain(`bad-port.toml:12:12: upstream[0].servers[0]: "127.0.0.1:99999" is not a valid port`);
   });
 
   test("every problem is reported at once", async () => {

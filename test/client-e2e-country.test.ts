@@ -144,7 +144,12 @@ country = ["US"]
 upstream = "us"`));
     a.proc.kill("SIGHUP");
     const reloaded = await a.waitForLog((l) => l.msg === "reloaded" || String(l.msg).startsWith("reload failed"));
-    expect(reloaded).toMatchObject({ msg: "reloaded", changes: ["listener geo settings changed", `geoip: ${GEO_DB} added`] });
+    expect(reloaded).toMatchObject({ msg: "reloaded", changes: [
+      `listeners.geo.route: changed`,
+      `listeners.geo.proxy_protocol: "off" -> "v1"`,
+      `listeners.geo.proxy_protocol_from: none -> ["127.0.0.1/32"]`,
+      `global.geoip: ${GEO_DB} added`,
+    ] });
     expect((await claim(a, "8.8.8.8")).server).toBe("us");
     expect((await claim(a, "81.2.69.142")).server).toBe("rest");
   });

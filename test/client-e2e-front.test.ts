@@ -214,7 +214,7 @@ describe("a balancer aegis does not trust", () => {
       return line!;
     };
     const trusted = await reload("127.0.0.1/32", 1);
-    expect(trusted.changes).toEqual(["listener pp settings changed"]);
+    expect(trusted.changes).toEqual([`listeners.pp.proxy_protocol_from: ["10.0.0.0/8"] -> ["127.0.0.1/32"]`]);
 
     const data = payloadOf("127.0.0.3", "after");
     const exchange = await exchangeFrom("127.0.0.3", port, data);

@@ -38,7 +38,17 @@ async function answer(pty: Pty, prompt: string, keys: string): Promise<void> {
       pty.send(key);
       await Bun.sleep(20);
     }
-  } else pty.send(keys === KEY.ctrlC || keys === KEY.enter ? keys : `${keys}\r`);
+  } else pty.send(keys === KEY.ctrlC || keys === KEY.enter ? keys : `${KEY.clearLine}${keys}\r`); // typed text replaces a prefilled default
+}
+
+/** The machine decides whether the service is offered: systemd runs (sd_booted) or not. */
+const SYSTEMD = existsSync("/run/systemd/system");
+
+/** The first two questions: the service (No) where systemd runs, then the path (Enter: aegis.toml, or what -o gave). */
+async function begin(pty: Pty): Promise<void> {
+  if (SYSTEMD) await answer(pty, "Install aegis as a systemd service", KEY.enter);
+  else await pty.waitFor("systemd does not run here (no /run/systemd/system), so installing a service is not offered.");
+  await answer(pty, "Where should the config file go?", KEY.enter);
 }
 
 async function exitCode(pty: Pty, timeoutMs = 10_000): Promise<number | "timeout"> {
@@ -54,6 +64,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
 
+    await begin(pty);
     await answer(pty, "Which address should aegis accept", `127.0.0.1:${listenPort}`);
     await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", echo.address);
@@ -69,8 +80,6 @@ describe("aegis init on a terminal (compiled binary)", () => {
     await answer(pty, "Which servers take the traffic?", KEY.enter); // any
     await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", "127.0.0.1:0");
-    await answer(pty, "Install aegis as a systemd service", KEY.enter); // default: No
-    await answer(pty, "Where should the config file go?", KEY.enter); // default: aegis.toml
     await pty.waitFor("Summary");
     await pty.waitFor(`bind = "127.0.0.1:${listenPort}"`); // the preview
     await answer(pty, "Write aegis.toml?", KEY.enter);
@@ -105,6 +114,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
     const cert = issueCertificate(dir, "server", "/CN=localhost", ["subjectAltName=DNS:localhost"], null);
     const pty = init(dir, ["--server", echo.address, "--metrics", "off"]);
 
+    await begin(pty);
     await answer(pty, "Which address should aegis accept", `127.0.0.1:${listenPort}`);
     await pty.waitFor("Terminate TLS on this listener");
     pty.send("y"); // a confirm takes y at once, without Enter
@@ -117,8 +127,6 @@ describe("aegis init on a terminal (compiled binary)", () => {
     await answer(pty, "Health checks", KEY.enter);
     await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", KEY.enter);
-    await answer(pty, "Install aegis as a systemd service", KEY.enter);
-    await answer(pty, "Where should the config file go?", KEY.enter);
     await answer(pty, "Write aegis.toml?", KEY.enter);
     expect(await exitCode(pty)).toBe(0);
     const text = readFileSync(join(dir, "aegis.toml"), "utf8");
@@ -136,6 +144,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
   test("Ctrl-C at a question: exit 130, nothing written", async () => {
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
+    await begin(pty);
     await answer(pty, "Which address should aegis accept", KEY.enter);
     await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", "10.0.0.5:6379");
@@ -158,6 +167,7 @@ describe("aegis init on a terminal (compiled binary)", () => {
 
     const dir = tempDir("aegis-pty-");
     const pty = init(dir);
+    await begin(pty);
     await answer(pty, "Which address should aegis accept", KEY.enter);
     await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", `127.0.0.1:${port}`);
@@ -170,12 +180,15 @@ describe("aegis init on a terminal (compiled binary)", () => {
     expect(existsSync(join(dir, "aegis.toml"))).toBe(false);
   }, 30_000);
 
-  test("an existing file is not overwritten when the answer is No: exit 1, the file unchanged", async () => {
+  test("an existing file is asked about first; another path, then no at the end: exit 1, nothing written, the file unchanged", async () => {
     const dir = tempDir("aegis-pty-");
     const path = join(dir, "aegis.toml");
     writeFileSync(path, "# hand-written, keep me\n");
     // Flags prefill every answer, so Enter accepts each.
     const pty = init(dir, ["--listen", `127.0.0.1:${closedPort()}`, "--server", "10.0.0.5:6379", "--metrics", "off"]);
+    await begin(pty);
+    await answer(pty, "aegis.toml already exists. Replace it?", KEY.enter); // default: No, another path
+    await answer(pty, "Where should the config file go?", "second.toml");
     await answer(pty, "Which address should aegis accept", KEY.enter);
     await answer(pty, "Terminate TLS on this listener", KEY.enter); // default: No
     await answer(pty, "Address of the first server", KEY.enter);
@@ -185,11 +198,41 @@ describe("aegis init on a terminal (compiled binary)", () => {
     await answer(pty, "Health checks", KEY.enter);
     await answer(pty, "Set up who the client is?", KEY.enter); // default: No
     await answer(pty, "Address for Prometheus metrics", KEY.enter);
-    await answer(pty, "Install aegis as a systemd service", KEY.enter);
-    await answer(pty, "Where should the config file go?", KEY.enter);
-    await answer(pty, "aegis.toml already exists. Overwrite it?", KEY.enter); // default: No
+    await answer(pty, "Write second.toml?", KEY.down + KEY.down + KEY.enter); // write nothing
     expect(await exitCode(pty)).toBe(1);
-    expect(pty.screen.text()).toContain("Nothing written: aegis.toml is unchanged.");
+    expect(pty.screen.text()).toContain("Nothing written.");
     expect(readFileSync(path, "utf8")).toBe("# hand-written, keep me\n");
+    expect(existsSync(join(dir, "second.toml"))).toBe(false);
+  }, 30_000);
+
+  test("a default is typed in, an example is grey: Enter takes the default, not the example; a bare port means 0.0.0.0", async () => {
+    const dir = tempDir("aegis-pty-");
+    const pty = init(dir, ["--metrics", "off"]);
+    await begin(pty);
+    await pty.waitFor("Which address should aegis accept");
+    await pty.waitFor("0.0.0.0:6380");
+    // The default is shown as typed text: no dim (SGR 2) right before it.
+    expect(pty.screen.raw()).not.toMatch(/\x1b\[2m0\.0\.0\.0:6380/);
+    const port = closedPort();
+    await answer(pty, "", `${port}`);
+    await answer(pty, "Terminate TLS on this listener", KEY.enter);
+    await pty.waitFor("Address of the first server");
+    await pty.waitFor("0.0.0.5:6379"); // the example, after its first character in inverse
+    expect(pty.screen.raw()).toMatch(/\x1b\[2m0\.0\.0\.5:6379/);
+    pty.send(KEY.enter);
+    await pty.waitFor("at least one server is needed");
+    pty.send("10.0.0.5:6379\r");
+    await answer(pty, "Server 2?", KEY.enter);
+    await answer(pty, "Check now that the servers accept connections?", KEY.right + KEY.enter);
+    await answer(pty, "How should a server be picked", KEY.enter);
+    await answer(pty, "Health checks", KEY.enter);
+    await answer(pty, "Set up who the client is?", KEY.enter);
+    await answer(pty, "Address for Prometheus metrics", KEY.enter);
+    await pty.waitFor(`Listen on     0.0.0.0:${port}`);
+    await answer(pty, "Write aegis.toml?", KEY.enter);
+    expect(await exitCode(pty)).toBe(0);
+    expect(readFileSync(join(dir, "aegis.toml"), "utf8")).toContain(`bind = "0.0.0.0:${port}"`);
+    expect(pty.screen.text()).toContain("Next steps:");
+    if (!SYSTEMD) expect(pty.screen.text()).not.toContain("service install");
   }, 30_000);
 });

@@ -92,7 +92,7 @@ async function initYes(dir: string, argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
   const deps: InitDeps = {
-    input: process.stdin, output: process.stdout, interactive: false, cwd: dir,
+    input: process.stdin, output: process.stdout, errorOutput: process.stderr, interactive: false, cwd: dir,
     out: (t) => out.push(t), err: (t) => err.push(t),
     portProblem: () => null, reach: async () => null, offerService: false,
     installService: async () => 0, now: new Date("2026-01-02T03:04:05Z"), trapSigint: false,

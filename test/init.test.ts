@@ -1,7 +1,7 @@
 // `aegis init` in-process: every branch of the wizard driven through clack's input/output streams,
 // the flags, the rendered file (loaded by the real config loader) and the refusal without a terminal.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../src/config/errors.ts";
@@ -36,6 +36,12 @@ interface DriveOptions {
   busy?: (a: Address) => PortProblem | null;
   unreachable?: string[];
   interactive?: boolean;
+  /** Whether systemd runs (the service is offered); default yes. */
+  systemd?: boolean;
+  /** The process's stdout stream; default the terminal. */
+  output?: import("node:stream").Writable;
+  /** Where the wizard draws with `-o -` (stderr); default the terminal. */
+  errorOutput?: import("node:stream").Writable;
 }
 
 /** Runs runInit on streams while `script` plays the user; everything bounded by `timeoutMs`. */
@@ -44,16 +50,18 @@ async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}
   const dir = o.dir ?? tempDir("aegis-init-");
   const installs: string[] = [];
   const errors: string[] = [];
+  const stdout: string[] = [];
   const deps: InitDeps = {
     input: term.input,
-    output: term.output,
+    output: o.output ?? term.output,
+    errorOutput: o.errorOutput ?? term.output,
     interactive: o.interactive ?? true,
     cwd: dir,
-    out: (t) => term.screen.feed(`${t}\n`),
+    out: (t) => (stdout.push(t), term.screen.feed(`${t}\n`)),
     err: (t) => errors.push(t),
     portProblem: o.busy ?? (() => null),
     reach: async (a) => (o.unreachable?.includes(`${a.host}:${a.port}`) ? "connection refused" : null),
-    offerService: true,
+    offerService: o.systemd ?? true,
     installService: async (path) => (installs.push(path), 0),
     now: new Date("2026-01-02T03:04:05Z"),
     trapSigint: false,
@@ -64,7 +72,8 @@ async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}
     installs,
     async answer(prompt, keys = "") {
       await term.screen.waitFor(prompt, 5_000);
-      term.send(keys.startsWith("\x1b") || keys === KEY.ctrlC ? keys : `${keys}\r`);
+      // Typed text replaces a prefilled default (Ctrl-U clears the line first), as a person would.
+      term.send(keys.startsWith("\x1b") || keys === KEY.ctrlC ? keys : keys === "" || keys === KEY.enter ? `${keys}\r` : `${KEY.clearLine}${keys}\r`);
     },
   };
   const running = runInit(o.argv ?? [], deps);
@@ -72,7 +81,7 @@ async function drive(script: (h: Harness) => Promise<void>, o: DriveOptions = {}
   const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`wizard still running after ${timeoutMs} ms:\n${term.screen.text().slice(-1500)}`)), timeoutMs)));
   try {
     const [code] = await Promise.race([Promise.all([running, script(h)]), deadline]);
-    return { code, screen: term.screen.text(), dir, installs, errors };
+    return { code, screen: term.screen.text(), dir, installs, errors, stdout };
   } finally {
     clearTimeout(timer);
     term.input.end();
@@ -107,7 +116,8 @@ interface TlsScript {
 }
 
 /** The usual path through the wizard with `servers`; the caller answers from `stopAt` on. */
-async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; redis?: (h: Harness) => Promise<void>; client?: (h: Harness) => Promise<void>; metrics?: string; service?: boolean; output?: string } = {}) {
+async function answerAll(h: Harness, o: { begun?: boolean; listen?: string; tls?: TlsScript; servers?: string[]; balance?: string; health?: string; redis?: (h: Harness) => Promise<void>; client?: (h: Harness) => Promise<void>; metrics?: string; service?: boolean; output?: string } = {}) {
+  if (!o.begun) await begin(h, o);
   await h.answer(LISTEN, o.listen ?? "127.0.0.1:16380");
   await h.answer(TLS, o.tls ? KEY.left + KEY.enter : KEY.enter);
   await o.tls?.files(h);
@@ -129,6 +139,10 @@ async function answerAll(h: Harness, o: { listen?: string; tls?: TlsScript; serv
   await h.answer(CLIENT, o.client ? KEY.left + KEY.enter : KEY.enter);
   await o.client?.(h);
   await h.answer(METRICS, o.metrics ?? "");
+}
+
+/** The first two questions: the service (No unless `service`), then where the file goes (Enter: the suggestion). */
+async function begin(h: Harness, o: { service?: boolean; output?: string } = {}) {
   await h.answer(SERVICE, o.service ? KEY.up + KEY.enter : KEY.enter);
   await h.answer(OUTPUT, o.output ?? "");
 }
@@ -160,6 +174,7 @@ describe("the wizard, in-process", () => {
 
   test("listen: a syntax error and a busy port are refused at the prompt; a low port only warns", async () => {
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "localhost");
       await h.term.screen.waitFor("is missing a port");
       h.term.send(`${KEY.backspace.repeat(9)}127.0.0.1:7000\r`);
@@ -176,6 +191,7 @@ describe("the wizard, in-process", () => {
 
   test("servers: several, with syntax, duplicate and at-least-one checks; unreachable ones are reported with the spinner", async () => {
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
@@ -250,6 +266,7 @@ describe("the wizard, in-process", () => {
 
   test("a custom check takes send and expect text, escapes as in TOML", async () => {
     const r = await drive(async (h) => {
+      await begin(h, { output: "memcached.toml" });
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:11211");
@@ -261,8 +278,6 @@ describe("the wizard, in-process", () => {
       await h.answer("Text the reply must contain", "VERSION ");
       await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "off");
-      await h.answer(SERVICE, KEY.enter);
-      await h.answer(OUTPUT, "memcached.toml");
       await h.answer("Write memcached.toml?", KEY.enter);
     });
     expect(r.code).toBe(0);
@@ -275,6 +290,7 @@ describe("the wizard, in-process", () => {
 
   test("metrics: the proxy's own address is refused", async () => {
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "127.0.0.1:16380");
       await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "10.0.0.5:6379");
@@ -301,42 +317,179 @@ describe("the wizard, in-process", () => {
     expect(r.screen).toContain("systemctl status aegis");
   });
 
-  test("an existing file is never overwritten without asking: No keeps it (exit 1), Yes replaces it", async () => {
+  test("an existing file is settled before the other questions: No asks for another path, Yes replaces it after the final yes", async () => {
     const dir = tempDir("aegis-init-");
     const path = join(dir, "aegis.toml");
     writeFileSync(path, "# mine\n");
+    const other = await drive(async (h) => {
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("aegis.toml already exists. Replace it?", KEY.enter); // default: No, another path
+      await h.answer(OUTPUT, "other.toml");
+      await answerAll(h, { begun: true });
+      await h.answer("Write other.toml?", KEY.enter);
+    }, { dir });
+    expect(other.code).toBe(0);
+    expect(other.screen.indexOf("already exists")).toBeLessThan(other.screen.indexOf(LISTEN));
+    expect(readFileSync(path, "utf8")).toBe("# mine\n");
+    expect(() => loadConfigFile(join(dir, "other.toml"))).not.toThrow();
+
+    const replaced = await drive(async (h) => {
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("aegis.toml already exists. Replace it?", KEY.down + KEY.enter);
+      await answerAll(h, { begun: true });
+      await h.answer("Replace aegis.toml with this file?", KEY.enter);
+    }, { dir });
+    expect(replaced.code).toBe(0);
+    expect(replaced.screen).toMatch(/File +aegis\.toml \(replaced\)/);
+    expect(() => loadConfigFile(path)).not.toThrow();
+
+    // Said yes at first, no at the end: the old file stays.
+    writeFileSync(path, "# mine\n");
     const kept = await drive(async (h) => {
-      await answerAll(h);
-      await h.answer("aegis.toml already exists. Overwrite it?", KEY.enter); // default: No
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, "");
+      await h.answer("aegis.toml already exists. Replace it?", KEY.down + KEY.enter);
+      await answerAll(h, { begun: true });
+      await h.answer("Replace aegis.toml with this file?", KEY.down + KEY.down + KEY.enter);
     }, { dir });
     expect(kept.code).toBe(1);
     expect(kept.screen).toContain("Nothing written: aegis.toml is unchanged.");
     expect(readFileSync(path, "utf8")).toBe("# mine\n");
+  });
 
-    const replaced = await drive(async (h) => {
-      await answerAll(h);
-      await h.answer("aegis.toml already exists. Overwrite it?", KEY.left + KEY.enter);
-    }, { dir });
-    expect(replaced.code).toBe(0);
-    expect(() => loadConfigFile(path)).not.toThrow();
+  test("a directory is refused as the path, with the file name to add", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(SERVICE, KEY.enter);
+      await h.answer(OUTPUT, ".");
+      await h.term.screen.waitFor(". is a directory: give a file name, e.g. ./aegis.toml");
+      h.term.send(KEY.ctrlC);
+    });
+    expect(r.code).toBe(130);
   });
 
   test("declining the write writes nothing (exit 1)", async () => {
     const r = await drive(async (h) => {
       await answerAll(h);
-      await h.answer("Write aegis.toml?", KEY.right + KEY.enter);
+      await h.answer("Write aegis.toml?", KEY.down + KEY.down + KEY.enter);
     });
     expect(r.code).toBe(1);
+    expect(r.screen).toContain("Nothing written.");
     expect(existsSync(join(r.dir, "aegis.toml"))).toBe(false);
   });
 
+  test("no at the end offers another path and keeps every answer", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h, { listen: "127.0.0.1:16391", servers: ["10.0.0.7:6379"], balance: "least_conn" });
+      await h.answer("Write aegis.toml?", KEY.down + KEY.enter);
+      await h.answer(OUTPUT, "kept/answers.toml");
+      await h.answer("Write kept/answers.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    expect(existsSync(join(r.dir, "aegis.toml"))).toBe(false);
+    const config = loadConfigFile(join(r.dir, "kept/answers.toml"));
+    expect(config.listeners[0]!.bind).toEqual({ host: "127.0.0.1", port: 16391 });
+    expect(config.upstreams[0]).toMatchObject({ balance: "least_conn" });
+    expect(config.upstreams[0]!.servers.map((s) => s.name)).toEqual(["10.0.0.7:6379"]);
+  });
+
+  test("a write that fails says why and offers another path; the answers are kept", async () => {
+    const dir = tempDir("aegis-init-");
+    writeFileSync(join(dir, "plain"), "a file, not a directory\n");
+    const r = await drive(async (h) => {
+      await answerAll(h, { output: "plain/aegis.toml", listen: "127.0.0.1:16392" });
+      await h.answer("Write plain/aegis.toml?", KEY.enter);
+      await h.answer("Could not write plain/aegis.toml. Try again?", KEY.down + KEY.enter);
+      await h.answer(OUTPUT, "elsewhere.toml");
+      await h.answer("Write elsewhere.toml?", KEY.enter);
+    }, { dir });
+    expect(r.code).toBe(0);
+    expect(r.screen).toContain(`cannot write ${join(dir, "plain/aegis.toml")}`);
+    expect(loadConfigFile(join(dir, "elsewhere.toml")).listeners[0]!.bind.port).toBe(16392);
+  });
+
+  test("a bare port listens on every IPv4 address; for metrics it stays on loopback", async () => {
+    const r = await drive(async (h) => {
+      await answerAll(h, { listen: "16393", metrics: "16394" });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const config = loadConfigFile(join(r.dir, "aegis.toml"));
+    expect(config.listeners[0]!.bind).toEqual({ host: "0.0.0.0", port: 16393 });
+    expect(config.metrics.listen).toEqual({ host: "127.0.0.1", port: 16394 });
+    expect(r.screen).toMatch(/Listen on +0\.0\.0\.0:16393/);
+  });
+
+  test("where systemd does not run, the service is not offered, nor suggested in the next steps", async () => {
+    const r = await drive(async (h) => {
+      await h.term.screen.waitFor("systemd does not run here");
+      await h.answer(OUTPUT, "");
+      await answerAll(h, { begun: true });
+      await h.answer("Write aegis.toml?", KEY.enter);
+    }, { systemd: false });
+    expect(r.code).toBe(0);
+    expect(r.screen).not.toContain(SERVICE);
+    expect(r.screen).toContain("Next steps:");
+    expect(r.screen).not.toContain("service install");
+    expect(r.screen).toMatch(/Service +no/);
+  });
+
+  test("next steps warn that the service would not see a file under /tmp (PrivateTmp)", async () => {
+    // The test's directory is under /tmp, as a newcomer's first try often is.
+    const r = await drive(async (h) => {
+      await answerAll(h);
+      await h.answer("Write aegis.toml?", KEY.enter);
+    });
+    expect(r.code).toBe(0);
+    const path = join(r.dir, "aegis.toml");
+    expect(r.dir.startsWith("/tmp/")).toBe(true);
+    expect(r.screen).toContain(`sudo aegis service install --config ${path} --now`);
+    expect(r.screen).toContain(`warning: the service would not see ${path} (PrivateTmp=yes gives the service its own empty /tmp): copy it to /etc/aegis/aegis.toml`);
+  });
+
+  test("choosing the service and a path under /tmp warns at once", async () => {
+    const r = await drive(async (h) => {
+      await h.answer(SERVICE, KEY.up + KEY.enter);
+      await h.answer(OUTPUT, "here.toml");
+      await h.term.screen.waitFor("The service would not see");
+      await h.answer(LISTEN, KEY.ctrlC);
+    });
+    expect(r.code).toBe(130);
+    expect(r.screen).toContain(`The service would not see ${join(r.dir, "here.toml")}: PrivateTmp=yes gives the service its own empty /tmp`);
+  });
+
+  test("-o - draws the wizard on stderr and puts the file alone on stdout", async () => {
+    let raw = "";
+    const stdoutStream = new (await import("node:stream")).Writable({ write(chunk, _e, cb) { raw += chunk.toString(); cb(); } });
+    const r = await drive(async (h) => {
+      // No service question (a printed file cannot be installed) and no path question.
+      await answerAll(h, { begun: true, listen: "127.0.0.1:16395" });
+      await h.answer("Write it to stdout?", KEY.enter);
+    }, { argv: ["-o", "-"], output: stdoutStream });
+    expect(r.code).toBe(0);
+    expect(raw).toBe("");
+    expect(r.stdout).toHaveLength(1);
+    expect(parseConfig(r.stdout[0]!, "stdin.toml").listeners[0]!.bind.port).toBe(16395);
+    expect(r.screen).not.toContain(SERVICE);
+    expect(r.screen).not.toContain(OUTPUT);
+  });
+
+  test("--service where systemd does not run is refused before anything is written", async () => {
+    const r = await drive(async () => {}, { argv: ["--listen", "6380", "--server", "10.0.0.5:6379", "--yes", "--service"], systemd: false, interactive: false });
+    expect(r.code).toBe(2);
+    expect(r.errors.join("\n")).toContain("--service: systemd does not run here (no /run/systemd/system)");
+    expect(existsSync(join(r.dir, "aegis.toml"))).toBe(false);
+    expect(r.installs).toEqual([]);
+  });
+
   // Ctrl-C at each prompt in turn: exit 130 and nothing on disk.
-  const prompts = [LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, CLIENT, METRICS, SERVICE, OUTPUT, "Write aegis.toml?"];
+  const prompts = [SERVICE, OUTPUT, LISTEN, TLS, FIRST, NEXT(2), REACH, BALANCE, HEALTH, CLIENT, METRICS, "Write aegis.toml?"];
   test.each(prompts.map((p, i) => [i, p] as const))("Ctrl-C at prompt %d (%s): exit 130, nothing written", async (index) => {
     const r = await drive(async (h) => {
       const answers: [string, string][] = [
-        [LISTEN, ""], [TLS, KEY.enter], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter], [BALANCE, KEY.enter],
-        [HEALTH, KEY.enter], [CLIENT, KEY.enter], [METRICS, ""], [SERVICE, KEY.enter], [OUTPUT, ""], ["Write aegis.toml?", KEY.enter],
+        [SERVICE, KEY.enter], [OUTPUT, ""], [LISTEN, ""], [TLS, KEY.enter], [FIRST, "10.0.0.5:6379"], [NEXT(2), ""], [REACH, KEY.right + KEY.enter],
+        [BALANCE, KEY.enter], [HEALTH, KEY.enter], [CLIENT, KEY.enter], [METRICS, ""], ["Write aegis.toml?", KEY.enter],
       ];
       for (const [prompt, keys] of answers.slice(0, index)) await h.answer(prompt, keys);
       await h.answer(prompts[index]!, KEY.ctrlC);
@@ -348,6 +501,7 @@ describe("the wizard, in-process", () => {
 
   test("flags prefill the answers: Enter accepts each", async () => {
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.enter);
       await h.answer(FIRST, "");
@@ -358,8 +512,6 @@ describe("the wizard, in-process", () => {
       await h.answer(HEALTH, KEY.enter);
       await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "");
-      await h.answer(SERVICE, KEY.enter);
-      await h.answer(OUTPUT, "");
       await h.answer("Write pre.toml?", KEY.enter);
     }, { argv: ["--listen", "127.0.0.1:16399", "--server", "10.1.1.1:5432", "--server", "10.1.1.2:5432", "--balance", "least_conn", "--health", "postgresql", "--metrics", "off", "-o", "pre.toml"] });
     expect(r.code).toBe(0);
@@ -431,6 +583,7 @@ describe("the TLS question", () => {
   test("an empty key is refused unless the certificate file holds the key", async () => {
     const dir = certDir();
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.left + KEY.enter);
       await h.answer(CERT, "server.pem");
@@ -473,6 +626,7 @@ describe("the TLS question", () => {
   test("--tls-cert and --tls-key prefill the answers: Enter accepts each", async () => {
     const dir = certDir();
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.enter); // the flags make yes the default
       await h.answer(CERT, "");
@@ -484,8 +638,6 @@ describe("the TLS question", () => {
       await h.answer(HEALTH, KEY.enter);
       await h.answer(CLIENT, KEY.enter);
       await h.answer(METRICS, "");
-      await h.answer(SERVICE, KEY.enter);
-      await h.answer(OUTPUT, "");
       await h.answer("Write aegis.toml?", KEY.enter);
     }, { dir, argv: ["--listen", "127.0.0.1:16398", "--server", "10.1.1.1:6379", "--tls-cert", "server.pem", "--tls-key", "server-key.pem", "--metrics", "off"] });
     expect(r.code).toBe(0);
@@ -517,6 +669,7 @@ describe("the TLS question", () => {
   test.each([CERT, KEYFILE])("Ctrl-C at %s exits 130 and writes nothing", async (prompt) => {
     const dir = certDir();
     const r = await drive(async (h) => {
+      await begin(h);
       await h.answer(LISTEN, "");
       await h.answer(TLS, KEY.left + KEY.enter);
       if (prompt === KEYFILE) await h.answer(CERT, "server.pem");
@@ -558,6 +711,13 @@ describe("flags", () => {
     expect(problem(["--metrics", ":99999"])).toContain("is not a valid port");
     expect(problem(["--yes=no"])).toBe("--yes takes no value");
     expect(answersFromFlags(parseInitFlags(["--yes"]))).toEqual(["--listen HOST:PORT", "--server HOST:PORT (once per server)"]);
+  });
+
+  test("a bare port: --listen on every IPv4 address, --metrics on loopback", () => {
+    const flags = parseInitFlags(["--listen", "6380", "--metrics", "9091"]);
+    expect(flags.listen).toBe("0.0.0.0:6380");
+    expect(flags.metrics).toBe("127.0.0.1:9091");
+    expect(problem(["--listen", "99999"])).toContain(`--listen "0.0.0.0:99999" is not a valid port`);
   });
 
   test("only algorithms the schema accepts at run time pass --balance", () => {
@@ -637,6 +797,21 @@ describe("through the command line (from source)", () => {
     const r = await run([...SOURCE_COMMAND, "init", "--listen", "0.0.0.0:6380", "--server", "10.0.0.5:6379", "--yes", "--output", "not-a-dir/aegis.toml"], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`aegis: cannot write ${dir}/not-a-dir/aegis.toml`);
+  });
+
+  test("--output - puts the file alone on stdout: it loads as it is", async () => {
+    const dir = tempDir("aegis-init-");
+    const r = await run([...SOURCE_COMMAND, "init", "--listen", "6380", "--server", "10.0.0.5:6379", "--yes", "-o", "-"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith("# aegis.toml, written by `aegis init`")).toBe(true);
+    expect(r.stdout).toContain("aegis check --config FILE");
+    expect(parseConfig(r.stdout, "stdout.toml").listeners[0]!.bind).toEqual({ host: "0.0.0.0", port: 6380 });
+    expect(readdirSync(dir)).toEqual([]);
+    const service = await run([...SOURCE_COMMAND, "init", "--listen", "6380", "--server", "10.0.0.5:6379", "--yes", "-o", "-", "--service"], { cwd: dir });
+    expect(service.code).toBe(2);
+    expect(service.stderr).toContain("--service needs a file to install, not --output -");
+    expect(service.stdout).toBe("");
   });
 
   test("bad flags exit 2 with the problem and a pointer to the help", async () => {

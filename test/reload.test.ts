@@ -66,8 +66,8 @@ describe("reload", () => {
     };
     const done = await reloadWith(aegis, toml(second));
     expect(done.msg).toBe("reloaded");
-    expect(done.changes).toContain(`upstream app: server ${a.address} removed: its sessions go on, it gets no new ones`);
-    expect(done.changes).toContain(`listener side added on 127.0.0.1:${extraPort}`);
+    expect(done.changes).toContain(`upstreams.app.servers (+1 -1): added ${b.address}; removed ${a.address} (their sessions go on, they get no new ones)`);
+    expect(done.changes).toContain(`listeners.side: added on 127.0.0.1:${extraPort}`);
     // New sessions go to the new server, on the old and the new listener.
     for (let i = 0; i < 4; i++) expect(await greeting(port)).toBe("b");
     expect(await greeting(extraPort)).toBe("b");
@@ -81,7 +81,7 @@ describe("reload", () => {
     clients.push(onSide);
     await onSide.waitFor((t) => t === "b\n");
     const third = await reloadWith(aegis, toml({ ...second, listeners: [second.listeners[0]!] }));
-    expect(third.changes).toContain(`listener side on 127.0.0.1:${extraPort} removed: stops accepting, its sessions go on`);
+    expect(third.changes).toContain(`listeners.side: removed from 127.0.0.1:${extraPort} (it stops accepting, its sessions go on)`);
     const refused = await Bun.connect({ hostname: "127.0.0.1", port: extraPort, socket: { data() {} } }).then(() => false, () => true);
     expect(refused).toBe(true);
     onSide.write("side still relays");

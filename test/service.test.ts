@@ -180,6 +180,18 @@ describe("install, status, uninstall through the binary (into --unit-dir)", () =
     expect(after.stdout).toContain("not installed");
   }, 30_000);
 
+  test("with --unit-dir a missing user is not created: the machine is left alone, the command to run is printed", async () => {
+    const i = installation();
+    const unitDir = join(i.dir, "units");
+    const user = `aegis-t${process.pid}`;
+    const install = await run([i.bin, "service", "install", "--config", i.config, "--unit-dir", unitDir, "--user", user], { cwd: i.dir });
+    expect(install.code).toBe(0);
+    expect(install.stdout).toContain(`the user ${user} is not created here`);
+    expect(install.stdout).toContain(`useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment aegis proxy ${user}`);
+    expect(readFileSync(join(unitDir, "aegis.service"), "utf8")).toContain(`User=${user}`);
+    expect((await run(["getent", "passwd", user])).code).not.toBe(0);
+  }, 30_000);
+
   test("refusals: a config that does not load, --user root, an unknown action or option", async () => {
     const i = installation();
     writeFileSync(i.config, "[[listener]]\nbind = 1\n");
@@ -254,6 +266,20 @@ describe("decisions on a fake system", () => {
     expect(await runService(["uninstall"], f.deps)).toBe(0);
     expect(f.commands).toEqual([["systemctl", "disable", "--now", "aegis.service"], ["systemctl", "daemon-reload"]]);
     expect(existsSync(join(f.dir, "system/aegis.service"))).toBe(false);
+  });
+
+  test("--unit-dir elsewhere touches nothing but that directory: no useradd, no systemctl, even as root with systemd", async () => {
+    const f = fake({ root: true, systemd: true });
+    const dir = join(f.dir, "image/etc/systemd/system");
+    expect(await runService(["install", "--config", f.config, "--unit-dir", dir, "--now"], f.deps)).toBe(0);
+    expect(f.commands).toEqual([]);
+    expect(existsSync(join(dir, "aegis.service"))).toBe(true);
+    expect(existsSync(join(f.dir, "system"))).toBe(false);
+    expect(f.out.join("\n")).toContain("the user aegis is not created here");
+    expect(f.out.join("\n")).toContain(`not started: ${dir} is not where systemd looks for units`);
+    // Named as systemd's own directory, it is the system's install.
+    expect(await runService(["install", "--config", f.config, "--unit-dir", join(f.dir, "system")], f.deps)).toBe(0);
+    expect(f.commands[0]?.[0]).toBe("useradd");
   });
 
   test("without systemd the unit is written and the user told it was not started", async () => {

@@ -312,7 +312,7 @@ describe("stick through the binary, two Workers", () => {
     const before = await placements(a);
     expect(before[clients[0]!]).toEqual([went[clients[0]!]!, 1]);
     const line = await reload(a, config(backends, { listener: `idle_timeout = "5m"` }));
-    expect(line.changes).toEqual(["listener main settings changed"]);
+    expect(line.changes).toEqual(["listeners.main.idle_timeout: 10m -> 5m"]);
     expect(await placements(a)).toEqual(before);
     for (const c of clients) expect(await sessionFrom(c, a.port)).toBe(went[c]!);
     await open.end();

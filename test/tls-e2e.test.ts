@@ -252,7 +252,7 @@ describe("certificate reload", () => {
     writeFileSync(key, pki.serverB.key);
     aegis.proc.kill("SIGHUP");
     const reloaded = await aegis.waitForLog((l) => l.msg === "reloaded", 20_000);
-    expect(String(reloaded.changes)).toContain("new TLS settings or certificates");
+    expect(String(reloaded.changes)).toContain("listeners.main.tls: new settings or certificates");
     expect((await sClientSubject(aegis.port, "b.test", pki.ca.certPath)).cn).toBe("b.test");
     openGate(); // only now do the 50 sessions send their second halves
     const result = await within(streams.done, 120_000, "50 TLS streams finished");

@@ -39,9 +39,7 @@ export function parseAddress(value: string, path: string, use: AddressUse = "bin
     if (colon < 0) throw fail(`is missing a port (expected host:port, e.g. "${shorten(value)}:${use === "bind" ? 8081 : 6379}")`);
     host = value.slice(0, colon);
     portText = value.slice(colon + 1);
-    if (host.includes(":")) {
-      throw fail(`looks like an IPv6 address without brackets (write "[${shorten(host)}]:${shorten(portText)}")`);
-    }
+    if (host.includes(":")) throw fail(colonsProblem(value, host, portText, use));
     if (host === "" && use === "connect") throw fail(`needs a host (e.g. "127.0.0.1${shorten(value)}")`);
     if (host === "") host = "0.0.0.0";
     const why = hostProblem(host);
@@ -55,6 +53,16 @@ export function parseAddress(value: string, path: string, use: AddressUse = "bin
   if (!(port <= 65535)) throw fail(`is not a valid port`);
   if (port === 0 && use === "connect") throw fail(`is not a valid port for a server (0 is only for binds)`);
   return { host, port };
+}
+
+/** The address, or undefined when it does not parse: for checks across keys, whose callers report the parse error elsewhere. */
+export function quietAddress(value: string | undefined, use: AddressUse = "bind"): Address | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseAddress(value, "", use);
+  } catch {
+    return undefined;
+  }
 }
 
 /** "127.0.0.1:80", "[::1]:80": the form parseAddress reads back. */
@@ -102,6 +110,26 @@ function hostKind(host: string): { host: string; v4: boolean; loopback: boolean 
   }
   const name = host.toLowerCase().replace(/\.$/, "");
   return { host: name, v4: true, loopback: name === "127.0.0.1" };
+}
+
+/**
+ * Why an address with more than one ":" (outside brackets) is wrong. An IPv6 host wants brackets;
+ * "10.0.0.1:6379:1" is an address with something after its port, most likely a weight written the
+ * way some proxies take it, so the hint gives aegis's form for that.
+ */
+function colonsProblem(value: string, host: string, portText: string, use: AddressUse): string {
+  if (!isIPv6(host) && isIPv6(value)) return `looks like an IPv6 address without brackets and port (write e.g. "[${shorten(value)}]:${use === "bind" ? 8081 : 6379}")`;
+  if (isIPv6(host)) return `looks like an IPv6 address without brackets (write "[${shorten(host)}]:${shorten(portText)}")`;
+  const [first = "", port = "", ...rest] = value.split(":");
+  if (first === "" || hostProblem(first) || !/^\d{1,5}$/.test(port)) return `is not host:port (an IPv6 address goes in brackets, e.g. "[::1]:6379")`;
+  const address = `${shorten(first)}:${port}`;
+  const extra = quote(shorten(`:${rest.join(":")}`));
+  const w = rest.join(":");
+  // WEIGHT_BOUNDS (1..1000) of schema.ts, which reaches this file through fields.ts: not imported back.
+  if (use === "connect" && /^([1-9]\d{0,2}|1000)$/.test(w)) {
+    return `has ${extra} after its port (a server is host:port; to give it a weight, write { address = "${address}", weight = ${w} })`;
+  }
+  return `has ${extra} after its port (${use === "bind" ? "a bind" : "a server"} is host:port: write "${address}")`;
 }
 
 function isIPv6(host: string): boolean {

@@ -4,7 +4,7 @@ import { ConfigError, problem } from "./errors.ts";
 import { parseDuration, formatDuration } from "./duration.ts";
 import { parseAddress, type AddressUse } from "./address.ts";
 import { didYouMean } from "./suggest.ts";
-import { readSection, isTable, describe } from "./section.ts";
+import { readSection, readFields, isTable, describe } from "./section.ts";
 import { parseRate, RATE_PATTERN } from "./rate.ts";
 import type { RateLimit } from "./types.ts";
 import { formatCidr, parseCidr } from "../net/cidr.ts";
@@ -212,20 +212,22 @@ export function text(o: Common & { check?: (value: string) => string | undefined
 
 /**
  * A nested table of `items` (written inline, `key = { ... }`, or as `[section.key]`).
- * `build` turns its values into the result and may report problems between keys.
+ * `check` finds problems between keys; it sees the values that converted even when others did
+ * not, so a conflict is reported with them. `build` turns a table without problems into the result.
  */
 export function table<F extends Fields, T>(
   items: F,
-  o: Common & { build: (v: Values<F>, path: string) => T },
+  o: Common & { check?: (v: Partial<Values<F>>, path: string) => string[]; build: (v: Values<F>, path: string) => T },
 ): Field<T> {
-  const { build, ...data } = o;
+  const { build, check, ...data } = o;
   return {
     type: "table", items, ...data,
     convert(value, path) {
       const problems: string[] = [];
-      const values = readSection(value, items, path, problems);
-      if (!values) throw new ConfigError(problems);
-      return build(values, path);
+      const values = readFields(value, items, path, problems);
+      if (values && check) problems.push(...check(values, path));
+      if (!values || problems.length > 0) throw new ConfigError(problems);
+      return build(values as Values<F>, path);
     },
   };
 }

@@ -1,8 +1,8 @@
 // Reads the [[listener]] items: schema checks, the upstream reference, duplicate names and binds.
-import type { Address, ListenerAdmissionConfig } from "./types.ts";
+import type { ListenerAdmissionConfig } from "./types.ts";
 import type { Values } from "./fields.ts";
-import { addressKey, formatAddress, parseAddress } from "./address.ts";
-import { readSection, firstSeen, stringAt, isTable } from "./section.ts";
+import { addressKey, formatAddress, quietAddress } from "./address.ts";
+import { readFields, firstSeen, stringAt, isTable } from "./section.ts";
 import { didYouMean } from "./suggest.ts";
 import { belongsIn } from "./top-level.ts";
 import { LISTENER } from "./schema.ts";
@@ -20,7 +20,10 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
   const binds = new Map<string, number>();
   return raw.map((item, i) => {
     const path = `listener[${i}]`;
-    const l = readSection(item, LISTENER, path, problems, belongsIn);
+    const before = problems.length;
+    // What did convert, even beside a key that did not: its files and PROXY keys are checked too.
+    const v = readFields(item, LISTENER, path, problems, belongsIn);
+    const l = v && problems.length === before ? (v as Values<typeof LISTENER>) : undefined;
     // Cross-checks use what was written, so they run even when other keys of the item are bad.
     const target = stringAt(item, "upstream");
     if (target !== undefined && upstreams && !upstreams.includes(target)) {
@@ -36,10 +39,11 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
       problems.push(`${path}.bind: "${formatAddress(bind)}" is already bound by listener[${firstBind}]`);
     }
     checkRoutes(item, path, upstreams, problems);
-    const proxyProtocol = l && proxyProtocolOf(l, path, problems);
+    const proxyProtocol = v?.proxy_protocol !== undefined && v.proxy_protocol_timeout !== undefined
+      ? proxyProtocolOf(v as Values<typeof LISTENER>, path, problems) : undefined;
+    const tls = v?.tls && files.listener(v.tls, `${path}.tls`);
     if (!l) return undefined;
     if (l.proxy_protocol !== "off" && !proxyProtocol) return undefined;
-    const tls = l.tls && files.listener(l.tls, `${path}.tls`);
     if (l.tls && !tls) return undefined;
     return {
       explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, bufferLimit: l.buffer_limit, ...admissionOf(l),
@@ -66,16 +70,6 @@ function checkRoutes(item: unknown, path: string, upstreams: string[] | undefine
       problems.push(`${at}.upstream: no [[upstream]] named ${quote(target)}${didYouMean(target, upstreams)}`);
     }
   });
-}
-
-/** The address, or undefined when it does not parse (readSection has reported that already). */
-function quietAddress(value: string | undefined): Address | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseAddress(value, "");
-  } catch {
-    return undefined;
-  }
 }
 
 /** The listener's admission keys, present only when one is set, so a listener without them reads as before. */

@@ -4,11 +4,13 @@ import { ConfigError } from "./errors.ts";
 import { parseToml } from "./toml.ts";
 import { validate } from "./validate.ts";
 import { capProblem } from "./quote.ts";
+import { placeProblems } from "./placed.ts";
 import { MAX_CONFIG_BYTES, readBoundedFile, readFailure } from "./read-file.ts";
 
 /**
  * Parses and validates config text. `source` is the file name used in messages and kept in
- * Config.source. Throws ConfigError listing every problem, each prefixed `<source>: `.
+ * Config.source. Throws ConfigError listing every problem in the order of the file, each prefixed
+ * `<source>:<line>:<column>: ` (the key, or its table's header) or, about the whole file, `<source>: `.
  */
 export function parseConfig(text: string, source: string): Config {
   // A file may start with one byte order mark (editors on Windows write it). A second one is not
@@ -16,12 +18,13 @@ export function parseConfig(text: string, source: string): Config {
   if (text.startsWith("\uFEFF\uFEFF")) {
     throw new ConfigError([`${source}:1:2: a second byte order mark (U+FEFF): a file may start with one at most`]);
   }
-  const doc = parseToml(text.replace(/^\uFEFF/, ""), source);
+  const body = text.replace(/^\uFEFF/, "");
+  const doc = parseToml(body, source);
   try {
     return validate(doc, source);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    throw new ConfigError(e.problems.map((p) => `${source}: ${capProblem(p)}`));
+    throw new ConfigError(placeProblems(e.problems.map(capProblem), body, source));
   }
 }
 

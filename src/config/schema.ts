@@ -166,18 +166,27 @@ export const HEALTH = {
 type HealthValues = { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string;
   check: (typeof CHECKS)[number]; password_file?: string; username?: string; role: "any" | "primary" | "replica"; user?: string; database?: string; path?: string; status?: string; host?: string };
 
-function buildHealth(v: HealthValues, path: string): HealthCheckConfig {
+/**
+ * Keys of a health table that do not go together. `v` may lack keys that did not convert (a bad
+ * check, a bad interval): each rule looks only at what it has, so its problem joins theirs.
+ */
+function healthProblems(v: Partial<HealthValues>, path: string): string[] {
   const problems: string[] = [];
-  for (const [key, belongs] of Object.entries(CHECK_KEYS)) {
-    if ((v as Record<string, unknown>)[key] !== undefined && belongs !== v.check) problems.push(`${path}.${key}: only with check = "${belongs}" (this check is "${v.check}")`);
+  if (v.check !== undefined) {
+    for (const [key, belongs] of Object.entries(CHECK_KEYS)) {
+      if ((v as Record<string, unknown>)[key] !== undefined && belongs !== v.check) problems.push(`${path}.${key}: only with check = "${belongs}" (this check is "${v.check}")`);
+    }
+    if (v.role !== undefined && v.role !== "any" && v.check !== "redis") problems.push(`${path}.role: only with check = "redis"; for PostgreSQL behind Patroni use check = "http" with path = "/primary"`);
   }
-  if (v.role !== "any" && v.check !== "redis") problems.push(`${path}.role: only with check = "redis"; for PostgreSQL behind Patroni use check = "http" with path = "/primary"`);
   if (v.username !== undefined && v.password_file === undefined) problems.push(`${path}.username: needs password_file`);
   if (v.send !== undefined && v.send_hex !== undefined) problems.push(`${path}: give send or send_hex, not both`);
   const expects = [v.expect, v.expect_hex, v.expect_regex].filter((e) => e !== undefined).length;
   if (expects > 1) problems.push(`${path}: give only one of expect, expect_hex and expect_regex`);
-  if (v.timeout > v.interval) problems.push(`${path}.timeout: must not be longer than interval, or checks would overlap`);
-  if (problems.length) throw new ConfigError(problems);
+  if (v.timeout !== undefined && v.interval !== undefined && v.timeout > v.interval) problems.push(`${path}.timeout: must not be longer than interval, or checks would overlap`);
+  return problems;
+}
+
+function buildHealth(v: HealthValues): HealthCheckConfig {
   const sendHex = v.send !== undefined ? toHex(v.send) : v.send_hex !== undefined ? v.send_hex.replace(/\s+/g, "").toLowerCase() : null;
   const expect: HealthCheckConfig["expect"] =
     v.expect !== undefined ? { kind: "bytes", hex: toHex(v.expect) }
@@ -215,6 +224,7 @@ export const UPSTREAM = {
   health: optional(table(HEALTH, {
     defaultText: "no active checks: servers count as up until passive checks eject them",
     description: `Active checks, e.g. { interval = "2s", timeout = "1s", rise = 2, fall = 3, send = "PING\\r\\n", expect = "+PONG" }; without it servers are assumed up.`,
+    check: healthProblems,
     build: buildHealth,
   })),
   fail_threshold: integer({ min: 0, max: 1000, default: 5, description: "Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off." }),

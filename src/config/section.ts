@@ -32,11 +32,27 @@ export function readSection<F extends Fields>(
   problems: string[],
   elsewhere?: (key: string) => string | undefined,
 ): Values<F> | undefined {
+  const before = problems.length;
+  const values = readFields(table, fields, path, problems, elsewhere);
+  return values && problems.length === before ? (values as Values<F>) : undefined;
+}
+
+/**
+ * readSection, but the values that did convert come back even when others did not (undefined
+ * only when `table` is no table), so checks across keys can still run and report their problems
+ * together with the rest.
+ */
+export function readFields<F extends Fields>(
+  table: unknown,
+  fields: F,
+  path: string,
+  problems: string[],
+  elsewhere?: (key: string) => string | undefined,
+): Partial<Values<F>> | undefined {
   if (!isTable(table)) {
     problems.push(`${path}: expected a table, got ${describe(table)}`);
     return undefined;
   }
-  const before = problems.length;
   for (const key of Object.keys(table)) {
     if (Object.hasOwn(fields, key)) continue;
     const hint = didYouMean(key, Object.keys(fields)) || (elsewhere?.(key) ?? "");
@@ -58,7 +74,7 @@ export function readSection<F extends Fields>(
       problems.push(...e.problems);
     }
   }
-  return problems.length === before ? (values as Values<F>) : undefined;
+  return values as Partial<Values<F>>;
 }
 
 /** The index `key` was first seen at, or undefined after recording it at `index`: duplicate checks. */

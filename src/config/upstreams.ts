@@ -1,8 +1,9 @@
 // Reads the [[upstream]] items: schema checks, then duplicate names and duplicate servers.
 import type { HealthCheckConfig, UpstreamConfig } from "./types.ts";
 import { fromConfig, MAX_TOKEN_BYTES, readBoundedFile } from "./read-file.ts";
-import { addressKey } from "./address.ts";
-import { readSection, firstSeen, stringAt } from "./section.ts";
+import { addressKey, quietAddress } from "./address.ts";
+import { readFields, firstSeen, stringAt, isTable } from "./section.ts";
+import type { Values } from "./fields.ts";
 import { belongsIn } from "./top-level.ts";
 import { UPSTREAM } from "./schema.ts";
 import { quote } from "./quote.ts";
@@ -20,27 +21,20 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
     const first = name === undefined ? undefined : firstSeen(names, name, i);
     if (name !== undefined && first !== undefined) problems.push(`${path}.name: duplicate name ${quote(name)} (also upstream[${first}])`);
 
-    const u = readSection(item, UPSTREAM, path, problems, belongsIn);
+    const before = problems.length;
+    // What did convert, even beside a key that did not: its discovery, files and servers are checked too.
+    const v = readFields(item, UPSTREAM, path, problems, belongsIn);
     // servers may be left out only when discovery is there to find them.
     const has = (key: string) => typeof item === "object" && item !== null && key in item;
     if (!has("servers") && !has("discovery")) problems.push(`${path}: missing required key "servers" (or discovery, to find them)`);
+    if (isTable(item)) checkServers(item.servers, path, problems);
+    const discovery = readDiscovery(v?.discovery ?? [], path, source, problems);
+    if (v?.servers?.length === 0 && !has("discovery")) problems.push(`${path}.servers: needs at least one server (or discovery, to find them)`);
+    const health = v?.health ? readPassword(v.health, `${path}.health.password_file`, source, problems) : null;
+    const tls = v?.tls && files.upstream(v.tls, `${path}.tls`);
+    const u = v && problems.length === before ? (v as Values<typeof UPSTREAM>) : undefined;
     if (!u) return undefined;
-    const servers = new Map<string, number>();
-    const serverNames = new Map<string, number>();
     const listed = u.servers ?? [];
-    const discovery = readDiscovery(u.discovery ?? [], path, source, problems);
-    if (listed.length === 0 && has("servers") && !u.discovery) problems.push(`${path}.servers: needs at least one server (or discovery, to find them)`);
-    listed.forEach((s, j) => {
-      const dup = firstSeen(servers, addressKey(s.address), j);
-      if (dup !== undefined) problems.push(`${path}.servers[${j}]: "${s.name}" is listed twice (also servers[${dup}])`);
-      const sameName = dup === undefined ? firstSeen(serverNames, s.name, j) : undefined;
-      if (sameName !== undefined) problems.push(`${path}.servers[${j}].name: duplicate name ${quote(s.name)} (also servers[${sameName}])`);
-      if (s.softLimit !== undefined && s.maxConnections !== undefined && s.softLimit >= s.maxConnections) {
-        problems.push(`${path}.servers[${j}].soft_limit: ${s.softLimit} is not below max_connections (${s.maxConnections}), so it would never apply`);
-      }
-    });
-    const health = u.health ? readPassword(u.health, `${path}.health.password_file`, source, problems) : null;
-    const tls = u.tls && files.upstream(u.tls, `${path}.tls`);
     if (u.tls && !tls) return undefined;
     return {
       name: u.name, balance: u.balance, connectTimeoutMs: u.connect_timeout, retries: u.retries,
@@ -54,6 +48,33 @@ export function readUpstreams(raw: unknown[], problems: string[], files: TlsFile
       ...(discovery.length ? { discovery } : {}),
       ...(u.on_down === "close_sessions" ? { onDown: "close_sessions" as const } : {}),
     };
+  });
+}
+
+/**
+ * Checks across servers, on what was written: a server listed twice, a name used twice, a
+ * soft_limit that can never apply. They run even when some server or key is mis-written, so
+ * their problems come out together with that one.
+ */
+function checkServers(written: unknown, path: string, problems: string[]): void {
+  if (!Array.isArray(written)) return;
+  const addresses = new Map<string, number>();
+  const names = new Map<string, number>();
+  written.forEach((s: unknown, j) => {
+    const table = typeof s === "string" ? { address: s } : isTable(s) ? s : undefined;
+    const text = stringAt(table, "address");
+    if (!table || text === undefined) return;
+    // The label is the address as written, unless a name is given (as in the schema's build).
+    const label = stringAt(table, "name") ?? text;
+    const address = quietAddress(text, "connect");
+    const dup = address && firstSeen(addresses, addressKey(address), j);
+    if (dup !== undefined) problems.push(`${path}.servers[${j}]: "${label}" is listed twice (also servers[${dup}])`);
+    const sameName = dup === undefined ? firstSeen(names, label, j) : undefined;
+    if (sameName !== undefined) problems.push(`${path}.servers[${j}].name: duplicate name ${quote(label)} (also servers[${sameName}])`);
+    const { soft_limit: soft, max_connections: max } = table as Record<string, unknown>;
+    if (typeof soft === "bigint" && typeof max === "bigint" && soft > 0n && max > 0n && soft >= max) {
+      problems.push(`${path}.servers[${j}].soft_limit: ${soft} is not below max_connections (${max}), so it would never apply`);
+    }
   });
 }
 

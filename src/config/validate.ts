@@ -4,7 +4,8 @@ import os from "node:os";
 import type { Address, Config } from "./types.ts";
 import { ConfigError } from "./errors.ts";
 import { bindClash, formatAddress } from "./address.ts";
-import { readSection } from "./section.ts";
+import { readFields, readSection } from "./section.ts";
+import type { Values } from "./fields.ts";
 import { ADMIN, GLOBAL, METRICS } from "./schema.ts";
 import { checkTopLevel, belongsIn, tableAt, itemsAt } from "./top-level.ts";
 import { readListeners } from "./listeners.ts";
@@ -27,7 +28,10 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   checkTopLevel(doc, problems);
 
   const globalTable = tableAt(doc, "global", problems);
-  const g = globalTable && readSection(globalTable, GLOBAL, "global", problems, belongsIn);
+  const globalBefore = problems.length;
+  // The keys that did convert still open the GeoIP files and check the regions below.
+  const gv = globalTable && readFields(globalTable, GLOBAL, "global", problems, belongsIn);
+  const g = gv && problems.length === globalBefore ? (gv as Values<typeof GLOBAL>) : undefined;
   const metricsTable = tableAt(doc, "metrics", problems);
   const m = metricsTable && readSection(metricsTable, METRICS, "metrics", problems, belongsIn);
 
@@ -46,8 +50,10 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
   if (metricsListen) checkMetricsClash(metricsListen, listeners, adminTable, problems);
   const a = adminTable && readSection(adminTable, ADMIN, "admin", problems, belongsIn);
   const admin = a && readAdmin(a, source, metricsListen, problems);
-  const geoip = g?.geoip ? openGeo(g.geoip, source, problems) ?? null : null;
-  if (g) checkClientKeys({ geoip: g.geoip !== undefined, regions: g.regions ?? {} }, listeners, upstreams, problems);
+  const geoip = gv?.geoip ? openGeo(gv.geoip, source, problems) ?? null : null;
+  // Only on what geoip and regions say: one that did not convert would make every use of it look wrong.
+  const clientKeys = gv && globalTable && (["geoip", "regions"] as const).every((k) => globalTable[k] === undefined || gv[k] !== undefined);
+  if (clientKeys) checkClientKeys({ geoip: gv.geoip !== undefined, regions: gv.regions ?? {} }, listeners, upstreams, problems);
   if (problems.length > 0 || !g || !m) throw new ConfigError(problems);
 
   return {

@@ -49,6 +49,19 @@ describe("parseAddress", () => {
     expect(configError(() => parseAddress(input, P)).problems).toEqual([expected]);
   });
 
+  test("an address with something after its port is named so, with the form meant", () => {
+    const why = (input: string, use: "bind" | "connect") => configError(() => parseAddress(input, P, use)).problems;
+    // Most likely a weight written the way other proxies take it: aegis's form for that.
+    expect(why("10.0.0.1:6379:1", "connect")).toEqual([
+      `${P}: "10.0.0.1:6379:1" has ":1" after its port (a server is host:port; to give it a weight, write { address = "10.0.0.1:6379", weight = 1 })`,
+    ]);
+    expect(why("redis:6379:x", "connect")).toEqual([`${P}: "redis:6379:x" has ":x" after its port (a server is host:port: write "redis:6379")`]);
+    expect(why("10.0.0.1:6379:5000", "connect")).toEqual([`${P}: "10.0.0.1:6379:5000" has ":5000" after its port (a server is host:port: write "10.0.0.1:6379")`]);
+    expect(why("10.0.0.1:6379:1", "bind")).toEqual([`${P}: "10.0.0.1:6379:1" has ":1" after its port (a bind is host:port: write "10.0.0.1:6379")`]);
+    expect(why("fe80::1", "bind")).toEqual([`${P}: "fe80::1" looks like an IPv6 address without brackets and port (write e.g. "[fe80::1]:8081")`]);
+    expect(why("ab:cd:80", "connect")).toEqual([`${P}: "ab:cd:80" is not host:port (an IPv6 address goes in brackets, e.g. "[::1]:6379")`]);
+  });
+
   test("port 0 binds but never connects", () => {
     expect(parseAddress("127.0.0.1:0", "listener[0].bind", "bind")).toEqual({ host: "127.0.0.1", port: 0 });
     expect(configError(() => parseAddress("127.0.0.1:0", P, "connect")).message).toBe(

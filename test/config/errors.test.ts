@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { configError, problemsOf, MINIMAL } from "./helpers.ts";
+import { configError, problemsOf, placedProblemsOf, MINIMAL } from "./helpers.ts";
 
 /** MINIMAL with extra lines under its [[listener]] and [[upstream]] (and before both). */
 function withKeys(o: { top?: string; listener?: string; upstream?: string }): string {
@@ -28,13 +28,13 @@ describe("TOML syntax errors", () => {
   });
 
   test("a key defined twice", () => {
-    expect(problemsOf(`[global]\nworkers = 1\nworkers = 2\n`)).toEqual([
+    expect(placedProblemsOf(`[global]\nworkers = 1\nworkers = 2\n`)).toEqual([
       "aegis.toml:3:1: trying to redefine an already defined table or value",
     ]);
   });
 
   test("an unterminated table header", () => {
-    expect(problemsOf(`${MINIMAL}\n[global\n`)).toEqual(["aegis.toml:10:8: illegal character in key"]);
+    expect(placedProblemsOf(`${MINIMAL}\n[global\n`)).toEqual(["aegis.toml:10:8: illegal character in key"]);
   });
 });
 
@@ -235,19 +235,22 @@ servers = ["127.0.0.1:99999", "127.0.0.1:6379", "127.0.0.1:6379"]
 name = "redis"
 servers = []
 `, "aegis.toml"));
+  // In the order of the file, each at its key (an unknown key at its own line, a missing one at its
+  // table's header), and the checks across items (the duplicate server) with the rest.
   const expected = [
-    `aegis.toml: unknown top-level key "workers" (it belongs in [global])`,
-    `aegis.toml: unknown table [metric] (did you mean [metrics]?)`,
-    `aegis.toml: global.workers: expected an integer, got "four"`,
-    `aegis.toml: global.log_level: "verbose" is not a valid value (expected one of "error", "warn", "info", "debug")`,
-    `aegis.toml: listener[0]: unknown key "idle_timout" (did you mean "idle_timeout"?)`,
-    `aegis.toml: listener[0].upstream: no [[upstream]] named "rediss" (did you mean "redis"?)`,
-    `aegis.toml: listener[1].name: "bad name" is not a valid name (1-64 letters, digits, "_", "-" or ".", starting with a letter or digit)`,
-    `aegis.toml: listener[1].bind: "127.0.0.1:8081" is already bound by listener[0]`,
-    `aegis.toml: upstream[0].pool: 99999999999999999999 is out of range (0..1000)`,
-    `aegis.toml: upstream[0].servers[0]: "127.0.0.1:99999" is not a valid port`,
-    `aegis.toml: upstream[1].name: duplicate name "redis" (also upstream[0])`,
-    `aegis.toml: upstream[1].servers: needs at least one server (or discovery, to find them)`,
+    `aegis.toml:2:1: unknown top-level key "workers" (it belongs in [global])`,
+    `aegis.toml:4:1: global.workers: expected an integer, got "four"`,
+    `aegis.toml:5:1: global.log_level: "verbose" is not a valid value (expected one of "error", "warn", "info", "debug")`,
+    `aegis.toml:6:1: unknown table [metric] (did you mean [metrics]?)`,
+    `aegis.toml:10:1: listener[0].upstream: no [[upstream]] named "rediss" (did you mean "redis"?)`,
+    `aegis.toml:11:1: listener[0]: unknown key "idle_timout" (did you mean "idle_timeout"?)`,
+    `aegis.toml:13:1: listener[1].name: "bad name" is not a valid name (1-64 letters, digits, "_", "-" or ".", starting with a letter or digit)`,
+    `aegis.toml:14:1: listener[1].bind: "127.0.0.1:8081" is already bound by listener[0]`,
+    `aegis.toml:18:1: upstream[0].pool: 99999999999999999999 is out of range (0..1000)`,
+    `aegis.toml:19:12: upstream[0].servers[0]: "127.0.0.1:99999" is not a valid port`,
+    `aegis.toml:19:49: upstream[0].servers[2]: "127.0.0.1:6379" is listed twice (also servers[1])`,
+    `aegis.toml:21:1: upstream[1].name: duplicate name "redis" (also upstream[0])`,
+    `aegis.toml:22:1: upstream[1].servers: needs at least one server (or discovery, to find them)`,
   ];
   expect(e.problems).toEqual(expected);
   expect(e.message).toBe(expected.join("\n"));

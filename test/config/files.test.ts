@@ -74,7 +74,7 @@ describe("[admin] token_file", () => {
   test("/dev/zero is refused without reading it", () => {
     const path = configWith("/dev/zero");
     expect(configError(() => loadConfigFile(path)).problems).toEqual([
-      `${path}: admin.token_file: cannot read "/dev/zero": it is a character device, not a regular file`,
+      `${path}:2:1: admin.token_file: cannot read "/dev/zero": it is a character device, not a regular file`,
     ]);
   });
 
@@ -82,7 +82,7 @@ describe("[admin] token_file", () => {
     const pipe = fifo("token.fifo");
     const path = configWith(pipe);
     expect(configError(() => loadConfigFile(path)).problems).toEqual([
-      `${path}: admin.token_file: cannot read ${JSON.stringify(pipe)}: it is a FIFO (named pipe), not a regular file`,
+      `${path}:2:1: admin.token_file: cannot read ${JSON.stringify(pipe)}: it is a FIFO (named pipe), not a regular file`,
     ]);
   });
 
@@ -91,7 +91,7 @@ describe("[admin] token_file", () => {
     writeFileSync(big, `${TOKEN}\n`.padEnd(MAX_TOKEN_BYTES + 1, " "));
     const path = configWith(big);
     expect(configError(() => loadConfigFile(path)).problems).toEqual([
-      `${path}: admin.token_file: cannot read ${JSON.stringify(big)}: it is 4097 bytes, over the limit of 4 KiB`,
+      `${path}:2:1: admin.token_file: cannot read ${JSON.stringify(big)}: it is 4097 bytes, over the limit of 4 KiB`,
     ]);
     writeFileSync(big, `${TOKEN}\n`.padEnd(MAX_TOKEN_BYTES, " "));
     expect(loadConfigFile(path).admin).toEqual({ token: TOKEN });

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { MINIMAL } from "./helpers.ts";
+import { MINIMAL, unplaced } from "./helpers.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ const problemsOf = (lines: string): string[] => {
   try {
     parseConfig(withUpstream(lines), "a.toml");
   } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
+    if (e instanceof ConfigError) return unplaced(e.problems);
     throw e;
   }
   throw new Error("expected a ConfigError");

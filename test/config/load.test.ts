@@ -177,7 +177,7 @@ describe("loadConfigFile", () => {
     const path = join(dir, "bad.toml");
     writeFileSync(path, MINIMAL.replace("6379", "0"));
     expect(configError(() => loadConfigFile(path)).problems).toEqual([
-      `${path}: upstream[0].servers[0]: "127.0.0.1:0" is not a valid port for a server (0 is only for binds)`,
+      `${path}:8:12: upstream[0].servers[0]: "127.0.0.1:0" is not a valid port for a server (0 is only for binds)`,
     ]);
   });
 

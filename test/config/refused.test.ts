@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import { bindClash, parseAddress } from "../../src/config/address.ts";
 import { parseDuration } from "../../src/config/duration.ts";
-import { configError, MINIMAL, problemsOf } from "./helpers.ts";
+import { configError, MINIMAL, problemsOf, placedProblemsOf } from "./helpers.ts";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const dir = mkdtempSync(join(tmpdir(), "aegis-refused-"));
@@ -49,7 +49,7 @@ describe("floats for integer keys", () => {
 describe("byte order marks", () => {
   test("one is accepted, two are an error at line 1", () => {
     expect(parseConfig(`\uFEFF${MINIMAL}`, "aegis.toml").listeners).toHaveLength(1);
-    expect(problemsOf(`\uFEFF\uFEFF${MINIMAL}`)).toEqual([
+    expect(placedProblemsOf(`\uFEFF\uFEFF${MINIMAL}`)).toEqual([
       "aegis.toml:1:2: a second byte order mark (U+FEFF): a file may start with one at most",
     ]);
   });

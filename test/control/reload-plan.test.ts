@@ -54,8 +54,8 @@ describe("planReload: listener sockets", () => {
       expect(plan.ports).toEqual([null]);
       expect(plan.fresh.map((l) => l.name)).toEqual([next.name]);
       expect(plan.changes).toEqual([
-        `listener ${next.name} added on ${next.bind}`,
-        "listener main on 127.0.0.1:7001 removed: stops accepting, its sessions go on",
+        `listeners.${next.name}: added on ${next.bind}`,
+        "listeners.main: removed from 127.0.0.1:7001 (it stops accepting, its sessions go on)",
       ]);
     }
   });
@@ -65,60 +65,112 @@ describe("planReload: listener sockets", () => {
     const plan = planReload(old, config({ listeners: [{ name: "c", bind: "127.0.0.1:7003" }, { name: "b", bind: "127.0.0.1:7002" }, { name: "a", bind: "127.0.0.1:7001" }] }), [7001, 7002]);
     expect(plan.ports).toEqual([null, 7002, 7001]);
     expect(plan.fresh.map((l) => l.name)).toEqual(["c"]);
-    expect(plan.changes).toEqual(["listener c added on 127.0.0.1:7003"]);
+    expect(plan.changes).toEqual(["listeners.c: added on 127.0.0.1:7003"]);
   });
 
-  test("a kept listener whose settings changed is reported, and keeps its socket", () => {
+  test("a kept listener's changed settings are each named, and it keeps its socket", () => {
     const old = config({ listeners: [{ name: "main", bind: "127.0.0.1:7001" }] });
-    const plan = planReload(old, config({ listeners: [{ name: "main", bind: "127.0.0.1:7001", extra: 'idle_timeout = "5s"' }] }), [7001]);
+    const extra = `idle_timeout = "5s"\ndeny = ["10.0.0.0/8"]\nconnection_rate_per_ip = "50/10s"\nproxy_protocol = "v2"\nproxy_protocol_from = ["10.1.0.0/16"]`;
+    const plan = planReload(old, config({ listeners: [{ name: "main", bind: "127.0.0.1:7001", extra }] }), [7001]);
     expect(plan.ports).toEqual([7001]);
-    expect(plan.changes).toEqual(["listener main settings changed"]);
+    expect(plan.changes).toEqual([
+      "listeners.main.idle_timeout: 10m -> 5s",
+      `listeners.main.deny: [] -> ["10.0.0.0/8"]`,
+      `listeners.main.connection_rate_per_ip: none -> "50/10s"`,
+      `listeners.main.proxy_protocol: "off" -> "v2"`,
+      `listeners.main.proxy_protocol_from: none -> ["10.1.0.0/16"]`,
+    ]);
+  });
+
+  test("a listener written with port 0 and reloaded with its port shows no bind change", () => {
+    const old = config({ listeners: [{ name: "main", bind: "127.0.0.1:0" }] });
+    expect(planReload(old, config({ listeners: [{ name: "main", bind: "127.0.0.1:41234" }] }), [41234]).changes).toEqual([]);
   });
 });
 
 describe("planReload: upstreams and the rest", () => {
   const base = () => config();
 
-  test("a server added and a server removed are one line each; no settings line on top", () => {
-    const plan = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9002", "127.0.0.1:9003"] }] }), [7001]);
+  test("servers added and removed are one line with their counts; a setting changed too gets its own line", () => {
+    const plan = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9002", "127.0.0.1:9003"], extra: "retries = 7" }] }), [7001]);
     expect(plan.changes).toEqual([
-      "upstream app: server 127.0.0.1:9003 added",
-      "upstream app: server 127.0.0.1:9001 removed: its sessions go on, it gets no new ones",
+      "upstreams.app.servers (+1 -1): added 127.0.0.1:9003; removed 127.0.0.1:9001 (their sessions go on, they get no new ones)",
+      "upstreams.app.retries: 2 -> 7",
     ]);
   });
 
-  test("a changed weight or upstream setting is reported as a settings change", () => {
-    const weighted = planReload(base(), config({ upstreams: [{ name: "app", servers: ['{ address = "127.0.0.1:9001", weight = 5 }', "127.0.0.1:9002"] }] }), [7001]);
-    expect(weighted.changes).toEqual(["upstream app settings changed"]);
-    const retried = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001", "127.0.0.1:9002"], extra: "retries = 7" }] }), [7001]);
-    expect(retried.changes).toEqual(["upstream app settings changed"]);
+  test("many servers added are counted, and only the first few named", () => {
+    const many = Array.from({ length: 12 }, (_, i) => `127.0.0.1:${9101 + i}`);
+    const plan = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001", "127.0.0.1:9002", ...many] }] }), [7001]);
+    expect(plan.changes).toEqual([`upstreams.app.servers (+12 -0): added ${many.slice(0, 8).join(", ")} and 4 more`]);
   });
 
-  test("max_connections set on a server where none had one is reported (the upstream gains a queue)", () => {
+  test("a kept server's settings are named under its name, and a new order is said", () => {
+    const weighted = planReload(base(), config({ upstreams: [{ name: "app", servers: ['{ address = "127.0.0.1:9001", weight = 5, backup = true }', "127.0.0.1:9002"] }] }), [7001]);
+    expect(weighted.changes).toEqual([
+      `upstreams.app.servers["127.0.0.1:9001"].weight: 1 -> 5`,
+      `upstreams.app.servers["127.0.0.1:9001"].backup: false -> true`,
+    ]);
+    const swapped = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9002", "127.0.0.1:9001"] }] }), [7001]);
+    expect(swapped.changes).toEqual(["upstreams.app.servers: order changed"]);
+  });
+
+  test("max_connections set on a server where none had one is named, with the queue the upstream gains", () => {
     const limited = planReload(base(), config({ upstreams: [{ name: "app", servers: ['{ address = "127.0.0.1:9001", max_connections = 3 }', "127.0.0.1:9002"] }] }), [7001]);
-    expect(limited.changes).toEqual(["upstream app settings changed"]);
+    expect(limited.changes).toEqual([
+      `upstreams.app.servers["127.0.0.1:9001"].max_connections: none -> 3`,
+      "upstreams.app.queue: none -> 100",
+      "upstreams.app.queue_timeout: none -> 5s",
+    ]);
+  });
+
+  test("a health check's keys are named one by one; a table added is one line", () => {
+    const checked = (h: string) => config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001", "127.0.0.1:9002"], extra: `health = { ${h} }` }] });
+    expect(planReload(base(), checked(`interval = "2s"`), [7001]).changes).toEqual(["upstreams.app.health: added"]);
+    expect(planReload(checked(`interval = "2s", send = "PING"`), checked(`interval = "3s", send = "PING", expect = "+PONG"`), [7001]).changes).toEqual([
+      "upstreams.app.health.interval: 2s -> 3s",
+      "upstreams.app.health.expect: none -> 0x2b504f4e47",
+    ]);
+    expect(planReload(checked(`send = "PING"`), checked(`check = "redis", role = "primary"`), [7001]).changes).toEqual([
+      "upstreams.app.health.send: 0x50494e47 -> none",
+      `upstreams.app.health.check: "tcp" -> "redis"`,
+      `upstreams.app.health.role: none -> "primary"`,
+    ]);
   });
 
   test("upstreams added and removed", () => {
     const old = config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001"] }, { name: "old", servers: ["127.0.0.1:9100"] }] });
     const next = config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001"] }, { name: "new", servers: ["127.0.0.1:9200"] }] });
-    expect(planReload(old, next, [7001]).changes).toEqual(["upstream new added", "upstream old removed"]);
+    expect(planReload(old, next, [7001]).changes).toEqual(["upstreams.new: added", "upstreams.old: removed"]);
   });
 
-  test("global and metrics changes are reported, the metrics one as taking effect at restart", () => {
-    const plan = planReload(base(), config({ global: "max_connections = 77", metrics: "127.0.0.1:9999" }), [7001]);
-    expect(plan.changes).toEqual(["global settings changed", "metrics address changed: takes effect at restart"]);
+  test("each global setting is named with its values, the metrics address as taking effect at restart", () => {
+    const plan = planReload(base(), config({ global: `max_connections = 77\nshutdown_grace = "5s"\nlog_level = "debug"\naccess_log = false`, metrics: "127.0.0.1:9999" }), [7001]);
+    expect(plan.changes).toEqual([
+      "global.max_connections: 10000 -> 77",
+      "global.shutdown_grace: 30s -> 5s",
+      `global.log_level: "info" -> "debug"`,
+      "global.access_log: true -> false",
+      "metrics.listen: 127.0.0.1:0 -> 127.0.0.1:9999 (takes effect at restart)",
+    ]);
     expect(plan.ports).toEqual([7001]);
   });
 
-  // Bug: a server's own settings other than weight (backup, max_connections, soft_limit) are not
-  // compared, so a reload that changes only them reports no change at all, although the Workers do
-  // apply the new settings (the plane compares the whole upstream). Run with `bun test --todo`.
+  test("an admin token changed, added or removed is named, never shown", () => {
+    const withToken = (t: string) => config({ global: `[admin]\ntoken = "${t}"` });
+    const a = "0123456789abcdef0001";
+    const b = "0123456789abcdef0002";
+    expect(planReload(withToken(a), withToken(b), [7001]).changes).toEqual(["admin.token: changed"]);
+    expect(planReload(base(), withToken(a), [7001]).changes).toEqual(["admin.token: changed"]);
+    expect(planReload(withToken(a), base(), [7001]).changes.join("\n")).not.toContain(a);
+  });
+
+  // The Workers apply every server setting, so each one is reported, not weight alone.
   test("a server's backup flag or max_connections changed is reported", () => {
     const backup = planReload(base(), config({ upstreams: [{ name: "app", servers: ["127.0.0.1:9001", '{ address = "127.0.0.1:9002", backup = true }'] }] }), [7001]);
-    expect(backup.changes).not.toEqual([]);
+    expect(backup.changes).toEqual([`upstreams.app.servers["127.0.0.1:9002"].backup: false -> true`]);
     const limit = (n: number) => config({ upstreams: [{ name: "app", servers: [`{ address = "127.0.0.1:9001", max_connections = ${n} }`, "127.0.0.1:9002"] }] });
-    expect(planReload(limit(3), limit(5), [7001]).changes).not.toEqual([]);
+    expect(planReload(limit(3), limit(5), [7001]).changes).toEqual([`upstreams.app.servers["127.0.0.1:9001"].max_connections: 3 -> 5`]);
   });
 });
 
@@ -129,13 +181,13 @@ describe("planReload: who the client is", () => {
     copyFileSync(GEO_DB, db);
     const withDb = (regions = "") => config({ global: `geoip = ${JSON.stringify(db)}\n${regions}` });
     const first = withDb();
-    expect(planReload(config(), first, [7001]).changes).toEqual([`geoip: ${db} added`]);
+    expect(planReload(config(), first, [7001]).changes).toEqual([`global.geoip: ${db} added`]);
     expect(planReload(first, withDb(), [7001]).changes).toEqual([]);
     // The same path with other contents (a monthly GeoLite2 update): the fingerprint tells.
     copyFileSync(join(GEO_DB, "../geolite2-country-ipv4.mmdb"), db);
-    expect(planReload(first, withDb(), [7001]).changes).toEqual([`geoip: ${db} changed`]);
-    expect(planReload(first, config(), [7001]).changes).toEqual(["geoip removed"]);
+    expect(planReload(first, withDb(), [7001]).changes).toEqual([`global.geoip: ${db} changed`]);
+    expect(planReload(first, config(), [7001]).changes).toEqual(["global.geoip: removed"]);
     const now = withDb();
-    expect(planReload(now, withDb(`[global.regions]\neu-west = ["IE"]`), [7001]).changes).toEqual(["regions changed"]);
+    expect(planReload(now, withDb(`[global.regions]\neu-west = ["IE"]`), [7001]).changes).toEqual([`global.regions.eu-west: none -> ["IE"]`]);
   });
 });

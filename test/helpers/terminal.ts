@@ -5,7 +5,7 @@ import { PassThrough, Writable } from "node:stream";
 /** Cursor movement, colours and other escape sequences, removed so tests match on the words. */
 const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Za-z0-9]|\x1b[=>78]/g;
 
-export const KEY = { enter: "\r", up: "\x1b[A", down: "\x1b[B", left: "\x1b[D", right: "\x1b[C", ctrlC: "\x03", backspace: "\x7f" } as const;
+export const KEY = { enter: "\r", up: "\x1b[A", down: "\x1b[B", left: "\x1b[D", right: "\x1b[C", ctrlC: "\x03", backspace: "\x7f", clearLine: "\x15" } as const;
 
 /** Everything a program wrote, and waits for text that appears after the last match. */
 export class Screen {
@@ -16,6 +16,11 @@ export class Screen {
   feed(chunk: string): void {
     this.#raw += chunk;
     for (const wake of this.#waiters) wake();
+  }
+
+  /** All output so far as written, escape sequences (colours, dim) included. */
+  raw(): string {
+    return this.#raw;
   }
 
   /** All output so far, escape sequences removed. */

@@ -22,8 +22,10 @@ export interface InitAnswers {
   metrics: string | null;
   /** Install (and start) the systemd unit after writing the file. */
   service: boolean;
-  /** Where the file goes. */
+  /** Where the file goes; "-" is stdout. */
   output: string;
+  /** The user agreed to replace the file at output (asked when the path was given), or --force. */
+  overwrite?: boolean;
 }
 
 export const DEFAULT_LISTEN = "0.0.0.0:6380";
@@ -33,3 +35,13 @@ export const DEFAULT_OUTPUT = "aegis.toml";
 export const SERVICE_OUTPUT = "/etc/aegis/aegis.toml";
 /** A bound on the server loop of the wizard. */
 export const MAX_SERVERS = 64;
+/** `--output -` and the answer "-": the file goes to stdout. */
+export const STDOUT = "-";
+
+/**
+ * A port typed alone ("6380") as host:port on `host`: the listener takes every IPv4 address,
+ * the metrics endpoint stays on loopback. Anything else is returned as typed.
+ */
+export function withHost(value: string, host: "0.0.0.0" | "127.0.0.1"): string {
+  return /^\d{1,5}$/.test(value.trim()) ? `${host}:${value.trim()}` : value;
+}

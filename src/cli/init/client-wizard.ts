@@ -77,8 +77,8 @@ export async function askClient(io: WizardIO, initial: ClientAnswer): Promise<Cl
     out.stickTtl = await answer(p.text({
       ...io,
       message: "For how long after its last session does a client keep its server?",
-      placeholder: initial.stickTtl ?? "30m",
-      defaultValue: initial.stickTtl ?? "30m",
+      // A default, so typed in (Enter takes it), not a grey placeholder, which is for examples.
+      initialValue: initial.stickTtl ?? "30m",
       validate: (v) => (v ? ttlProblem(v) ?? undefined : undefined),
     })) || (initial.stickTtl ?? "30m");
   }

@@ -1,23 +1,29 @@
 // `aegis init`: the wizard on a terminal, flags without one; writes a checked aegis.toml and never overwrites unasked.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import type { Writable } from "node:stream";
 import * as p from "@clack/prompts";
 import { parseAddress } from "../../config/address.ts";
 import { ConfigError } from "../../config/errors.ts";
 import { BALANCE_ALGORITHMS } from "../../config/schema.ts";
 import { VERSION } from "../../version.ts";
 import { UsageError } from "../args.ts";
-import type { InitAnswers } from "./answers.ts";
+import { DEFAULT_OUTPUT, SERVICE_OUTPUT, STDOUT, type InitAnswers } from "./answers.ts";
 import { portProblem, reach } from "./checks.ts";
 import { answersFromFlags, parseInitFlags } from "./flags.ts";
 import { renderConfig, type Rendered } from "./render.ts";
 import { Cancelled, type WizardIO } from "./prompt.ts";
-import { askAnswers, confirmWrite, type WizardEnv } from "./wizard.ts";
+import { askAnswers, showSummary, type WizardEnv } from "./wizard.ts";
+import { askOutput, askWrite } from "./output.ts";
+import { realSystem } from "../service/system.ts";
+import { sandboxHides } from "../service/command.ts";
 
 /** Exit codes: written, nothing written (declined), usage error, cancelled (as a shell reports SIGINT). */
 export const EXIT = { written: 0, declined: 1, usage: 2, cancelled: 130 } as const;
 
 export interface InitDeps extends WizardEnv, WizardIO {
+  /** Where the wizard draws when the file itself goes to stdout (`-o -`): stderr. */
+  errorOutput: Writable;
   /** A person at a terminal: stdin is a TTY and CI is not set. */
   interactive: boolean;
   /** Lines for stdout and stderr outside the wizard (flags mode, errors). */
@@ -34,13 +40,15 @@ export function realInitDeps(installService: (configPath: string) => Promise<num
   return {
     input: process.stdin,
     output: process.stdout,
+    errorOutput: process.stderr,
     interactive: process.stdin.isTTY === true && !p.isCI(),
     cwd: process.cwd(),
     out: (text) => console.log(text),
     err: (text) => console.error(text),
     portProblem,
     reach,
-    offerService: process.platform === "linux",
+    // sd_booted(): a container or another init has no systemd to start a unit.
+    offerService: process.platform === "linux" && realSystem.systemdRunning(),
     installService,
     now: new Date(),
     trapSigint: true,
@@ -59,6 +67,14 @@ export async function runInit(argv: readonly string[], deps: InitDeps): Promise<
     return EXIT.usage;
   }
 
+  if (flags.service && flags.output === STDOUT) {
+    deps.err(`aegis: --service needs a file to install, not --output -.\n${USAGE_HINT}`);
+    return EXIT.usage;
+  }
+  if (flags.service && !deps.offerService) {
+    deps.err(`aegis: --service: systemd does not run here (no /run/systemd/system). To write the unit for another machine: aegis service install --unit-dir DIR.\n${USAGE_HINT}`);
+    return EXIT.usage;
+  }
   if (flags.yes) {
     const answers = answersFromFlags(flags);
     if (Array.isArray(answers)) {
@@ -78,39 +94,38 @@ ${USAGE_HINT}`);
 }
 
 async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitDeps): Promise<number> {
-  const io: WizardIO = { input: deps.input, output: deps.output };
+  // With the file on stdout the wizard draws on stderr, so `aegis init -o - > file` gets the file alone.
+  const io: WizardIO = { input: deps.input, output: flags.output === STDOUT ? deps.errorOutput : deps.output };
   let written = false;
   const onSigint = () => {
     // Only outside prompts (prompts read Ctrl-C as a key and cancel themselves).
-    deps.output.write(written ? "\nInterrupted.\n" : "\nCancelled: nothing written.\n");
+    io.output.write(written ? "\nInterrupted.\n" : "\nCancelled: nothing written.\n");
     process.exit(EXIT.cancelled);
   };
   if (deps.trapSigint) process.on("SIGINT", onSigint);
   try {
     const answers = await askAnswers(io, deps, flags);
-    const path = resolve(deps.cwd, answers.output);
     const rendered = tryRender(answers, deps);
     if (typeof rendered === "string") {
       p.log.error(rendered, io);
       p.outro("Nothing written.", io);
       return EXIT.declined;
     }
-    const exists = existsSync(path);
-    if (!(await confirmWrite(io, answers, rendered.text, exists))) {
-      p.outro(exists ? `Nothing written: ${answers.output} is unchanged.` : "Nothing written.", io);
-      return EXIT.declined;
-    }
-    const failed = write(path, rendered.text, exists);
-    if (failed) {
-      p.log.error(failed, io);
-      p.outro("Nothing written.", io);
+    showSummary(io, answers, rendered.text);
+    const path = await writeAsked(io, deps, answers, rendered.text);
+    if (path === null) {
+      p.outro(answers.overwrite ? `Nothing written: ${answers.output} is unchanged.` : "Nothing written.", io);
       return EXIT.declined;
     }
     written = true;
+    if (path === STDOUT) {
+      p.outro("The file is on stdout (aegis check accepts it).", io);
+      return EXIT.written;
+    }
     p.log.success(`Wrote ${answers.output} (checked: aegis check accepts it).`, io);
     if (!rendered.healthWritten) p.log.warn("The health check is in the file commented out: this build does not accept it.", io);
     if (answers.service) await serviceStep(io, deps, path);
-    p.outro(nextSteps(answers, path).join("\n"), io);
+    p.outro(nextSteps(answers, path, deps.offerService).join("\n"), io);
     return EXIT.written;
   } catch (err) {
     if (!(err instanceof Cancelled)) throw err;
@@ -121,6 +136,43 @@ async function interactive(flags: ReturnType<typeof parseInitFlags>, deps: InitD
   }
 }
 
+/** A bound on the write, another path, write again loop. */
+const MAX_WRITES = 20;
+
+/**
+ * The final yes, and the write. No, or a write that fails (permission, a file that appeared), is
+ * not the end: another path can be given and the answers are kept. `a.output` and `a.overwrite`
+ * follow the path finally used. Returns the absolute path written ("-" for stdout), or null.
+ */
+async function writeAsked(io: WizardIO, deps: InitDeps, a: InitAnswers, text: string): Promise<string | null> {
+  let failed: string | undefined;
+  for (let i = 0; i < MAX_WRITES; i++) {
+    const choice = await askWrite(io, { output: a.output === STDOUT ? "it to stdout" : a.output, overwrite: a.overwrite ?? false, ...(failed ? { failed } : {}) });
+    if (choice === "none") return null;
+    if (choice === "other") {
+      const where = await askOutput(io, deps.cwd, a.output === STDOUT ? DEFAULT_OUTPUT : a.output, a.service);
+      a.output = where.output;
+      a.overwrite = where.overwrite;
+      if (a.output === STDOUT && a.service) {
+        p.log.warn("A printed file cannot be installed as a service: the service is left out.", io);
+        a.service = false;
+      }
+      failed = undefined;
+      continue;
+    }
+    if (a.output === STDOUT) {
+      deps.out(text.trimEnd());
+      return STDOUT;
+    }
+    const path = resolve(deps.cwd, a.output);
+    const why = write(path, text, a.overwrite ?? false);
+    if (!why) return path;
+    p.log.error(why, io);
+    failed = `Could not write ${a.output}`;
+  }
+  return null;
+}
+
 async function serviceStep(io: WizardIO, deps: InitDeps, path: string): Promise<void> {
   p.log.step(`Installing the systemd service: aegis service install --config ${path} --now`, io);
   const code = await deps.installService(path);
@@ -128,8 +180,9 @@ async function serviceStep(io: WizardIO, deps: InitDeps, path: string): Promise<
 }
 
 async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): Promise<number> {
-  const path = resolve(deps.cwd, a.output);
-  const exists = existsSync(path);
+  const toStdout = a.output === STDOUT;
+  const path = toStdout ? STDOUT : resolve(deps.cwd, a.output);
+  const exists = !toStdout && existsSync(path);
   if (exists && !force) {
     deps.err(`aegis: ${a.output} already exists: nothing written. Pass --force to overwrite it, or --output another path.`);
     return EXIT.declined;
@@ -140,6 +193,12 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
   if (typeof rendered === "string") {
     deps.err(`aegis: ${rendered}`);
     return EXIT.declined;
+  }
+  if (toStdout) {
+    // stdout carries the file alone; what else there is to say goes to stderr.
+    deps.out(rendered.text.trimEnd());
+    if (!rendered.healthWritten) deps.err("aegis: note: this build does not accept health checks: the check is in the file commented out");
+    return EXIT.written;
   }
   const failed = write(path, rendered.text, exists);
   if (failed) {
@@ -152,7 +211,7 @@ async function writeFromFlags(a: InitAnswers, force: boolean, deps: InitDeps): P
     const code = await deps.installService(path);
     if (code !== 0) return code;
   }
-  deps.out(nextSteps(a, path).join("\n"));
+  deps.out(nextSteps(a, path, deps.offerService).join("\n"));
   return EXIT.written;
 }
 
@@ -181,20 +240,25 @@ function write(path: string, text: string, overwrite: boolean): string | null {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "EACCES" || code === "EPERM" ? "permission denied (run it with sudo, or choose a path of yours)"
-      : code === "EEXIST" ? "the file appeared meanwhile; run aegis init again"
+      : code === "EEXIST" ? "a file appeared there since the question (it is left as it is)"
       : (err as Error).message;
     return `cannot write ${path}: ${why}`;
   }
 }
 
-function nextSteps(a: InitAnswers, path: string): string[] {
+/** What to do with the file; the service step only where systemd runs, with a warning where its sandbox hides the file. */
+function nextSteps(a: InitAnswers, path: string, systemd: boolean): string[] {
   const steps = [
     "Next steps:",
     `  aegis check --config ${a.output}    check it again after editing`,
     `  aegis --config ${a.output}          run aegis in this terminal (Ctrl-C stops it)`,
   ];
   if (a.service) steps.push("  systemctl status aegis            the service's state; journalctl -u aegis -f for its logs");
-  else steps.push(`  sudo aegis service install --config ${path} --now   run it as a systemd service`);
+  else if (systemd) {
+    steps.push(`  sudo aegis service install --config ${path} --now   run it as a systemd service`);
+    const hidden = sandboxHides(path);
+    if (hidden) steps.push(`  warning: the service would not see ${path} (${hidden}): copy it to ${SERVICE_OUTPUT} and install with --config ${SERVICE_OUTPUT}`);
+  }
   if (a.tls) steps.push(...tlsSteps(a, a.tls));
   return steps;
 }

@@ -2,7 +2,7 @@
 import { addressKey, parseAddress } from "../../config/address.ts";
 import { BALANCE_ALGORITHMS } from "../../config/schema.ts";
 import { UsageError } from "../args.ts";
-import { DEFAULT_METRICS, DEFAULT_OUTPUT, SERVICE_OUTPUT, type InitAnswers } from "./answers.ts";
+import { DEFAULT_METRICS, DEFAULT_OUTPUT, SERVICE_OUTPUT, withHost, type InitAnswers } from "./answers.ts";
 import { addressError } from "./checks.ts";
 import { HEALTH_CHOICES, type HealthChoice } from "./health-presets.ts";
 import { absolutePath, certProblem, keyFileProblem, type TlsAnswer } from "./tls.ts";
@@ -119,7 +119,7 @@ function checkedTls(tls: { cert?: string; key?: string; postgres: boolean }): Tl
 function applyValue(flags: InitFlags, flag: Exclude<(typeof VALUED)[number], "--tls-cert" | "--tls-key" | ClientFlag>, value: string, algorithms: readonly string[]): void {
   switch (flag) {
     case "--listen":
-      flags.listen = checkedAddress(flag, value, "bind");
+      flags.listen = checkedAddress(flag, withHost(value, "0.0.0.0"), "bind");
       return;
     case "--server":
       // "--server a:1,b:2" is accepted as well as one flag per server.
@@ -145,7 +145,7 @@ function applyValue(flags: InitFlags, flag: Exclude<(typeof VALUED)[number], "--
       flags.health = value as HealthChoice;
       return;
     case "--metrics":
-      flags.metrics = value === "off" ? null : checkedAddress(flag, value, "bind");
+      flags.metrics = value === "off" ? null : checkedAddress(flag, withHost(value, "127.0.0.1"), "bind");
       return;
     case "--output":
       flags.output = value;

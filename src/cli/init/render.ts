@@ -99,9 +99,11 @@ function render(a: InitAnswers, o: RenderOptions, health: Fields | null): string
       ...clientUpstreamValues(a),
     },
   };
+  // Printed on stdout (`-o -`), the file is named by where the user puts it.
+  const file = a.output === "-" ? "FILE" : a.output;
   const out: string[] = [
     `# aegis.toml, written by \`aegis init\` (aegis ${o.version}, ${o.date}).`,
-    `# Check it with \`aegis check --config ${a.output}\`; run it with \`aegis --config ${a.output}\`.`,
+    `# Check it with \`aegis check --config ${file}\`; run it with \`aegis --config ${file}\`.`,
     `# A commented-out "# key = value" line shows that key's default: remove the "#" to change it.`,
     `# Every key is in the README's config reference; \`aegis schema\` prints a JSON Schema for editors.`,
   ];

@@ -4,7 +4,8 @@ import * as p from "@clack/prompts";
 import { addressKey, parseAddress } from "../../config/address.ts";
 import type { Address } from "../../config/types.ts";
 import { offeredAlgorithms } from "./algorithms.ts";
-import { DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_OUTPUT, MAX_SERVERS, SERVICE_OUTPUT, type InitAnswers } from "./answers.ts";
+import { DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_OUTPUT, MAX_SERVERS, SERVICE_OUTPUT, STDOUT, withHost, type InitAnswers } from "./answers.ts";
+import { askOutput, type OutputChoice } from "./output.ts";
 import { addressError, type PortProblem } from "./checks.ts";
 import type { InitFlags } from "./flags.ts";
 import { HEALTH_CHOICES, HEALTH_PRESETS, healthFields, healthKeys, schemaAccepts, type HealthChoice, type RedisAnswer } from "./health-presets.ts";
@@ -24,11 +25,23 @@ export interface WizardEnv {
   cwd: string;
 }
 
-/** Asks every question, prefilled by `flags`; throws Cancelled. */
+/**
+ * Asks every question, prefilled by `flags`; throws Cancelled. How aegis runs and where the file
+ * goes come first, so an existing file is settled before the user has typed anything else.
+ */
 export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags): Promise<InitAnswers> {
   p.intro("aegis init: a config file in a few questions", io);
   p.log.message("Nothing is written until you confirm at the end. Ctrl-C quits at any time.", io);
 
+  const printed = flags.output === STDOUT;
+  let service = !printed && await askService(io, env, flags.service);
+  const where: OutputChoice = printed
+    ? { output: STDOUT, overwrite: false }
+    : await askOutput(io, env.cwd, flags.output ?? (service ? SERVICE_OUTPUT : DEFAULT_OUTPUT), service);
+  if (service && where.output === STDOUT) {
+    p.log.warn("A printed file cannot be installed as a service: the service is left out.", io);
+    service = false;
+  }
   const listen = await askListen(io, env, flags.listen);
   const files = await askTls(io, env.cwd, flags.tls);
   const servers = await askServers(io, flags.servers);
@@ -45,34 +58,39 @@ export async function askAnswers(io: WizardIO, env: WizardEnv, flags: InitFlags)
   const tls = files && await askTlsMode(io, files, health, flags.tls?.postgres ?? false);
   const client = await askClient(io, flags.client ?? {});
   const metrics = await askMetrics(io, env, listen, flags.metrics);
-  const service = env.offerService
-    ? await answer(p.confirm({
-      ...io,
-      message: "Install aegis as a systemd service (runs unprivileged, restarts on failure, starts at boot)?",
-      initialValue: flags.service,
-    }))
-    : false;
-  const suggested = flags.output ?? (service ? SERVICE_OUTPUT : DEFAULT_OUTPUT);
-  const output = await answer(p.text({
-    ...io,
-    message: "Where should the config file go?",
-    placeholder: suggested,
-    defaultValue: suggested,
-  }));
   const hasClient = client.proxyProtocol || client.sendProxy || client.stickTtl;
-  return { listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), ...(redis ? { redis } : {}), ...(hasClient ? { client } : {}), metrics, service, output: output || suggested };
+  return {
+    listen, ...(tls ? { tls } : {}), servers, balance, health, ...(custom ? { custom } : {}), ...(redis ? { redis } : {}), ...(hasClient ? { client } : {}),
+    metrics, service, output: where.output, overwrite: where.overwrite,
+  };
 }
 
+/** Offered only where systemd runs (and the file is not printed): elsewhere a unit would never start. */
+async function askService(io: WizardIO, env: WizardEnv, initial: boolean): Promise<boolean> {
+  if (!env.offerService) {
+    p.log.info("systemd does not run here (no /run/systemd/system), so installing a service is not offered.", io);
+    return false;
+  }
+  return answer(p.confirm({
+    ...io,
+    message: "Install aegis as a systemd service (runs unprivileged, restarts on failure, starts at boot)?",
+    initialValue: initial,
+  }));
+}
+
+/**
+ * Defaults are typed in already (initialValue): Enter takes them, and they look like what was
+ * typed, while the grey placeholders elsewhere are examples that Enter does not take.
+ */
 async function askListen(io: WizardIO, env: WizardEnv, initial: string | undefined): Promise<string> {
   const fallback = initial ?? DEFAULT_LISTEN;
   const warnings = new Map<string, string>();
-  const listen = await answer(p.text({
+  const listen = withHost((await answer(p.text({
     ...io,
-    message: "Which address should aegis accept connections on? (host:port; 0.0.0.0 means every IPv4 address)",
-    placeholder: fallback,
-    defaultValue: fallback,
+    message: "Which address should aegis accept connections on? (host:port; a port alone, or 0.0.0.0, means every IPv4 address)",
+    initialValue: fallback,
     validate: (value) => {
-      const text = value || fallback;
+      const text = withHost(value || fallback, "0.0.0.0");
       const syntax = addressError(text, "bind");
       if (syntax) return syntax;
       const problem = env.portProblem(parseAddress(text, "", "bind"));
@@ -84,7 +102,7 @@ async function askListen(io: WizardIO, env: WizardEnv, initial: string | undefin
       }
       return `${problem.message}; choose another port`;
     },
-  })) || fallback;
+  })) || fallback).trim(), "0.0.0.0");
   const warning = warnings.get(listen);
   if (warning) p.log.warn(warning, io);
   return listen;
@@ -189,13 +207,12 @@ function unescape(s: string): string {
 
 async function askMetrics(io: WizardIO, env: WizardEnv, listen: string, initial: string | null | undefined): Promise<string | null> {
   const fallback = initial === null ? "off" : initial ?? DEFAULT_METRICS;
-  const value = await answer(p.text({
+  const value = withHost((await answer(p.text({
     ...io,
-    message: "Address for Prometheus metrics (/metrics) and /healthz? (host:port, or \"off\")",
-    placeholder: fallback,
-    defaultValue: fallback,
+    message: "Address for Prometheus metrics (/metrics) and /healthz? (host:port, a port alone for 127.0.0.1, or \"off\")",
+    initialValue: fallback,
     validate: (v) => {
-      const text = v || fallback;
+      const text = withHost(v || fallback, "127.0.0.1");
       if (text === "off") return undefined;
       const syntax = addressError(text, "bind");
       if (syntax) return syntax;
@@ -206,12 +223,12 @@ async function askMetrics(io: WizardIO, env: WizardEnv, listen: string, initial:
       const problem = env.portProblem(address);
       return problem?.kind === "busy" ? `${problem.message}; choose another port` : undefined;
     },
-  })) || fallback;
+  })) || fallback).trim(), "127.0.0.1");
   return value === "off" ? null : value;
 }
 
-/** Shows the summary and the file, then asks before writing; false when the user says no. */
-export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, exists: boolean): Promise<boolean> {
+/** Shows the summary and the file that is about to be written. */
+export function showSummary(io: WizardIO, a: InitAnswers, text: string): void {
   const rows: [string, string][] = [
     ["Listen on", a.listen],
     ...tlsRows(a),
@@ -221,14 +238,10 @@ export async function confirmWrite(io: WizardIO, a: InitAnswers, text: string, e
     ...clientRows(a.client),
     ["Metrics", a.metrics ?? "off"],
     ["Service", a.service ? "install and start the systemd unit" : "no"],
-    ["File", a.output],
+    ["File", a.output === STDOUT ? "printed on stdout" : `${a.output}${a.overwrite ? " (replaced)" : ""}`],
   ];
   p.note(rows.map(([k, v]) => `${k.padEnd(13)} ${v}`).join("\n"), "Summary", io);
-  p.note(text.trimEnd(), a.output, { ...io, format: (line) => line });
-  if (exists) {
-    return answer(p.confirm({ ...io, message: `${a.output} already exists. Overwrite it?`, initialValue: false }));
-  }
-  return answer(p.confirm({ ...io, message: `Write ${a.output}?`, initialValue: true }));
+  p.note(text.trimEnd(), a.output === STDOUT ? "the file" : a.output, { ...io, format: (line) => line });
 }
 
 /** A row each, since absolute paths would wrap in the note's box. */

@@ -97,14 +97,19 @@ function unitDir(o: ServiceOptions, deps: ServiceDeps): string {
   return resolve(deps.cwd, o.unitDir ?? deps.systemUnitDir);
 }
 
+/** Whether the unit goes where systemd reads it: only then is this machine the one the service is for. */
+function systemDir(o: ServiceOptions, deps: ServiceDeps): boolean {
+  return unitDir(o, deps) === resolve(deps.systemUnitDir);
+}
+
 /** systemd only reads units from its own directories: with --unit-dir elsewhere, systemctl is left alone. */
 function managed(o: ServiceOptions, deps: ServiceDeps): boolean {
-  return unitDir(o, deps) === resolve(deps.systemUnitDir) && deps.system.systemdRunning() && deps.system.hasCommand("systemctl");
+  return systemDir(o, deps) && deps.system.systemdRunning() && deps.system.hasCommand("systemctl");
 }
 
 /** Why systemctl is not used, for the messages. */
 function unmanagedReason(o: ServiceOptions, deps: ServiceDeps): string {
-  if (unitDir(o, deps) !== resolve(deps.systemUnitDir)) return `${unitDir(o, deps)} is not where systemd looks for units`;
+  if (!systemDir(o, deps)) return `${unitDir(o, deps)} is not where systemd looks for units`;
   if (!deps.system.hasCommand("systemctl")) return "systemctl is not installed";
   return "systemd is not running on this machine (no /run/systemd/system: a container, or another init)";
 }
@@ -142,7 +147,12 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
     return 2;
   }
 
-  if (!system.userExists(o.user)) {
+  // A unit written elsewhere (a package's tree, an image being built) is only a file: the machine
+  // this runs on is not the one it is for, so its accounts and systemd are left alone.
+  const own = systemDir(o, deps);
+  if (!own && !system.userExists(o.user)) {
+    deps.out(`the user ${o.user} is not created here (--unit-dir ${unitDir(o, deps)} is not systemd's directory, so nothing else is touched); where the unit is used, create it with: ${useraddCommand(o.user).join(" ")}`);
+  } else if (!system.userExists(o.user)) {
     if (!system.isRoot) {
       deps.err(`aegis: the user ${o.user} does not exist and creating it needs root: run this with sudo`);
       return 1;
@@ -184,15 +194,18 @@ function install(o: ServiceOptions, deps: ServiceDeps): number {
   return 0;
 }
 
+/** Why the unit's sandbox hides the absolute `path` from the service, or null when the service sees it. */
+export function sandboxHides(path: string): string | null {
+  return /^\/(home|root|run\/user)(\/|$)/.test(path) ? "ProtectHome=yes hides home directories from the service"
+    : /^\/(tmp|var\/tmp)(\/|$)/.test(path) ? "PrivateTmp=yes gives the service its own empty /tmp"
+    : null;
+}
+
 /** Paths the sandbox hides from the service, and a config the service user cannot read. */
 export function sandboxWarnings(binary: string, config: string, user: string): string[] {
   const out: string[] = [];
-  const hidden = (path: string) =>
-    /^\/(home|root|run\/user)(\/|$)/.test(path) ? "ProtectHome=yes hides home directories from the service"
-    : /^\/(tmp|var\/tmp)(\/|$)/.test(path) ? "PrivateTmp=yes gives the service its own empty /tmp"
-    : null;
   for (const [what, path] of [["the executable", binary], ["the config", config]] as const) {
-    const why = hidden(path);
+    const why = sandboxHides(path);
     if (why) out.push(`${what} ${path} is out of the service's sight (${why}); install it under /usr/local/bin or /etc/aegis`);
   }
   try {
