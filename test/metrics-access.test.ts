@@ -60,7 +60,7 @@ describe("[metrics] allow", () => {
     aegis.proc.kill("SIGHUP");
     const line = await aegis.waitForLog((l) => aegis!.logs.indexOf(l) >= seen && (l.msg === "reloaded" || l.msg === "reload failed, the running configuration stays"), 15_000);
     expect(line.msg).toBe("reloaded");
-    expect(JSON.stringify(line)).toContain("metrics allow changed");
+    expect(JSON.stringify(line)).toContain("metrics.allow");
     expect(JSON.stringify(line)).not.toContain("takes effect at restart");
     expect(await curlFrom("127.0.0.1", url)).toBe(403);
     expect(await curlFrom("127.0.0.2", url)).toBe(200);
