@@ -122,7 +122,7 @@ describe("aegis reload", () => {
     writeFileSync(aegis.configPath, toml.replace(`name = "second"`, `name = "second", weight = 4`));
     const changed = await aegisCli(["reload", "-c", aegis.configPath]);
     expect(changed.code).toBe(0);
-    expect(changed.stdout).toMatch(/^reloaded: 1 change\n  upstream app/);
+    expect(changed.stdout).toMatch(/^reloaded: 1 change\n  upstreams\.app\.servers/);
 
     // Broken past the two sections the command reads: the running aegis is asked, and refuses.
     writeFileSync(aegis.configPath, toml.replace(`name = "second"`, `name = "second", weight = "heavy"`));

@@ -9,7 +9,7 @@ import { startEcho } from "./helpers/backends.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startChurn } from "./helpers/churn.ts";
 import { connect } from "./helpers/client.ts";
-import { expectIntact, pacedStreams } from "./helpers/streams.ts";
+import { pacedStreams } from "./helpers/streams.ts";
 import { stopAfterEach } from "./helpers/teardown.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -141,7 +141,11 @@ describe("upgrade in place", () => {
       }
       const streams = await load.finish();
       const churned = await churn.stop();
-      expectIntact(streams, 200);
+      // Every stream whole, and each still flowing when the upgrades ran; how much a paced (slow)
+      // stream got through depends on how busy the machine is, so no byte count beyond "some".
+      expect(streams.errors).toEqual([]);
+      expect(streams).toMatchObject({ ok: 200, mismatched: 0, short: 0 });
+      expect(streams.minSent).toBeGreaterThan(0);
       expect(churned.errors).toEqual([]);
       expect(churned.failures).toEqual({});
       expect(churned.ok).toBeGreaterThan(100);
