@@ -138,7 +138,9 @@ export async function runProxy(
       notify(logger, `MAINPID=${newPid}\nSTATUS=upgraded: pid ${newPid} serves, pid ${process.pid} drains`);
       // Scrapes and admin calls go to the new process alone (two processes' counters under one
       // address would look like resets to Prometheus); answers in flight, this one included, finish.
-      setTimeout(() => http?.stop(false), 0);
+      // At once, not a tick later: a caller that saw our hand-over log line (or the new process's
+      // ready) and asks again must not land on us (a 409 "already handed over").
+      http?.stop(false);
       onStop("upgrade");
     },
   });

@@ -132,6 +132,9 @@ describe("upgrade in place", () => {
           process.kill(pid, "SIGUSR2");
           next = (await aegis.waitForLog(readyOf(pid), 30_000)).pid as number;
         }
+        // The old process stops listening on the metrics port when it hands over, and logs it: the
+        // next upgrade asked before that could land on it (SO_REUSEPORT) and get a 409.
+        await aegis.waitForLog((l) => l.msg?.startsWith("upgrade: the new process serves") === true && l.new_pid === next, 30_000);
         expect(next).not.toBe(pid);
         pids.push(next);
         old.push(pid);
