@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
-import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
+import { simpleConfig, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { CHROMIUM_PATH, haveChromium, launchChromium } from "./helpers/browser.ts";
 import { ensureBinary } from "./helpers/build.ts";
@@ -52,29 +52,16 @@ beforeAll(async () => {
   if (!haveChromium()) throw new Error(`${CHROMIUM_PATH} is missing: run \`bash scripts/setup.sh --test\` as root (it installs Debian's chromium)`);
   backends.push(startEcho(), startEcho(), startEcho());
   const servers = backends.map((b, i) => `{ address = "${b.address}", name = "server-with-a-longer-name-${i}"${i === 0 ? ", max_connections = 5000" : ""} }`);
-  aegis = await startAegis(`
-[global]
-workers = 2
-log_level = "info"
-access_log = false
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[admin]
-token = "${TOKEN}"
-
-[[listener]]
-name = "main"
-bind = "127.0.0.1:0"
-upstream = "app"
-
-[[upstream]]
-name = "app"
-queue = 50
-health = { interval = "300ms", timeout = "300ms", rise = 1, fall = 2 }
-servers = [${servers.join(", ")}]
-`, { command: [ensureBinary()], cwd: tempDir() });
+  aegis = await startAegis(
+    simpleConfig([], {
+      logLevel: "info",
+      global: "access_log = false",
+      adminToken: TOKEN,
+      upstream: `queue = 50\nhealth = { interval = "300ms", timeout = "300ms", rise = 1, fall = 2 }`,
+      serverTables: servers,
+    }),
+    { command: [ensureBinary()], cwd: tempDir() },
+  );
   origin = `http://127.0.0.1:${aegis.metricsPort}`;
   configPath = (await aegis.waitForLog((l) => l.msg === "ready")).config as string;
   browser = await launchChromium();

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startAegis, tempDir, type Aegis, type LogLine } from "./helpers/aegis.ts";
+import { simpleConfig, startAegis, tempDir, type Aegis, type LogLine } from "./helpers/aegis.ts";
 import { startEcho } from "./helpers/backends.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startChurn } from "./helpers/churn.ts";
@@ -43,27 +43,8 @@ afterAll(() => {
   if (migrateBefore !== null) writeFileSync(MIGRATE, migrateBefore);
 });
 
-const config = (server: string, grace = "120s") => `
-[global]
-workers = 2
-log_level = "info"
-shutdown_grace = "${grace}"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[admin]
-token = "${TOKEN}"
-
-[[listener]]
-name = "main"
-bind = "127.0.0.1:0"
-upstream = "app"
-
-[[upstream]]
-name = "app"
-servers = ["${server}"]
-`;
+const config = (server: string, grace = "120s") =>
+  simpleConfig([server], { logLevel: "info", grace, adminToken: TOKEN });
 
 /** Whether `pid` has exited (gone, or a zombie nobody reaped yet). */
 function exited(pid: number): boolean {

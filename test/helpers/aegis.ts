@@ -153,18 +153,31 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 /** A minimal config: one listener on port 0 to one upstream. */
 export function simpleConfig(
   servers: string[],
-  extra: { workers?: number; logLevel?: string; global?: string; listener?: string; upstream?: string } = {},
+  extra: {
+    workers?: number;
+    logLevel?: string;
+    /** shutdown_grace, "5s" unless given. */
+    grace?: string;
+    global?: string;
+    /** An [admin] token: the admin API (and upgrade) answer with it. */
+    adminToken?: string;
+    listener?: string;
+    upstream?: string;
+    /** Servers as TOML inline tables (`{ address = "...", name = "..." }`), instead of `servers`' plain addresses. */
+    serverTables?: string[];
+  } = {},
 ): string {
+  const list = extra.serverTables ?? servers.map((s) => JSON.stringify(s));
   return `
 [global]
 workers = ${extra.workers ?? 2}
 log_level = "${extra.logLevel ?? "debug"}"
-shutdown_grace = "5s"
+shutdown_grace = "${extra.grace ?? "5s"}"
 ${extra.global ?? ""}
 
 [metrics]
 listen = "127.0.0.1:0"
-
+${extra.adminToken ? `\n[admin]\ntoken = "${extra.adminToken}"\n` : ""}
 [[listener]]
 name = "main"
 bind = "127.0.0.1:0"
@@ -173,7 +186,7 @@ ${extra.listener ?? ""}
 
 [[upstream]]
 name = "app"
-servers = [${servers.map((s) => JSON.stringify(s)).join(", ")}]
+servers = [${list.join(", ")}]
 ${extra.upstream ?? ""}
 `;
 }
