@@ -13,7 +13,7 @@ import { renderHealth } from "../health/metrics.ts";
 import { renderHistograms } from "../telemetry/histogram-metrics.ts";
 import { renderPrometheus } from "../telemetry/prometheus.ts";
 import { handleApi } from "./api.ts";
-import { ChangeLog, type AppliedWait } from "./changes.ts";
+import type { AppliedWait, ChangeLog } from "./changes.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import { readinessResponse } from "./readiness.ts";
 import type { StatusSource } from "./source.ts";
@@ -29,10 +29,11 @@ export interface HttpSource extends StatusSource, AppliedWait {
 
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
-/** Listen on `listen`; the error names the address when it cannot. */
-export function startHttpServer(listen: Address, source: HttpSource): Server<undefined> {
-  const changes = new ChangeLog();
-  changes.follow(source.health);
+/**
+ * Listen on `listen`; the error names the address when it cannot. `changes` is the log the
+ * composition root keeps (it follows the health monitor), which /metrics.json lists.
+ */
+export function startHttpServer(listen: Address, source: HttpSource, changes: ChangeLog): Server<undefined> {
   try {
     return serve(listen, source, changes);
   } catch (err) {
@@ -51,14 +52,10 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
       if (!PATHS.includes(path)) return failure(404, `not found: try ${PATHS.join(", ")}`);
       if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(request.method, ["GET", "HEAD"]);
       switch (path) {
-        case "/metrics": {
-          const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
-          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source);
-          return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
-        }
+        case "/metrics":
+          return new Response(prometheusText(source), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         case "/metrics.json":
-          return json({ ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] }, 200, {}, false);
+          return json(metricsJson(source, changes), 200, {}, false);
         case "/healthz":
           return new Response("ok\n");
         case "/readyz":
@@ -69,6 +66,20 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog): Server<
     },
   });
 }
+
+/** What /metrics answers: every family, in the Prometheus text format. */
+export function prometheusText(source: HttpSource): string {
+  const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
+  return renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
+    + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source);
+}
+
+/** What /metrics.json answers (before serialisation). */
+export function metricsJson(source: HttpSource, changes: ChangeLog): MetricsJson {
+  return { ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] };
+}
+
+export type MetricsJson = ReturnType<typeof metricsView> & { discovery: SourceView[] };
 
 /** Each discovery source: the servers it gives, the changes it made and the lookups that failed. */
 function renderDiscovery(source: HttpSource): string {
