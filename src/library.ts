@@ -24,6 +24,12 @@ export interface ProxyOptions {
    * nowhere by default, "stdout" for the CLI's JSON (or text) lines, or a function given each record.
    */
   log?: "stdout" | ((record: LogRecord) => void);
+  /**
+   * The Worker entry: by default src/worker.ts beside this module, wherever the package is installed.
+   * A program compiled with `bun build --compile` (with node_modules/aegis/src/worker.ts as an extra
+   * entrypoint) gives where the binary holds it, e.g. `new URL("./node_modules/aegis/src/worker.ts", import.meta.url)`.
+   */
+  worker?: string | URL;
 }
 
 /** A listener and the address it is bound to: `port` is the one the kernel chose for port 0. */
@@ -86,7 +92,7 @@ export interface Proxy {
 }
 
 /** The Worker entry, beside this module wherever it is installed (src/ of the package). */
-const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).href);
+const WORKER = new URL("./worker.ts", import.meta.url).href;
 
 /**
  * Start a proxy with `config` (the keys of aegis.toml as an object). Resolves once every listener
@@ -95,13 +101,14 @@ const spawnWorker = () => new Worker(new URL("./worker.ts", import.meta.url).hre
  */
 export async function startProxy(config: ConfigInput, options: ProxyOptions = {}): Promise<Proxy> {
   const parsed = parseConfigObject(config);
+  const worker = options.worker === undefined ? WORKER : String(options.worker);
   const listeners = new Listeners();
   const sink = options.log === undefined || options.log === "stdout" ? null : guarded(options.log);
   const logger = options.log === undefined ? Logger.silent()
     : new Logger(parsed.global.logLevel, {}, parsed.global.logFormat, sink && ((record) => sink(record as LogRecord)));
   const main = createMainThread(parsed, {
     logger,
-    spawnWorker,
+    spawnWorker: () => new Worker(worker),
     service: false,
     workerLog: options.log === undefined ? "off" : options.log === "stdout" ? "stdout" : "main",
     ...(sink ? { onWorkerLog: (records: Fields[]) => records.forEach((r) => sink(r as LogRecord)) } : {}),

@@ -1,8 +1,8 @@
 // aegis as a library, used as another project would: a package in a temp dir that depends on this
 // repository by path, a program that starts proxies in front of a real echo server, and tsc against
 // the emitted declarations (a typo in the config object must be a type error).
-import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, tempDir } from "./helpers/aegis.ts";
 import { run, type Run } from "./helpers/build.ts";
@@ -100,6 +100,26 @@ const proxy = await startProxy({
 proxy.on("sesion", () => {});
 `;
 
+/** A program compiled into one executable: the Worker is its second entrypoint, named to startProxy. */
+const COMPILED = `
+import { startProxy } from "aegis";
+const echo = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data(s, d) { s.write(d); } } });
+const proxy = await startProxy({
+  global: { workers: 1 }, metrics: { enabled: false },
+  listener: [{ bind: "127.0.0.1:0", upstream: "echo" }], upstream: [{ name: "echo", servers: [\`127.0.0.1:\${echo.port}\`] }],
+}, { worker: new URL("./node_modules/aegis/src/worker.ts", import.meta.url) });
+const got = await new Promise<string>((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error("no echo within 10 s")), 10_000);
+  Bun.connect({ hostname: "127.0.0.1", port: proxy.listeners[0]!.port, socket: {
+    open(s) { s.write("compiled"); },
+    data(s, d) { clearTimeout(timer); resolve(d.toString()); s.end(); },
+  } });
+});
+await proxy.stop();
+echo.stop(true);
+console.log("echo: " + got);
+`;
+
 let pkg = "";
 
 function check(result: Run, what: string): void {
@@ -121,8 +141,14 @@ beforeAll(async () => {
   }, null, 2));
   writeFileSync(join(pkg, "main.ts"), PROGRAM);
   writeFileSync(join(pkg, "mistakes.ts"), MISTAKES);
+  writeFileSync(join(pkg, "compiled.ts"), COMPILED);
   check(await run([process.execPath, "install"], { cwd: pkg, timeoutMs: 120_000 }), "bun install");
 }, 400_000);
+
+// The scratch project holds a copy of the package and a compiled program of about 100 MiB.
+afterAll(() => {
+  if (pkg) rmSync(pkg, { recursive: true, force: true });
+});
 
 describe("aegis as a library in another package", () => {
   test("the package is installed with its sources and declarations", () => {
@@ -179,4 +205,12 @@ describe("aegis as a library in another package", () => {
     expect(mistakes.stdout).toContain(`"round_robbin"`);
     expect(mistakes.stdout).toContain(`"sesion"`);
   }, 500_000);
+
+  test("a program compiled with bun build --compile runs its proxy from another directory", async () => {
+    const binary = join(pkg, "app");
+    check(await run([process.execPath, "build", "--compile", "compiled.ts", "node_modules/aegis/src/worker.ts", "--outfile", binary], { cwd: pkg, timeoutMs: 240_000 }), "bun build --compile");
+    const result = await run([binary], { cwd: tempDir(), timeoutMs: 60_000 });
+    check(result, "the compiled program");
+    expect(result.stdout).toBe("echo: compiled\n");
+  }, 300_000);
 });

@@ -99,7 +99,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function kindOf(value: unknown): string {
-  if (value === null) return "null";
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return `an instance of ${value.constructor?.name ?? "a class"}`;
   return `a ${typeof value}`;
