@@ -73,16 +73,31 @@ const text = proxy.metrics();
 const json = proxy.metrics("json");
 
 // A second proxy in the same process, with its own Workers and ports.
-const other = await startProxy(config([], false));
+// Its grace is an hour: only stop({ now: true }) ends the session held below within the test's time.
+const other = await startProxy({ ...config([], false), global: { workers: 2, shutdown_grace: "1h" } });
 const viaOther = await roundTrip(other.listeners[0]!.port, "another proxy");
-await other.stop();
+// stop({ now: true }): a session still open is ended at once, not after shutdown_grace.
+const otherEnds: string[] = [];
+other.on("session", (s) => otherEnds.push(s.end));
+let heldClosed = false;
+await new Promise<void>((resolve) => Bun.connect({ hostname: "127.0.0.1", port: other.listeners[0]!.port, socket: {
+  open(s) { s.write("cut"); }, data() { resolve(); }, close() { heldClosed = true; },
+} }));
+await other.stop({ now: true });
+await until(() => heldClosed, "the held socket closed by stop({ now: true })");
 
-await proxy.stop();
+// A session still open when stop() begins: it ends during the drain, and is reported before stop resolves.
+const held = await new Promise<{ end(): void }>((resolve) => Bun.connect({ hostname: "127.0.0.1", port: front, socket: {
+  open(s) { s.write("held"); }, data(s) { resolve(s); },
+} }));
+const stopping = proxy.stop();
+held.end();
+await stopping;
 const afterStop = await roundTrip(front, "x").then(() => "answered", (err: Error & { code?: string }) => err.code ?? err.message);
 echo.stop(true);
 console.log(JSON.stringify({
   listeners: proxy.listeners.map((l) => ({ name: l.name, port: l.port })), metricsAddress: proxy.metricsAddress,
-  echoed: first === payload, viaSecond, afterRefused, viaOther, afterStop, signalHandlers,
+  echoed: first === payload, viaSecond, afterRefused, viaOther, otherEnds, heldClosed, afterStop, signalHandlers,
   changes: reloaded.changes, refused, reloads, sessions,
   connectionsLine: text.split("\\n").find((l) => l.startsWith('aegis_connections_total{listener="front"}')) ?? null,
   jsonListeners: json.listeners.map((l) => l.name),
@@ -185,14 +200,19 @@ describe("aegis as a library in another package", () => {
     expect(first).toMatchObject({ listener: "front", upstream: "echo", server: "echo-1", bytesIn: 2000, bytesOut: 2000, attempts: 1, end: "client_closed" });
     expect(first.client).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
     expect(first.durationMs).toBeGreaterThan(0);
-    expect(out.sessions.map((s: { listener: string }) => s.listener)).toEqual(["front", "second", "second"]);
+    // The last one was still open when stop() began.
+    expect(out.sessions.map((s: { listener: string }) => s.listener)).toEqual(["front", "second", "second", "front"]);
+    expect(out.sessions[3]).toMatchObject({ bytesIn: 4, bytesOut: 4, end: "client_closed" });
 
-    expect(out.connectionsLine).toBe(`aegis_connections_total{listener="front"} 1`);
+    expect(out.connectionsLine).toBe(`aegis_connections_total{listener="front"} 1`); // read before the held one
     expect(out.jsonListeners).toEqual(["front", "second"]);
     // The logger function got the main thread's records and the Workers' (the access log's "session").
     expect(out.logs).toEqual(expect.arrayContaining(["ready", "session", "reloaded", "stopped"]));
 
     expect(out.viaOther).toBe("another proxy");
+    // (The round trip's own session may end after the listener came: it is client_closed.)
+    expect(out.otherEnds.filter((e: string) => e !== "client_closed")).toEqual(["shutdown"]);
+    expect(out.heldClosed).toBe(true);
     expect(out.afterStop).toBe("ECONNREFUSED");
   }, 120_000);
 
