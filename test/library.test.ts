@@ -11,15 +11,17 @@ const TSC = [process.execPath, join(REPO, "node_modules/typescript/bin/tsc")];
 
 /** The consumer's program: every fact it learns goes into one JSON line on stdout, for the test to judge. */
 const PROGRAM = `
-import { startProxy, ConfigError, type ConfigInput, type ListenerInput, type ReloadEvent, type SessionRecord } from "aegis";
+import { startProxy, ConfigError, type ConfigInput, type ListenerInput, type ReloadEvent, type ServerChange, type SessionRecord, type UpstreamInput } from "aegis";
 
 const echo = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data(s, d) { s.write(d); } } });
-const config = (extra: ListenerInput[] = [], metrics = true): ConfigInput => ({
+const config = (extra: ListenerInput[] = [], metrics = true, upstreams: UpstreamInput[] = []): ConfigInput => ({
   global: { workers: 2, shutdown_grace: "5s" },
   metrics: metrics ? { listen: "127.0.0.1:0" } : { enabled: false },
   listener: [{ name: "front", bind: "127.0.0.1:0", upstream: "echo" }, ...extra],
-  upstream: [{ name: "echo", servers: [{ address: \`127.0.0.1:\${echo.port}\`, name: "echo-1" }] }],
+  upstream: [{ name: "echo", servers: [{ address: \`127.0.0.1:\${echo.port}\`, name: "echo-1" }] }, ...upstreams],
 });
+/** An upstream whose one server refuses connections: its active check takes it down. */
+const dead: UpstreamInput = { name: "dead", servers: ["127.0.0.1:1"], health: { interval: "100ms", timeout: "50ms", rise: 1, fall: 1 } };
 
 /** Sends \`payload\` through \`port\` and resolves with what came back once it is all there. */
 function roundTrip(port: number, payload: string): Promise<string> {
@@ -52,12 +54,14 @@ const sessions: SessionRecord[] = [];
 const reloads: ReloadEvent[] = [];
 proxy.on("session", (s) => { sessions.push(s); wake(); });
 proxy.on("reload", (r) => { reloads.push(r); wake(); });
+const servers: ServerChange[] = [];
+proxy.on("server", (c) => { servers.push(c); wake(); });
 const payload = "bytes through aegis ".repeat(100);
 const front = proxy.listeners[0]!.port;
 const first = await roundTrip(front, payload);
 await until(() => sessions.length >= 1, "the first session event");
 
-const reloaded = await proxy.reload(config([{ name: "second", bind: "127.0.0.1:0", upstream: "echo" }]));
+const reloaded = await proxy.reload(config([{ name: "second", bind: "127.0.0.1:0", upstream: "echo" }], true, [dead]));
 const second = proxy.listeners.find((l) => l.name === "second")!;
 const viaSecond = await roundTrip(second.port, "second listener");
 let refused: { name: string; problems: string[] } | null = null;
@@ -68,6 +72,7 @@ try {
 }
 const afterRefused = await roundTrip(second.port, "still the reloaded config");
 await until(() => sessions.length >= 3 && reloads.length >= 2, "three sessions and two reloads");
+await until(() => servers.some((c) => c.upstream === "dead" && c.to === "down"), "the dead server going down");
 
 const text = proxy.metrics();
 const json = proxy.metrics("json");
@@ -98,7 +103,7 @@ echo.stop(true);
 console.log(JSON.stringify({
   listeners: proxy.listeners.map((l) => ({ name: l.name, port: l.port })), metricsAddress: proxy.metricsAddress,
   echoed: first === payload, viaSecond, afterRefused, viaOther, otherEnds, heldClosed, afterStop, signalHandlers,
-  changes: reloaded.changes, refused, reloads, sessions,
+  changes: reloaded.changes, refused, reloads, sessions, servers,
   connectionsLine: text.split("\\n").find((l) => l.startsWith('aegis_connections_total{listener="front"}')) ?? null,
   jsonListeners: json.listeners.map((l) => l.name),
   logs: [...new Set(logs)],
@@ -187,6 +192,7 @@ describe("aegis as a library in another package", () => {
     for (const l of out.listeners) expect(l.port).toBeGreaterThan(0);
     expect(out.viaSecond).toBe("second listener");
     expect(out.changes).toContain("listener second added on 127.0.0.1:0");
+    expect(out.servers[0]).toMatchObject({ upstream: "dead", server: "127.0.0.1:1", what: "state", from: "up", to: "down" });
 
     // A bad config object is refused with the file's messages and key paths; the running one stays.
     expect(out.refused.name).toBe("ConfigError");
