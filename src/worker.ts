@@ -9,9 +9,11 @@ import { crashThisWorker, faultsEnabled, stallThisWorker } from "./control/fault
 import type { FromWorker, StickBuffers, ToWorker } from "./control/messages.ts";
 import { StickTable } from "./stick/table.ts";
 import type { ListenerTalkers } from "./telemetry/top-talkers.ts";
-import { DataPlane, type PreparedReload } from "./data/plane.ts";
+import { DataPlane, type PlaneOptions, type PreparedReload } from "./data/plane.ts";
 import { CounterLayout, type CounterSlots } from "./shared/layout.ts";
 import { Logger } from "./telemetry/log.ts";
+import { PostedLog } from "./telemetry/posted-log.ts";
+import type { WorkerLog } from "./control/messages.ts";
 import { Assigner } from "./upstream/assigner.ts";
 import { QueueWaker } from "./upstream/queue-waker.ts";
 import { routesFor } from "./route/routes-for.ts";
@@ -28,7 +30,12 @@ function send(message: FromWorker): void {
   self.postMessage(message);
 }
 
+/** Log records for the main thread, when it was started with log = "main". */
+const postedLog = new PostedLog((records) => send({ type: "log", records }));
+
 function exit(code: number): void {
+  plane?.sessionEvents.flush();
+  postedLog.flush();
   logger.flush();
   process.exit(code);
 }
@@ -51,6 +58,12 @@ function crashed(err: unknown): void {
     exit(70);
   }
 }
+/** The Worker's logger: stdout as the CLI writes it, records for the main thread, or silence. */
+function workerLogger(config: Config, worker: number, log: WorkerLog): Logger {
+  if (log === "off") return Logger.silent();
+  return new Logger(config.global.logLevel, { worker }, config.global.logFormat, log === "main" ? postedLog.sink : null);
+}
+
 /** What a plane is built from: the start message's fields (tests build planes in-process from the same). */
 export interface PlaneStart {
   config: Config;
@@ -66,6 +79,7 @@ export function buildPlane(
   onServerFailure: (upstream: number, server: number) => void,
   routes: typeof routesFor = routesFor,
   postTalkers?: (listeners: ListenerTalkers[]) => void,
+  postSessions?: PlaneOptions["postSessions"],
 ): DataPlane {
   const layout = new CounterLayout(start.slots, start.config.global.workers);
   const shared = new SharedAdmission(start.sab, layout.admissionOffset, layout.slots.serverCapacity, layout.workers);
@@ -76,6 +90,7 @@ export function buildPlane(
     assigner: (index, upstream, env) => new Assigner(index, upstream, BALANCERS[upstream.balance], env, places),
     routes,
     postTalkers,
+    postSessions,
   });
 }
 
@@ -96,10 +111,11 @@ function obey(event: MessageEvent<ToWorker>): void {
     case "start": {
       workerIndex = message.worker;
       setThreadWorker(message.worker); // before the plane builds its admission: per-IP counts are recorded as this Worker's
-      logger = new Logger(message.config.global.logLevel, { worker: message.worker }, message.config.global.logFormat);
+      logger = workerLogger(message.config, message.worker, message.log ?? "stdout");
       try {
         const worker = message.worker;
-        plane = buildPlane(message, logger, (upstream, server) => send({ type: "server_failure", upstream, server }), routesFor, (listeners) => send({ type: "talkers", worker, listeners }));
+        plane = buildPlane(message, logger, (upstream, server) => send({ type: "server_failure", upstream, server }), routesFor, (listeners) => send({ type: "talkers", worker, listeners }), (records) => send({ type: "sessions", worker, records }));
+        plane.sessionEvents.set(message.sessionEvents === true);
         plane.stickTables = stickTables(message.sticks);
         const addresses = plane.start(message.ports);
         // A restarted Worker must not send traffic to servers already known to be down. Applied in
@@ -155,6 +171,9 @@ function obey(event: MessageEvent<ToWorker>): void {
     case "servers":
       plane?.applySnapshot(message.upstream, message.states, message.weights);
       send({ type: "applied", worker: workerIndex, seq: message.seq });
+      return;
+    case "session_events":
+      plane?.sessionEvents.set(message.on);
       return;
     case "fault":
       if (!faultsEnabled()) return;

@@ -32,13 +32,17 @@ export const RANKS: Readonly<Record<string, number>> = {
   "main-thread.ts": 9,
   "worker.ts": 9,
   "early-worker.ts": 9,
+  "library.ts": 9,
 };
 
 /** The process entry and the composition roots: they may import anything, and nothing imports them... */
-export const ROOTS: ReadonlySet<string> = new Set(["main.ts", "main-thread.ts", "worker.ts", "early-worker.ts"]);
+export const ROOTS: ReadonlySet<string> = new Set(["main.ts", "main-thread.ts", "worker.ts", "early-worker.ts", "library.ts"]);
 
-/** ...except the entry, which picks the main thread's root or the early Worker's at start. */
-const ROOT_IMPORTS: ReadonlySet<string> = new Set(["main.ts -> main-thread.ts", "main.ts -> early-worker.ts"]);
+/**
+ * ...except the entries: the CLI's picks the main thread's root or the early Worker's at start, and
+ * the library's (the package's import) starts the same main thread root.
+ */
+const ROOT_IMPORTS: ReadonlySet<string> = new Set(["main.ts -> main-thread.ts", "main.ts -> early-worker.ts", "library.ts -> main-thread.ts"]);
 
 /** How one file refers to another: a static import, a re-export, `import("…")`, or a Worker spawned by path. */
 export type EdgeKind = "import" | "export" | "dynamic" | "worker";

@@ -16,7 +16,7 @@ import { renderBuildInfo, renderProcess, renderReloads } from "../telemetry/proc
 import { buildInfo } from "../version.ts";
 import { handleApi } from "./api.ts";
 import { refuseOutsider } from "./allow.ts";
-import { ChangeLog, type AppliedWait } from "./changes.ts";
+import type { AppliedWait, ChangeLog } from "./changes.ts";
 import { StatusHistory } from "./history.ts";
 import { failure, json, methodNotAllowed } from "./http.ts";
 import { readinessResponse } from "./readiness.ts";
@@ -34,14 +34,13 @@ export interface HttpSource extends StatusSource, AppliedWait {
 const PATHS = ["/", "/metrics", "/metrics.json", "/healthz", "/readyz", "/api/"];
 
 /**
- * Listen on `listen`; the error names the address when it cannot. The socket has SO_REUSEPORT so
- * that an upgrade's new process binds beside this one; `inherited` (the port is an upgraded-from
- * process's) skips the check that otherwise refuses a port anyone else holds.
+ * Listen on `listen`; the error names the address when it cannot. `changes` is the log the
+ * composition root keeps (it follows the health monitor), which /metrics.json lists. The socket has
+ * SO_REUSEPORT so that an upgrade's new process binds beside this one; `inherited` (the port is an
+ * upgraded-from process's) skips the check that otherwise refuses a port anyone else holds.
  */
-export function startHttpServer(listen: Address, source: HttpSource, inherited = false): Server<undefined> {
-  const changes = new ChangeLog();
+export function startHttpServer(listen: Address, source: HttpSource, changes: ChangeLog, inherited = false): Server<undefined> {
   const history = new StatusHistory();
-  changes.follow(source.health);
   try {
     // Without reusePort this bind fails if anyone holds the port, with or without SO_REUSEPORT.
     if (!inherited && listen.port !== 0) Bun.listen({ hostname: listen.host, port: listen.port, socket: { data() {} } }).stop(true);
@@ -85,19 +84,11 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog, history:
       if (!PATHS.includes(path)) return failure(404, `not found: try ${PATHS.join(", ")}`);
       if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(request.method, ["GET", "HEAD"]);
       switch (path) {
-        case "/metrics": {
-          const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
-          const body = renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
-            + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source)
-            + renderBuildInfo(buildInfo()) + (source.reloads ? renderReloads(source.reloads) : "") + renderProcess();
-          return new Response(body, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
-        }
+        case "/metrics":
+          return new Response(prometheusText(source), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
         case "/metrics.json":
           // ?history: the last minutes of the page's charts too (the page asks once, when it opens).
-          return json({
-            ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [],
-            ...(url.searchParams.has("history") ? { history: history.view() } : {}),
-          }, 200, {}, false);
+          return json({ ...metricsJson(source, changes), ...(url.searchParams.has("history") ? { history: history.view() } : {}) }, 200, {}, false);
         case "/healthz":
           return new Response("ok\n");
         case "/readyz":
@@ -108,6 +99,21 @@ function serve(listen: Address, source: HttpSource, changes: ChangeLog, history:
     },
   });
 }
+
+/** What /metrics answers: every family, in the Prometheus text format. */
+export function prometheusText(source: HttpSource): string {
+  const perIp = perIpUsage(source.config, source.reader.sab, source.reader.layout);
+  return renderPrometheus(source.config, source.reader, [[{}, source.workersRunning()]], perIp, stickUsage(source)) + renderHealth(source.config, source.health)
+    + renderHistograms(source.config, source.reader) + renderSnapshotSeqs(source) + renderDiscovery(source)
+    + renderBuildInfo(buildInfo()) + (source.reloads ? renderReloads(source.reloads) : "") + renderProcess();
+}
+
+/** What /metrics.json answers (before serialisation). */
+export function metricsJson(source: HttpSource, changes: ChangeLog): MetricsJson {
+  return { ...metricsView(source, changes.recent()), discovery: source.discovery?.views() ?? [] };
+}
+
+export type MetricsJson = ReturnType<typeof metricsView> & { discovery: SourceView[] };
 
 /** Each discovery source: the servers it gives, the changes it made and the lookups that failed. */
 function renderDiscovery(source: HttpSource): string {

@@ -7,13 +7,21 @@ import type { Address, Config } from "../config/types.ts";
 import type { CounterSlots } from "../shared/layout.ts";
 import type { ServerState } from "../health/server-state.ts";
 import type { ListenerTalkers } from "../telemetry/top-talkers.ts";
+import type { SessionRecord } from "../telemetry/session-record.ts";
+import type { Fields } from "../telemetry/log.ts";
+
+/**
+ * Where a Worker's log lines go: stdout (the CLI), the main thread (a program's logger function,
+ * when aegis runs as a library), or nowhere (a library's default).
+ */
+export type WorkerLog = "stdout" | "main" | "off";
 
 /** The stick tables the main thread shares, by upstream name (only upstreams with `stick`). */
 export type StickBuffers = Record<string, SharedArrayBuffer>;
 
 export type ToWorker =
   /** `seq`: the snapshot sequence number that `snapshots` and `weights` are as of. */
-  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: (number | null)[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number; sticks?: StickBuffers }
+  | { type: "start"; config: Config; slots: CounterSlots; worker: number; sab: SharedArrayBuffer; ports: (number | null)[] | null; snapshots: ServerState[][]; weights?: number[][]; seq: number; sticks?: StickBuffers; log?: WorkerLog; sessionEvents?: boolean }
   /**
    * Reload, first phase: bind the new listeners (ports given for listeners that keep or share a
    * socket) and build the new upstreams, without switching. Answered by `prepared` or `reload_failed`.
@@ -30,6 +38,8 @@ export type ToWorker =
   /** Which servers of an upstream take new connections now (health and admin state), and their weights
    *  (configured, or set through the admin API); without weights the current ones stay. Answered by `applied`. */
   | { type: "servers"; seq: number; upstream: number; states: ServerState[]; weights?: number[] }
+  /** Post ended sessions (`sessions`) from now on, or stop: whether a program listens for them. */
+  | { type: "session_events"; on: boolean }
   /** Tests only: the Worker obeys only when AEGIS_TEST_FAULTS=1 is in its environment (see faults.ts). */
   | { type: "fault"; fault: WorkerFault };
 
@@ -49,6 +59,10 @@ export type FromWorker =
   /** A connect to the server failed, or it reset a session: input to passive health checks. */
   | { type: "server_failure"; upstream: number; server: number }
   /** Every few seconds: this Worker's top talkers per listener. */
-  | { type: "talkers"; worker: number; listeners: ListenerTalkers[] };
+  | { type: "talkers"; worker: number; listeners: ListenerTalkers[] }
+  /** Sessions that ended, batched (only while session_events is on). */
+  | { type: "sessions"; worker: number; records: SessionRecord[] }
+  /** Log records, for a Worker started with log = "main". */
+  | { type: "log"; records: Fields[] };
 
 export type ReloadAnswer = Extract<FromWorker, { type: "prepared" | "committed" | "aborted" | "reload_failed" }>;

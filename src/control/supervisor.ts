@@ -14,7 +14,9 @@ import { forgetWorker } from "../shared/forget-worker.ts";
 import { allCounterCells, CounterLayout, L, S, serverSlotRuns, type CounterSlots } from "../shared/layout.ts";
 import { CounterReader } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault } from "./messages.ts";
+import type { FromWorker, ReloadAnswer, ToWorker, WorkerFault, WorkerLog } from "./messages.ts";
+import type { Fields } from "../telemetry/log.ts";
+import type { SessionRecord } from "../telemetry/session-record.ts";
 import { assertPortsFree } from "./port-probe.ts";
 import { planReload } from "./reload-plan.ts";
 import { ReloadRecord } from "./reload-record.ts";
@@ -23,7 +25,7 @@ import { SnapshotAcks, type AppliedResult } from "./snapshot-acks.ts";
 import type { UpgradeResult } from "./upgrade.ts";
 
 export interface ReadyInfo {
-  listeners: { name: string; address: string }[];
+  listeners: { name: string; address: string; host: string; port: number }[];
   workers: number;
 }
 
@@ -71,6 +73,11 @@ export interface SupervisorOptions {
    * than refused as taken, and chosen over a configured 0 so both processes serve the same port.
    */
   inheritedPorts?: Record<string, number>;
+  /** Where the Workers' log lines go (default stdout); "main" hands them to `onWorkerLog`. */
+  workerLog?: WorkerLog;
+  onWorkerLog?: (records: Fields[]) => void;
+  /** Ended sessions, in the Workers' batches, while `sessionEvents(true)` is in effect. */
+  onSessions?: (records: SessionRecord[]) => void;
 }
 
 /** The key of each discovery source of an upstream, in its order. */
@@ -109,6 +116,8 @@ export class Supervisor {
   #slots: Slot[] = [];
   #ports: number[] | null = null;
   #stopping = false;
+  /** Whether the Workers post ended sessions; a Worker that (re)starts is told in its start message. */
+  #sessionEvents = false;
   health: HealthMonitor;
   /** Stick tables shared with the Workers (kept across reloads). */
   readonly sticks = new StickTables();
@@ -191,10 +200,15 @@ export class Supervisor {
       throw err;
     }
     this.health.start();
-    return {
-      listeners: config.listeners.map((l, i) => ({ name: l.name, address: formatAddress({ host: l.bind.host, port: this.#ports![i]! }) })),
-      workers: config.global.workers,
-    };
+    return { listeners: this.listening(), workers: config.global.workers };
+  }
+
+  /** Each listener of the running config and the address it is bound to (port 0 resolved). */
+  listening(): { name: string; address: string; host: string; port: number }[] {
+    return this.config.listeners.map((l, i) => {
+      const port = this.#ports?.[i] ?? l.bind.port;
+      return { name: l.name, address: formatAddress({ host: l.bind.host, port }), host: l.bind.host, port };
+    });
   }
 
   /** The port each listener serves, by name (after start). */
@@ -229,6 +243,10 @@ export class Supervisor {
           this.health.reportFailure(message.upstream, message.server);
         } else if (message.type === "talkers") {
           this.talkers.post(message.worker, message.listeners);
+        } else if (message.type === "sessions") {
+          this.#options.onSessions?.(message.records);
+        } else if (message.type === "log") {
+          this.#options.onWorkerLog?.(message.records);
         }
       };
       worker.addEventListener("error", (event) => {
@@ -252,7 +270,8 @@ export class Supervisor {
       });
       const snapshots = this.config.upstreams.map((_, u) => this.health.snapshot(u));
       const weights = this.config.upstreams.map((_, u) => this.health.weights(u));
-      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports, snapshots, weights, seq: startSeq, sticks: this.sticks.buffers(this.config) };
+      const start: ToWorker = { type: "start", config: this.config, slots: this.#slotsNow, worker: index, sab: this.sab, ports, snapshots, weights, seq: startSeq, sticks: this.sticks.buffers(this.config),
+        log: this.#options.workerLog ?? "stdout", sessionEvents: this.#sessionEvents };
       worker.postMessage(start);
     });
   }
@@ -267,24 +286,31 @@ export class Supervisor {
     );
   }
 
+  /** Have every Worker post its ended sessions (a program listens for them), or stop doing so. */
+  sessionEvents(on: boolean): void {
+    if (on === this.#sessionEvents) return;
+    this.#sessionEvents = on;
+    this.#post({ type: "session_events", on });
+  }
+
   /**
-   * Re-read the config file and swap every Worker to it without dropping a connection, in two
+   * Re-read the config file (or take the one `read` gives: a library's config object) and swap every Worker to it without dropping a connection, in two
    * phases: every Worker prepares (binds the new listeners, builds the new upstreams), and only when
    * all have, every Worker commits. A failure to prepare anywhere aborts everywhere, so all Workers
    * run the new config or all the old one. An invalid file changes nothing. Worker 0 prepares
    * first, so a new listener on port 0 gets one port that the others then share. Refused during
-   * shutdown, and abandoned when shutdown begins before the commit.
+   * shutdown, and abandoned when shutdown begins before the commit. `read` may throw: a readable error.
    */
-  reload(): Promise<ReloadResult> {
+  reload(read?: () => Config): Promise<ReloadResult> {
     if (this.#stopping) {
       this.logger.warn("reload refused: shutting down", { config: this.config.source });
       return Promise.resolve({ ok: false, error: "shutting down" });
     }
     // A change of servers in flight is short and not the operator's: the reload waits for it.
-    if (this.#reloading && this.#reloadingKind === "servers") return this.#reloading.then(() => this.reload());
+    if (this.#reloading && this.#reloadingKind === "servers") return this.#reloading.then(() => this.reload(read));
     if (this.#reloading) return Promise.resolve({ ok: false, error: "a reload is already in progress" });
     this.#reloadingKind = "file";
-    return (this.#reloading = this.#reloadAndReport());
+    return (this.#reloading = this.#reloadAndReport(read));
   }
 
   /**
@@ -326,9 +352,9 @@ export class Supervisor {
     });
   }
 
-  async #reloadAndReport(): Promise<ReloadResult> {
+  async #reloadAndReport(read: (() => Config) | undefined): Promise<ReloadResult> {
     this.#options.onReloadStart?.();
-    const result = await this.#reload().catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
+    const result = await this.#reload(read).catch((err: Error): ReloadResult => ({ ok: false, error: err.message }));
     this.#reloading = null;
     this.sticks.settle(this.config); // a reload not taken lets go of the tables it allocated
     if (result.ok) this.reloads.succeeded();
@@ -340,12 +366,12 @@ export class Supervisor {
     return result;
   }
 
-  async #reload(): Promise<ReloadResult> {
+  async #reload(read: (() => Config) | undefined): Promise<ReloadResult> {
     const old = this.fileConfig;
-    if (old.source.startsWith("<")) return { ok: false, error: `the ${old.source} configuration has no file to reload from` };
+    if (!read && old.source.startsWith("<")) return { ok: false, error: `the ${old.source} configuration has no file to reload from` };
     let file: Config;
     try {
-      file = loadConfigFile(old.source);
+      file = read ? read() : loadConfigFile(old.source);
     } catch (err) {
       return { ok: false, error: (err as Error).message };
     }

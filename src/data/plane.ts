@@ -24,6 +24,8 @@ import { ProxyAccept } from "./proxy-accept.ts";
 import { WorkerTalkers } from "./worker-talkers.ts";
 import { offDownServers, offRemovedServers } from "./on-down.ts";
 import type { ListenerTalkers } from "../telemetry/top-talkers.ts";
+import type { SessionRecord } from "../telemetry/session-record.ts";
+import { SessionEvents } from "./session-events.ts";
 import type { StickTable } from "../stick/table.ts";
 import { listensWithTls } from "../config/listener-identity.ts";
 import { parseIp, newIpWords } from "../net/ip.ts";
@@ -50,6 +52,8 @@ export interface PlaneOptions {
   assigner(index: number, config: UpstreamConfig, env: AssignerEnv): Assigner;
   /** The Worker's top talkers, every few seconds, for the main thread to merge. */
   postTalkers?(listeners: ListenerTalkers[]): void;
+  /** Ended sessions, in batches, while the main thread has a session listener (see session-events.ts). */
+  postSessions?(records: SessionRecord[]): void;
   /** Build a listener's route table; `resolve` turns an upstream name into its assigner (or throws). */
   routes(listener: ListenerConfig, resolve: (upstream: string) => Assigner): Routes;
 }
@@ -89,6 +93,9 @@ export class DataPlane implements Plane {
   readonly sessions = new Set<Session>();
   geo: ClientGeo | null = null;
   readonly talkers = new WorkerTalkers(this.now);
+  /** Ended sessions for a program's on("session"); off unless the main thread turns it on. */
+  readonly sessionEvents: SessionEvents;
+  readonly #worker: number;
   /** The stick tables the main thread shares, by upstream name; set before each start or reload. */
   stickTables: ReadonlyMap<string, StickTable> = new Map();
   readonly #postTalkers: PlaneOptions["postTalkers"];
@@ -124,6 +131,8 @@ export class DataPlane implements Plane {
     this.#buildAssigner = options.assigner;
     this.#buildRoutes = options.routes;
     this.#postTalkers = options.postTalkers;
+    this.sessionEvents = new SessionEvents(options.postSessions ?? null);
+    this.#worker = options.worker;
     this.#sessionCap = Math.min(options.config.global.maxConnections, sessionsThatFit(options.config));
   }
 
@@ -351,7 +360,7 @@ export class DataPlane implements Plane {
     this.now = performance.now();
     const session = new Session(this, listener.ref(), socket, listener.config.idleTimeoutMs);
     session.ipSlot = ip;
-    if (this.config.global.accessLog) session.rememberPeer();
+    if (this.#accessLog || this.sessionEvents.on) session.rememberPeer();
     socket.data = session;
     this.sessions.add(session);
     return session;
@@ -379,7 +388,8 @@ export class DataPlane implements Plane {
 
   #reject(listener: ListenerRuntime, socket: Socket<Session | null>, cell: number, why: string): void {
     this.cells[listener.base + cell]! += 1;
-    if (this.config.global.accessLog) {
+    if (this.sessionEvents.on) this.sessionEvents.push(refusedRecord(listener.name, socket, why, this.#worker));
+    if (this.#accessLog) {
       this.logger.entry({
         time: new Date().toISOString(), level: "info", msg: "session", listener: listener.name,
         client: `${socket.remoteAddress}:${socket.remotePort}`, end: "rejected", reason: why,
@@ -420,12 +430,19 @@ export class DataPlane implements Plane {
     this.talkers.ended(session);
     release(this.#admitted);
     this.#gates.releaseIp(session.ipSlot);
-    if (this.config.global.accessLog) this.logger.entry(accessRecord(session, durationMs));
+    if (this.#accessLog) this.logger.entry(accessRecord(session, durationMs));
+    if (this.sessionEvents.on) this.sessionEvents.push(sessionRecord(session, durationMs, this.#worker));
     if (this.#onDrained && this.sessions.size === 0) this.#onDrained();
+  }
+
+  /** Whether a line per session is written: configured, and a logger that keeps what it is given. */
+  get #accessLog(): boolean {
+    return this.config.global.accessLog && this.logger.writes;
   }
 
   #tick(): void {
     this.now = performance.now();
+    this.sessionEvents.flush();
     this.wheel.advance(this.now);
     if (this.#descriptorWaiters.size > 0 && !outOfDescriptors()) {
       const waiting = [...this.#descriptorWaiters];
@@ -494,5 +511,34 @@ function accessRecord(s: Session, durationMs: number): Record<string, unknown> {
     ...(s.peer !== null ? { peer: s.peer } : {}),
     ...(s.knownCountry ? { country: s.knownCountry } : {}),
     ...(s.region !== null ? { region: s.region } : {}),
+  };
+}
+
+/** The access record's facts for a program's on("session"). */
+function sessionRecord(s: Session, durationMs: number, worker: number): SessionRecord {
+  const conn = s.conn;
+  const up = s.assigner;
+  return {
+    time: Date.now(),
+    worker,
+    listener: s.listener.name,
+    client: `${s.clientAddress}:${s.clientPort}`,
+    upstream: up ? up.name : null,
+    server: conn && up ? up.serverName(conn.server) : null,
+    bytesIn: s.bytesIn,
+    bytesOut: s.bytesOut,
+    durationMs,
+    connectMs: s.connectMs < 0 ? null : s.connectMs,
+    attempts: s.attempts,
+    end: s.endReason ?? "client_closed",
+    ...(s.rejectReason ? { reason: s.rejectReason } : {}),
+  };
+}
+
+/** A connection refused at accept, before it became a session. */
+function refusedRecord(listener: string, socket: Socket<Session | null>, why: string, worker: number): SessionRecord {
+  return {
+    time: Date.now(), worker, listener, client: `${socket.remoteAddress}:${socket.remotePort}`, upstream: null, server: null,
+    bytesIn: 0, bytesOut: 0, durationMs: 0, connectMs: null, attempts: 0, end: "rejected", reason: why,
   };
 }

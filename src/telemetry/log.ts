@@ -1,4 +1,5 @@
-// JSON-lines logger for stdout (journald-friendly), batched so a busy Worker makes one write per tick.
+// JSON-lines logger for stdout (journald-friendly), batched so a busy Worker makes one write per tick;
+// or, for a program that runs aegis as a library, records handed to a sink (or to nobody).
 import { writeSync } from "node:fs";
 import type { LogFormat, LogLevel } from "../config/types.ts";
 
@@ -7,6 +8,8 @@ const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 const MAX_PENDING = 4 * 1024 * 1024;
 
 export type Fields = Record<string, unknown>;
+/** Takes each record instead of stdout: `{ time, level, msg, ...fields }`, the access log's included. */
+export type LogSink = (record: Fields) => void;
 
 export class Logger {
   #rank: number;
@@ -15,13 +18,26 @@ export class Logger {
   #scheduled = false;
   #context: Fields;
   #format: LogFormat;
+  /** null: stdout. */
+  readonly #sink: LogSink | null;
   /** Lines lost because stdout could not keep up. */
   dropped = 0;
 
-  constructor(level: LogLevel, context: Fields = {}, format: LogFormat = "json") {
+  constructor(level: LogLevel, context: Fields = {}, format: LogFormat = "json", sink: LogSink | null = null) {
     this.#rank = RANK[level];
     this.#context = context;
     this.#format = format;
+    this.#sink = sink;
+  }
+
+  /** A logger that writes nothing at any level (a library's default: a program's stdout is its own). */
+  static silent(): Logger {
+    return new Logger("error", {}, "json", SILENT);
+  }
+
+  /** False when every record would be thrown away: callers skip building records (the access log). */
+  get writes(): boolean {
+    return this.#sink !== SILENT;
   }
 
   setFormat(format: LogFormat): void {
@@ -33,7 +49,7 @@ export class Logger {
   }
 
   enabled(level: LogLevel): boolean {
-    return RANK[level] <= this.#rank;
+    return this.#sink !== SILENT && RANK[level] <= this.#rank;
   }
 
   error(msg: string, fields?: Fields): void { this.log("error", msg, fields); }
@@ -42,12 +58,13 @@ export class Logger {
   debug(msg: string, fields?: Fields): void { this.log("debug", msg, fields); }
 
   log(level: LogLevel, msg: string, fields?: Fields): void {
-    if (RANK[level] > this.#rank) return;
+    if (RANK[level] > this.#rank || this.#sink === SILENT) return;
     this.entry({ time: new Date().toISOString(), level, msg, ...this.#context, ...fields });
   }
 
   /** One record, written as a JSON object or as `time level msg key=value ...` text. */
   entry(record: Fields): void {
+    if (this.#sink !== null) return this.#sink(record);
     this.line(this.#format === "json" ? JSON.stringify(record) : toText(record));
   }
 
@@ -90,6 +107,8 @@ export class Logger {
     }
   }
 }
+
+const SILENT: LogSink = () => {};
 
 /** `time level msg key=value`: values with spaces, quotes or `=` are JSON-quoted; objects are JSON. */
 function toText(record: Fields): string {

@@ -1,5 +1,6 @@
 // A real DataPlane inside the test process, real backends and clients that record their socket events.
 // All knowledge of how a plane is built (config, counter slots, shared memory) lives in this file only.
+import type { SessionRecord } from "../../src/telemetry/session-record.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { parseConfig } from "../../src/config/load.ts";
 import { SlotRegistry } from "../../src/control/slots.ts";
@@ -44,6 +45,8 @@ export interface TestPlane {
   counter(name: ListenerCounter): number;
   /** The access log records of finished sessions. */
   sessionLogs(): Record<string, unknown>[];
+  /** The batches of ended sessions the plane posted (only while `plane.sessionEvents` is on). */
+  readonly sessionBatches: SessionRecord[][];
   stop(): void;
   [Symbol.dispose](): void;
 }
@@ -86,8 +89,9 @@ ${setup.upstreams ?? ""}
   const logger = new KeptLogger(config.global.logLevel);
   setThreadWorker(0);
   const serverFailures: number[] = [];
+  const sessionBatches: SessionRecord[][] = [];
   // Built by the Worker's own composition root, so the test runs what a Worker runs.
-  const plane = buildPlane({ config, slots, worker: 0, sab }, logger, (_upstream, server) => void serverFailures.push(server), setup.routes);
+  const plane = buildPlane({ config, slots, worker: 0, sab }, logger, (_upstream, server) => void serverFailures.push(server), setup.routes, undefined, (records) => void sessionBatches.push(records));
   let port: number;
   try {
     port = plane.start(null)[0]!.port;
@@ -113,6 +117,7 @@ ${setup.upstreams ?? ""}
     serverFailures,
     counter: (name) => plane.cells[base + L[name]]!,
     sessionLogs: () => logger.records.filter((r) => r.msg === "session"),
+    sessionBatches,
     stop,
     [Symbol.dispose]: stop,
   };
