@@ -1,6 +1,7 @@
 // The main thread's composition root: builds the shared memory, the supervisor, the health monitors
 // and the HTTP server, and runs a config (`createMainThread`, shared by the CLI and the library);
 // `runProxy` wires it to the process for the CLI: signals, sd_notify, upgrade in place, the exit code.
+import { pageOutExecutable } from "./os/page-out.ts";
 import type { Server } from "bun";
 import { startHttpServer } from "./admin/server.ts";
 import { ChangeLog } from "./admin/changes.ts";
@@ -302,10 +303,19 @@ export async function runProxy(
     return 1; // logged by start
   }
   onReady?.(info);
+  // The start-up burst (Workers compiling and binding) is over a moment after ready: only then are
+  // the pages it alone touched worth giving back (src/os/page-out.ts).
+  setTimeout(() => {
+    const out = pageOutExecutable();
+    if (out) logger.debug("start-up pages of the executable given back", { resident_before: out.residentBefore, resident_after: out.residentAfter });
+  }, PAGE_OUT_AFTER_READY_MS).unref();
   await stopRequested;
   await proxy.stop();
   return 0;
 }
+
+/** How long after ready the executable's start-up pages are given back. */
+const PAGE_OUT_AFTER_READY_MS = 3_000;
 
 /** sd_notify when started by systemd (NOTIFY_SOCKET set); a failure is logged, never fatal. */
 function notifySystemd(logger: Logger, state: string): void {

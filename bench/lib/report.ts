@@ -237,7 +237,7 @@ ${d.machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")
   bare Bun relay: \`bun bench/lib/bun-relay.ts CORES LISTEN:BACKEND ...\`, one Worker per core with \`reusePort\`, backpressure and half-close, nothing else.
 - Throughput workloads (PORT = the proxy's listener, or the backend for "no proxy"); ${d.rounds} round(s), columns interleaved, each column keeps its best round (by requests/s or Gbit/s) with that round's latencies:
 ${d.commands.map(([name, cmd]) => `  - ${name}: \`${cmd}\``).join("\n")}
-- Idle memory, one proxy running at a time: warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${d.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${d.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
+- Idle memory, one proxy running at a time: 5 s after its first relayed PING (aegis gives back its start-up pages 3 s after ready), warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${d.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${d.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
 - Startup: spawn the proxy, then connect and round-trip a Redis PING through it every ~1 ms until one succeeds; time from the spawn call. Median of ${d.startupTrials} spawn(s).
 `;
 }

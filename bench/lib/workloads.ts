@@ -126,6 +126,9 @@ async function holdClients(port: number, count: number, logPath: string) {
   return { opened, release };
 }
 
+/** How long a proxy runs, after it first relayed, before its memory at rest is read. */
+export const SETTLE_AFTER_START_MS = 5_000;
+
 /**
  * Memory per idle relayed connection: the proxy group's Pss before and after `count`
  * connections (each having relayed one PING) are held open by a separate process.
@@ -138,6 +141,9 @@ export async function idleMemory(
   logDir: string,
 ): Promise<IdleMemoryResult> {
   const logPath = join(logDir, "idle-clients.log");
+  // Every proxy gets the same settling time after its start: aegis gives the executable's start-up
+  // pages back 3 s after ready (src/os/page-out.ts), and that must not land inside the measurement.
+  await sleep(SETTLE_AFTER_START_MS);
   // Warm-up: run the accept/connect/relay paths once so code and allocator warm-up is
   // not billed to the connections measured.
   const warm = await holdClients(port, 200, logPath);
