@@ -36,6 +36,7 @@ export class ListenerRuntime implements ListenerRef {
   #localFor: ListenerConfig | null = null;
   #localPort = -1;
   #trustedFor: ListenerConfig | null = null;
+  #ref: ListenerRef | null = null;
 
   constructor(
     public config: ListenerConfig,
@@ -62,9 +63,16 @@ export class ListenerRuntime implements ListenerRef {
     return this.#trusted!;
   }
 
-  /** A fixed snapshot for one session (the runtime's own fields change on reload). */
+  /**
+   * A fixed snapshot for a session (the runtime's own fields change on reload). One object is
+   * shared by every session accepted under the same settings, not one per session: it is frozen,
+   * and made anew only when a reload (or the bound port) changed what it holds.
+   */
   ref(): ListenerRef {
-    return { name: this.config.name, base: this.base, histBase: this.histBase, local: this.local, port: this.port };
+    const r = this.#ref;
+    const port = this.port;
+    if (r !== null && r.name === this.config.name && r.base === this.base && r.histBase === this.histBase && r.port === port && r.local === this.local) return r;
+    return (this.#ref = Object.freeze({ name: this.config.name, base: this.base, histBase: this.histBase, local: this.local, port }));
   }
 
   get port(): number {

@@ -3,6 +3,7 @@ import type { TLSOptions } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
 import { L, S } from "../shared/layout.ts";
 import { ByteQueue } from "../primitives/byte-queue.ts";
+import { defineBitFlags } from "../primitives/bit-flags.ts";
 import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
 import { NO_SERVER, Outcome, POOLED, QUEUED, QUEUE_FULL, type Assigner, type Claim } from "../upstream/assigner.ts";
@@ -59,59 +60,40 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   readonly toServer: ByteQueue;
   conn: UpstreamConn | null = null;
   state = CONNECTING;
+  /** The booleans below, one bit each (see defineBitFlags after the class): one slot instead of ten. */
+  flags = 0;
   /** FIN seen from each peer, and FIN sent to each peer. */
-  clientEof = false;
-  serverEof = false;
-  clientShut = false;
-  serverShut = false;
-  clientClosed = false;
-  serverClosed = false;
+  declare clientEof: boolean;
+  declare serverEof: boolean;
+  declare clientShut: boolean;
+  declare serverShut: boolean;
+  declare clientClosed: boolean;
+  declare serverClosed: boolean;
   /**
    * A write to that peer failed (returned -1) on a socket we had not shut: the connection broke.
    * Bun then reports the reset as a plain `end` and an error-less `close` (measured: 10 of 200
    * uploads into a resetting server), so these flags are what keep a reset a reset.
    */
-  clientBroken = false;
-  serverBroken = false;
+  declare clientBroken: boolean;
+  declare serverBroken: boolean;
   /** aegis is resetting both peers itself (see `close`): not the server's fault. */
-  #cutting = false;
+  declare cutting: boolean;
+  /** True while the session waits in its upstream's queue. */
+  declare queued: boolean;
+  /** True while the session waits for file descriptors to come back before it connects. */
+  declare waitingForDescriptors: boolean;
   endReason: EndReason | null = null;
-  exclude: readonly number[] = NO_EXCLUSIONS;
   /** The upstream its route chose; null while the route waits for the client's first bytes. */
   assigner: Assigner | null = null;
-  /** The listener's routes, while they wait for the client's first bytes. */
-  #routes: Routes | null = null;
-  /** A PROXY-protocol listener's first stage, until the header is in; null after it, and on other listeners. */
-  #proxy: ProxyAccept | null = null;
-  /** The PROXY header the client's balancer sent (its destination and TLVs go on with send_proxy); null: none. */
-  proxyHeader: ProxyHeader | null = null;
-  /** The client's address parsed, once asked for (undefined: not yet; null: it does not parse). */
-  #clientIp: IpWords | null | undefined = undefined;
-  /** The client's country, once asked for (undefined: not yet; null: unknown). */
-  #country: string | null | undefined = undefined;
-  /** The peer that sent a PROXY header naming another client (the balancer in front); null: none. */
-  peer: string | null = null;
-  /** The region whose servers the route prefers for this session; null: none. */
-  region: string | null = null;
-  /** The stick table entry this session counts on (-1: none); the assigner sets and gives it back. */
-  stickSlot = -1;
-  /** A TLS listener's stage before routing (the SSLRequest, the handshake); null once done, and on plain listeners. */
-  #clientTls: ClientTls | null = null;
-  /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
-  #hello: HelloResult = PENDING_HELLO;
-  #helloSize = -1;
-  /** What TLS said (null: no TLS seen), for the access log. */
-  tls: TlsFacts | null = null;
+  /**
+   * What only some sessions use (PROXY protocol, TLS, routes that read bytes, regions, stickiness,
+   * retries): allocated the first time one of them is set, so an idle plain session carries none.
+   */
+  #rare: SessionRare | null = null;
   /** The per-IP table slot this session counts in, given back when it ends (IP_UNTRACKED: none). */
   ipSlot = IP_UNTRACKED;
   /** The server whose place (against its max_connections and soft_limit) this session holds, or -1. */
   held = -1;
-  /** True while the session waits in its upstream's queue. */
-  queued = false;
-  /** True while the session waits for file descriptors to come back before it connects. */
-  waitingForDescriptors = false;
-  /** Why admission turned the session away after accept (queue_full, queue_timeout). */
-  rejectReason: string | null = null;
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
@@ -141,6 +123,122 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
     this.lastActive = plane.now;
     this.#cellBase = listener.base;
+  }
+
+  // ---- what only some sessions use (kept in #rare) ------------------------------------------
+
+  #more(): SessionRare {
+    return (this.#rare ??= new SessionRare());
+  }
+
+  /** Servers this session's connect already failed on (the balancer skips them on a retry). */
+  get exclude(): readonly number[] {
+    return this.#rare === null ? NO_EXCLUSIONS : this.#rare.exclude;
+  }
+  set exclude(v: readonly number[]) {
+    if (this.#rare !== null || v !== NO_EXCLUSIONS) this.#more().exclude = v;
+  }
+
+  /** The listener's routes, while they wait for the client's first bytes. */
+  get #routes(): Routes | null {
+    return this.#rare === null ? null : this.#rare.routes;
+  }
+  set #routes(v: Routes | null) {
+    if (this.#rare !== null || v !== null) this.#more().routes = v;
+  }
+
+  /** A PROXY-protocol listener's first stage, until the header is in; null after it, and on other listeners. */
+  get #proxy(): ProxyAccept | null {
+    return this.#rare === null ? null : this.#rare.proxy;
+  }
+  set #proxy(v: ProxyAccept | null) {
+    if (this.#rare !== null || v !== null) this.#more().proxy = v;
+  }
+
+  /** The PROXY header the client's balancer sent (its destination and TLVs go on with send_proxy); null: none. */
+  get proxyHeader(): ProxyHeader | null {
+    return this.#rare === null ? null : this.#rare.proxyHeader;
+  }
+  set proxyHeader(v: ProxyHeader | null) {
+    if (this.#rare !== null || v !== null) this.#more().proxyHeader = v;
+  }
+
+  /** The client's address parsed, once asked for (undefined: not yet; null: it does not parse). */
+  get #clientIp(): IpWords | null | undefined {
+    return this.#rare === null ? undefined : this.#rare.clientIp;
+  }
+  set #clientIp(v: IpWords | null | undefined) {
+    if (this.#rare !== null || v !== undefined) this.#more().clientIp = v;
+  }
+
+  /** The client's country, once asked for (undefined: not yet; null: unknown). */
+  get #country(): string | null | undefined {
+    return this.#rare === null ? undefined : this.#rare.country;
+  }
+  set #country(v: string | null | undefined) {
+    if (this.#rare !== null || v !== undefined) this.#more().country = v;
+  }
+
+  /** The peer that sent a PROXY header naming another client (the balancer in front); null: none. */
+  get peer(): string | null {
+    return this.#rare === null ? null : this.#rare.peer;
+  }
+  set peer(v: string | null) {
+    if (this.#rare !== null || v !== null) this.#more().peer = v;
+  }
+
+  /** The region whose servers the route prefers for this session; null: none. */
+  get region(): string | null {
+    return this.#rare === null ? null : this.#rare.region;
+  }
+  set region(v: string | null) {
+    if (this.#rare !== null || v !== null) this.#more().region = v;
+  }
+
+  /** The stick table entry this session counts on (-1: none); the assigner sets and gives it back. */
+  get stickSlot(): number {
+    return this.#rare === null ? -1 : this.#rare.stickSlot;
+  }
+  set stickSlot(v: number) {
+    if (this.#rare !== null || v !== -1) this.#more().stickSlot = v;
+  }
+
+  /** A TLS listener's stage before routing (the SSLRequest, the handshake); null once done, and on plain listeners. */
+  get #clientTls(): ClientTls | null {
+    return this.#rare === null ? null : this.#rare.clientTls;
+  }
+  set #clientTls(v: ClientTls | null) {
+    if (this.#rare !== null || v !== null) this.#more().clientTls = v;
+  }
+
+  /** The ClientHello as parsed so far, and at how many queued bytes (parsed again only when more came). */
+  get #hello(): HelloResult {
+    return this.#rare === null ? PENDING_HELLO : this.#rare.hello;
+  }
+  set #hello(v: HelloResult) {
+    if (this.#rare !== null || v !== PENDING_HELLO) this.#more().hello = v;
+  }
+  get #helloSize(): number {
+    return this.#rare === null ? -1 : this.#rare.helloSize;
+  }
+  set #helloSize(v: number) {
+    if (this.#rare !== null || v !== -1) this.#more().helloSize = v;
+  }
+
+  /** What TLS said (null: no TLS seen), for the access log. */
+  get tls(): TlsFacts | null {
+    return this.#rare === null ? null : this.#rare.tls;
+  }
+  set tls(v: TlsFacts | null) {
+    if (this.#rare !== null || v !== null) this.#more().tls = v;
+  }
+
+  /** Why admission turned the session away after accept (queue_full, queue_timeout). */
+  get rejectReason(): string | null {
+    return this.#rare === null ? null : this.#rare.rejectReason;
+  }
+  set rejectReason(v: string | null) {
+    if (this.#rare !== null || v !== null) this.#more().rejectReason = v;
   }
 
   get clientAddress(): string {
@@ -579,7 +677,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       stage.closedEarly(this, error?.message ?? "the client closed during the handshake");
     }
     this.clientClosed = true;
-    const reset = error !== undefined || this.clientBroken || this.#cutting;
+    const reset = error !== undefined || this.clientBroken || this.cutting;
     this.#ended(reset ? "client_reset" : "client_closed");
     const conn = this.conn;
     if (this.state === CONNECTING) {
@@ -604,14 +702,14 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   onServerClosed(error: Error | undefined): void {
     if (this.serverClosed || this.state !== RELAYING) return;
     this.serverClosed = true;
-    const reset = error !== undefined || this.serverBroken || this.#cutting;
+    const reset = error !== undefined || this.serverBroken || this.cutting;
     // A reset after the server's own FIN is its kernel answering bytes the client sent after that
     // close (Redis's `timeout`, MySQL's wait_timeout): the server ended the session cleanly and is
     // not to blame, though the client still gets the reset (those bytes reached nobody).
-    const afterFin = reset && this.serverEof && !this.#cutting;
+    const afterFin = reset && this.serverEof && !this.cutting;
     this.#ended(reset && !afterFin ? "server_reset" : "server_closed");
     // A reset while the client is still there is the server's doing (not ours passing a client's reset on, nor our own cut).
-    const failed = reset && !afterFin && !this.clientClosed && !this.#cutting;
+    const failed = reset && !afterFin && !this.clientClosed && !this.cutting;
     this.#giveBack(failed ? Outcome.serverFailed : Outcome.ok);
     this.toServer.clear();
     if (!this.clientClosed) {
@@ -676,7 +774,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     const conn = this.conn;
     const cut = reset || reason === "overload" || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
     // Our own terminate() calls the close handlers at once: they must pass a reset on, not a FIN.
-    this.#cutting = cut;
+    this.cutting = cut;
     if (conn && !this.serverClosed && this.state === RELAYING) {
       if (cut) conn.socket?.terminate();
       else conn.socket?.end();
@@ -705,4 +803,27 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     }
     this.plane.finish(this, performance.now() - this.#startMono);
   }
+}
+
+defineBitFlags(Session, "flags", [
+  "clientEof", "serverEof", "clientShut", "serverShut", "clientClosed", "serverClosed",
+  "clientBroken", "serverBroken", "cutting", "queued", "waitingForDescriptors",
+]);
+
+/** A Session's rarely used fields, with the values a session that never set them reads. */
+class SessionRare {
+  exclude: readonly number[] = NO_EXCLUSIONS;
+  routes: Routes | null = null;
+  proxy: ProxyAccept | null = null;
+  proxyHeader: ProxyHeader | null = null;
+  clientIp: IpWords | null | undefined = undefined;
+  country: string | null | undefined = undefined;
+  peer: string | null = null;
+  region: string | null = null;
+  stickSlot = -1;
+  clientTls: ClientTls | null = null;
+  hello: HelloResult = PENDING_HELLO;
+  helloSize = -1;
+  tls: TlsFacts | null = null;
+  rejectReason: string | null = null;
 }
