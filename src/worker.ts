@@ -12,6 +12,7 @@ import type { ListenerTalkers } from "./telemetry/top-talkers.ts";
 import { DataPlane, type PlaneOptions, type PreparedReload } from "./data/plane.ts";
 import { CounterLayout, type CounterSlots } from "./shared/layout.ts";
 import { Logger } from "./telemetry/log.ts";
+import { startHeapProbe } from "./telemetry/heap-probe.ts";
 import { PostedLog } from "./telemetry/posted-log.ts";
 import type { WorkerLog } from "./control/messages.ts";
 import { Assigner } from "./upstream/assigner.ts";
@@ -32,6 +33,7 @@ function send(message: FromWorker): void {
 
 /** Log records for the main thread, when it was started with log = "main". */
 const postedLog = new PostedLog((records) => send({ type: "log", records }));
+startHeapProbe(() => workerIndex); // bench/heap-per-conn.ts: nothing unless AEGIS_HEAP_PROBE is set
 
 function exit(code: number): void {
   plane?.sessionEvents.flush();

@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket, SocketHandler, TLSOptions } from "bun";
-import { isMainThread, workerData, Worker } from "node:worker_threads";
+import { isMainThread, threadId, workerData, Worker } from "node:worker_threads";
+import { startHeapProbe } from "../../src/telemetry/heap-probe.ts";
 import { listenShared } from "../../src/data/listen.ts"; // the same Bun.listen call as aegis: reusePort, allowHalfOpen
 
 type Tls = "in" | "out" | "";
@@ -150,4 +151,5 @@ if (isMainThread) {
   for (let i = 0; i < Number(workers); i++) new Worker(new URL(import.meta.url), { workerData: setup });
 } else {
   serve(workerData as Setup);
+  startHeapProbe(() => threadId); // bench/heap-per-conn.ts: nothing unless AEGIS_HEAP_PROBE is set
 }
