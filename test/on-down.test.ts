@@ -66,7 +66,8 @@ describe("on_down", () => {
     expect(A.length).toBeGreaterThan(0);
     expect(B.length).toBeGreaterThan(0);
     await setState(a, backends[0]!.address, "disabled");
-    await Promise.all(A.map((c) => c.closed));
+    // A reset, not a FIN: a client must not take a cut session for a complete one.
+    for (const error of await Promise.all(A.map((c) => c.closed))) expect((error as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
     await a.waitForLog(() => downEnds(a).length === A.length);
     expect(downEnds(a).every((l) => l.server === backends[0]!.address)).toBe(true);
     await stillRelaying(B);
@@ -81,7 +82,7 @@ describe("on_down", () => {
     expect(A.length).toBeGreaterThan(0);
     // Backend A keeps its open sessions but stops answering new connections' probes: it no longer accepts.
     backends[0]!.stopAccepting?.();
-    await Promise.all(A.map((c) => c.closed));
+    for (const error of await Promise.all(A.map((c) => c.closed))) expect((error as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
     await a.waitForLog((l) => l.msg === "server state" && l.to === "down");
     // Ended by aegis for the server's state, not by the backend (which keeps its connections).
     await a.waitForLog(() => downEnds(a).length === A.length);
@@ -96,7 +97,20 @@ describe("on_down", () => {
     writeFileSync(path, toml.replace(/listen = "127\.0\.0\.1:0"/, `listen = "127.0.0.1:${a.metricsPort}"`).replace(/bind = "127\.0\.0\.1:0"/, `bind = "127.0.0.1:${a.port}"`));
     a.proc.kill("SIGHUP");
     await a.waitForLog((l) => l.msg === "reloaded");
-    await Promise.all(A.map((c) => c.closed));
+    for (const error of await Promise.all(A.map((c) => c.closed))) expect((error as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
+    await a.waitForLog(() => downEnds(a).length === A.length);
+    await stillRelaying(B);
+  });
+
+  test("close_sessions: the admin API removing a server at once (DELETE ?now=1) resets its sessions", async () => {
+    const a = await start("close_sessions");
+    const { A, B } = await sessions(a.port, 8);
+    expect(A.length).toBeGreaterThan(0);
+    const r = await fetch(`http://127.0.0.1:${a.metricsPort}/api/upstreams/app/servers/${encodeURIComponent(backends[0]!.address)}?now=1`, {
+      method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(r.status).toBe(200);
+    for (const error of await Promise.all(A.map((c) => c.closed))) expect((error as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
     await a.waitForLog(() => downEnds(a).length === A.length);
     await stillRelaying(B);
   });
