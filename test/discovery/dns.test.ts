@@ -153,6 +153,29 @@ describe("the source", () => {
     }
   }, 30_000);
 
+  test("a name whose records vanish (NXDOMAIN: an empty answer) keeps its last good set and is counted a failure", async () => {
+    const own = await startDnsmasq({ hosts: ["127.0.0.4 gone.test"], local: "test" });
+    const changes: ServerConfig[][] = [];
+    const failures: string[] = [];
+    const source = createDnsSource({ kind: "dns", name: "gone.test", port: 80, intervalMs: 100, holdMs: 60_000 }, [{ host: "127.0.0.1", port: own.port }], quiet, {
+      changed: (servers) => void changes.push(servers), failed: (reason) => void failures.push(reason),
+    });
+    source.start();
+    try {
+      await waitFor(() => changes.length >= 1, { what: "the first set" });
+      await own.hosts([]);
+      await waitFor(() => failures.length >= 1, { timeoutMs: 15_000, what: "the empty answer" });
+      expect(failures[0]).toBe("gone.test: NXDOMAIN");
+      expect(source.servers.map((s) => s.name)).toEqual(["127.0.0.4:80"]);
+      expect(source.last).toMatchObject({ ok: false, reason: "gone.test: NXDOMAIN" });
+      expect(source.last!.heldUntil).toBeGreaterThan(Date.now());
+      expect(changes).toHaveLength(1);
+    } finally {
+      source.stop();
+      own.stop();
+    }
+  }, 30_000);
+
   test("the server stopped: failures reported, the last good set held, then dropped after hold", async () => {
     const w = watched({ kind: "dns", name: "svc.test", port: 80, intervalMs: 100, holdMs: 400 });
     w.source.start();

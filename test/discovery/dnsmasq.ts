@@ -18,8 +18,11 @@ export interface Dnsmasq {
 
 const DNSMASQ = ["/usr/sbin/dnsmasq", "dnsmasq"].find((p) => Bun.which(p)) ?? "/usr/sbin/dnsmasq";
 
-/** `records`: "name,address,ttl" host records, each with its own TTL; `logQueries`: count what is asked. */
-export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; ttl?: number; records?: string[]; logQueries?: boolean } = {}): Promise<Dnsmasq> {
+/**
+ * `records`: "name,address,ttl" host records, each with its own TTL; `logQueries`: count what is
+ * asked; `local`: a domain dnsmasq answers for alone, so an unknown name there is NXDOMAIN (not REFUSED).
+ */
+export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; ttl?: number; records?: string[]; logQueries?: boolean; local?: string } = {}): Promise<Dnsmasq> {
   const dir = tempDir("aegis-dnsmasq-");
   const hostsFile = join(dir, "hosts");
   const log = join(dir, "log");
@@ -30,7 +33,7 @@ export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; 
   let reads = 0;
   const launch = async (srv: string[]) => {
     const conf = join(dir, "dnsmasq.conf");
-    writeFileSync(conf, [...srv.map((s) => `srv-host=${s}`), ...(options.records ?? []).map((r) => `host-record=${r}`), ...(options.logQueries ? ["log-queries"] : [])].join("\n") + "\n");
+    writeFileSync(conf, [...srv.map((s) => `srv-host=${s}`), ...(options.records ?? []).map((r) => `host-record=${r}`), ...(options.logQueries ? ["log-queries"] : []), ...(options.local ? [`local=/${options.local}/`] : [])].join("\n") + "\n");
     reads = 0;
     output = "";
     proc = Bun.spawn([DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon", `--port=${port}`, "--listen-address=127.0.0.1",
