@@ -85,6 +85,8 @@ describe("srv discovery through the binary", () => {
     const both = [`echo.test:${backends[0]!.port}`, `echo.test:${backends[2]!.port}`].sort();
     await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(both), { timeoutMs: 15_000, what: "the added record" });
     await reaches(2);
+    // Each change is logged with what it changed.
+    expect(await aegis.waitForLog((l) => l.msg === "discovery changed" && String(l.why).startsWith(`added echo.test:${backends[2]!.port}`))).toMatchObject({ upstream: "echo", source: "srv:_echo._tcp.test", servers: 2 });
     await dns.restart([srv(backends[2]!.port, 0, 3)]);
     await waitFor(async () => JSON.stringify(await names()) === JSON.stringify([`echo.test:${backends[2]!.port}`]), { timeoutMs: 15_000, what: "the record gone" });
     // Drained: no new session reaches it, and its streams go on.
