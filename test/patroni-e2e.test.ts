@@ -3,7 +3,8 @@
 // on one shared port P answering 200 or 503 on /primary. health = { check = "http", path = "/primary",
 // port = P } sends every session to the node whose /primary says 200; when the answers swap, new
 // sessions follow and the old primary's are reset (on_down = "close_sessions"). No check reaches the
-// database ports, and the API's last_check shows what was sent, the reply and why the other failed.
+// database ports (which get the PROXY header; Patroni, on its own port, does not), and the API's
+// last_check shows what was sent, the reply and why the other failed.
 import { afterAll, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
@@ -92,6 +93,7 @@ upstream = "pg"
 [[upstream]]
 name = "pg"
 on_down = "close_sessions"
+send_proxy = "v2"
 servers = [{ name = "node1", address = "${nodes[0]!.host}:${nodes[0]!.port}" }, { name = "node2", address = "${nodes[1]!.host}:${nodes[1]!.port}" }]
 health = { check = "http", path = "/primary", status = "200", port = ${patroniPort}, interval = "1s", timeout = "1s", rise = 1, fall = 2 }
 `;
