@@ -124,7 +124,9 @@ test("the status page tags each server with its source and shows the failed chec
   await page.waitForFunction(() => (globalThis as Dom).document.querySelector(`tr[data-server="via-api"]`) !== null, undefined, { timeout: 15_000 });
   const tags = await page.evaluate(() => Object.fromEntries([...(globalThis as Dom).document.querySelectorAll("[data-upstream=app] tr[data-server]")]
     .map((row: Dom) => [row.getAttribute("data-server"), row.querySelector(".tag.source")?.textContent ?? null])));
-  expect(tags).toEqual({ "from-file": null, [`echo.test:${backends[1]!.port}`]: "srv", "node-s": "sqlite", "via-api": "api" });
+  expect(tags).toEqual({ "from-file": "file", [`echo.test:${backends[1]!.port}`]: "srv", "node-s": "sqlite", "via-api": "api" });
+  // An upstream whose servers all come from the file carries no tags: there is nothing to tell apart.
+  expect(await page.evaluate(() => (globalThis as Dom).document.querySelectorAll("[data-upstream=cache] .tag.source").length)).toBe(0);
   await page.waitForFunction(() => (globalThis as Dom).document.querySelector(`tr[data-server="r1"] td.health small`)?.textContent?.startsWith("check failed"), undefined, { timeout: 15_000 });
   const health = await page.evaluate(() => {
     const cell = (globalThis as Dom).document.querySelector(`tr[data-server="r1"] td.health`);
