@@ -146,6 +146,9 @@ TEST_PACKAGES=(
   "/usr/lib/*/perl5/*/MaxMind/DB/Writer/Tree.pm:libmaxmind-db-writer-perl"   # test/geo/geoip-maxmind.test.ts: databases in MaxMind's own schema
   "/usr/share/GeoIP/GeoIP.dat:geoip-database"   # test/geo/geoip-files.test.ts: a legacy .dat, refused
   "dnsmasq|/usr/sbin/dnsmasq:dnsmasq"   # test/discovery/dns.test.ts: a real DNS server with its own A, AAAA and SRV records
+  "mariadbd|/usr/sbin/mariadbd|/usr/sbin/mysqld:mariadb-server"   # test/health/protocol.test.ts: a real MariaDB's greeting and error packet
+  "mariadb-install-db:mariadb-server"
+  "mariadb:mariadb-client"
   "haproxy:haproxy"
   # test/cli.test.ts: the completion scripts run in real shells, and the man page renders without warnings
   "zsh:zsh"

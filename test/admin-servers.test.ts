@@ -1,12 +1,14 @@
 // The admin API's runtime servers through the compiled binary: POST adds, PATCH moves, DELETE drains
-// then removes, while 24 sha256-checked streams run (none drops); every bad request says what to fix;
-// without state_file a reload starts again from the file.
+// then removes, while 24 sha256-checked streams run (none drops) and new sessions keep coming (none
+// fails); each change is logged with who asked; every bad request says what to fix; without
+// state_file a reload starts again from the file.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SOURCE_COMMAND, startAegis, simpleConfig, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { expectIntact, pacedStreams } from "./helpers/streams.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { startChurn } from "./helpers/churn.ts";
 
 const TOKEN = "servers-token-0123456789abcdef";
 let aegis: Aegis;
@@ -65,6 +67,8 @@ describe("runtime servers", () => {
   test("add, move and remove under 24 streams: none drops, new sessions follow", async () => {
     const streams = pacedStreams(aegis.port, 24, 0.1, 4 * 1024 * 1024);
     await waitFor(() => backends[0]!.open + backends[1]!.open >= 24, { timeoutMs: 30_000, what: "24 streams open" });
+    // And new short sessions all the while: none may fail across the changes.
+    const churn = startChurn(aegis.port, 4);
     const added = await call("POST", "/upstreams/app/servers", { address: backends[2]!.address, name: "third", weight: 3 });
     expect(added.status).toBe(201);
     expect(added.json.server).toMatchObject({ name: "third", source: "api", weight: 3 });
@@ -83,10 +87,20 @@ describe("runtime servers", () => {
     const relayed = async () => (await aegis.metrics()).get(`aegis_bytes_received_total{listener="main"}`) ?? 0;
     await waitFor(async () => (await relayed()) > 24 * 256 * 1024, { timeoutMs: 60_000, what: "6 MiB relayed" });
     expectIntact(await streams.finish(), 24);
+    const churned = await churn.stop();
+    expect(churned.failures).toEqual({});
+    expect(churned.ok).toBeGreaterThan(0);
     await waitFor(async () => !(await names()).includes(backends[0]!.address), { timeoutMs: 30_000, what: "the drained server removed" });
     expect(await names()).toEqual([backends[1]!.address, "third"]);
-    const log = await aegis.waitForLog((l) => l.msg === "admin request" && l.action === "add server");
-    expect(log.client).toBe("127.0.0.1");
+    // Each change is logged with who asked, what and where.
+    const log = await aegis.waitForLog((l) => l.msg === "admin request" && l.action === "add server" && l.status === 201);
+    expect(log).toMatchObject({ client: "127.0.0.1", method: "POST", status: 201, upstream: "app", server: "third", address: backends[2]!.address });
+    expect(await aegis.waitForLog((l) => l.msg === "admin request" && l.action === "move server" && l.status === 200)).toMatchObject({
+      client: "127.0.0.1", method: "PATCH", status: 200, server: "third", from: backends[2]!.address, to: backends[3]!.address,
+    });
+    expect(await aegis.waitForLog((l) => l.msg === "admin request" && l.action === "delete server" && l.status === 202)).toMatchObject({ client: "127.0.0.1", method: "DELETE", status: 202, server: backends[0]!.address });
+    // The swap itself is logged with the client too, as the reason of the refresh.
+    expect(aegis.logs.some((l) => JSON.stringify(l).includes("admin API (127.0.0.1): add third"))).toBe(true);
   }, 120_000);
 
   test("DELETE ?now=1 removes at once; without a state file a reload starts from the file again", async () => {

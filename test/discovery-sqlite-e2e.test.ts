@@ -1,11 +1,12 @@
 // SQLite discovery through the compiled binary, in edgeProxy's schema: rows inserted, reweighted,
 // marked unhealthy, deleted and removed while 50 sha256-checked streams run. Servers come and go
 // without touching sessions on the others (a removed server's own sessions drain: on_down = keep),
-// new sessions follow the table, and a locked or corrupted file keeps the last good set.
+// new sessions follow the table, a locked or corrupted file keeps the last good set, and a new file
+// renamed over the old one is read.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
@@ -63,7 +64,7 @@ function insert(id: string, backend: number, extra: Record<string, number | stri
   db.run(`INSERT INTO backends (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`, values);
 }
 
-interface ServerView { name: string; weight: number; source?: string; state: string }
+interface ServerView { name: string; weight: number; source?: string; state: string; region: string | null }
 async function servers(): Promise<ServerView[]> {
   const r = await fetch(`http://127.0.0.1:${aegis.metricsPort}/api/upstreams/app`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return ((await r.json()) as { servers: ServerView[] }).servers;
@@ -85,7 +86,7 @@ describe("sqlite discovery", () => {
   test("the table's rows for the app are the servers, with their weight and region", async () => {
     await until(["node-a", "node-b"], "the first two rows");
     const view = await servers();
-    expect(view.every((s) => s.state === "up")).toBe(true);
+    expect(view.every((s) => s.state === "up" && s.region === "eu-west" && s.source === "sqlite")).toBe(true);
     // The discovery families pass Prometheus's own linter.
     const text = await (await fetch(`http://127.0.0.1:${aegis.metricsPort}/metrics`)).text();
     expect(text).toContain(`aegis_discovery_servers{upstream="app",source="sqlite:${dbPath}#echo"} 2`);
@@ -151,5 +152,18 @@ describe("sqlite discovery", () => {
     await waitFor(async () => ((await aegis.metrics()).get(metric) ?? 0) > before, { timeoutMs: 15_000, what: "an error counted" });
     expect(await names()).toEqual(["node-d"]);
     await reaches(0);
+  }, 60_000);
+
+  test("a new file renamed over the old one (as a deploy writes it) is opened and read", async () => {
+    const fresh = `${dbPath}.new`;
+    const next = new Database(fresh);
+    next.run(SCHEMA);
+    next.run("INSERT INTO backends (id, app, region, wg_ip, port, weight) VALUES ('node-e', 'echo', 'us-east', '127.0.0.1', ?, 2)", [backends[1]!.port]);
+    next.close();
+    for (const suffix of ["-wal", "-shm"]) rmSync(dbPath + suffix, { force: true });
+    renameSync(fresh, dbPath);
+    await until(["node-e"], "the renamed file's row");
+    expect((await servers())[0]).toMatchObject({ name: "node-e", weight: 2, source: "sqlite", region: "us-east" });
+    await reaches(1);
   }, 60_000);
 });

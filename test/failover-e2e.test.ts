@@ -89,7 +89,7 @@ health = { check = "redis", role = "primary"${auth}, interval = "1s", timeout = 
 
   // r1 fails its role check and is down: its sessions are reset; r2 passes and is up.
   await a.waitForLog((l) => l.msg === "server state" && l.server === "r1" && l.to === "down", 20_000);
-  await old.closed;
+  expect(((await old.closed) as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET"); // reset, not a FIN
   await a.waitForLog((l) => l.msg === "session" && l.end === "server_down" && l.server === "r1", 20_000);
   await a.waitForLog((l) => l.msg === "server state" && l.server === "r2" && l.to === "up", 20_000);
   for (let i = 0; i < 6; i++) expect(await newSessionPort(a.port, password, `after-${i}`)).toBe(second);

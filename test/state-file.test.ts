@@ -8,6 +8,7 @@ import { startAegis, simpleConfig, tempDir, type Aegis } from "./helpers/aegis.t
 import { ensureBinary } from "./helpers/build.ts";
 import { startEcho, startScripted, type Backend } from "./helpers/backends.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { startDnsmasq } from "./discovery/dnsmasq.ts";
 
 const TOKEN = "state-token-0123456789abcdef";
 const running: Aegis[] = [];
@@ -87,6 +88,54 @@ describe("state_file", () => {
     await reader;
     expect(reads).toBeGreaterThan(0);
     await a.stop();
+  }, 60_000);
+
+  test("discovery's last good set survives a restart while the DNS server is down", async () => {
+    const echo = startEcho();
+    backends.push(echo);
+    const dns = await startDnsmasq({ hosts: ["127.0.0.1 echo.test"], srv: [`_echo._tcp.test,echo.test,${echo.port},0,6`] });
+    const path = join(tempDir("aegis-state-"), "state.json");
+    const config = (resolver: number) => `
+[global]
+workers = 2
+log_level = "info"
+access_log = false
+state_file = "${path}"
+resolvers = ["127.0.0.1:${resolver}"]
+[metrics]
+listen = "127.0.0.1:0"
+[admin]
+token = "${TOKEN}"
+[[listener]]
+name = "main"
+bind = "127.0.0.1:0"
+upstream = "app"
+[[upstream]]
+name = "app"
+discovery = [{ srv = "_echo._tcp.test", interval = "100ms", hold = "1h" }]
+`;
+    const name = `echo.test:${echo.port}`;
+    try {
+      const first = await startAegis(config(dns.port), { command: [ensureBinary()], cwd: tempDir() });
+      running.push(first);
+      await waitFor(async () => (await view(first))[name]?.source === "srv", { timeoutMs: 15_000, what: "the SRV server found" });
+      await waitFor(() => { try { return JSON.parse(readFileSync(path, "utf8")).servers.app.discovered["srv:_echo._tcp.test"].length === 1; } catch { return false; } }, { what: "the set in the state file", timeoutMs: 10_000 });
+      expect(await first.stop()).toBe(0);
+      dns.stop();
+      // No DNS server answers now: what serves is the set the state file kept, weight and all.
+      const second = await startAegis(config(dns.port), { command: [ensureBinary()], cwd: tempDir() });
+      running.push(second);
+      expect((await view(second))[name]).toMatchObject({ source: "srv", weight: 6, state: "up" });
+      const before = echo.accepted;
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: second.port, socket: { data() {} } });
+      await waitFor(() => echo.accepted > before, { what: "a session on the restored server" });
+      s.end();
+      await second.waitForLog((l) => l.msg === "discovery failed");
+      expect((await view(second))[name]).toMatchObject({ source: "srv" });
+      expect(await second.stop()).toBe(0);
+    } finally {
+      dns.stop();
+    }
   }, 60_000);
 
   test("a corrupt file, or one of another version, is ignored with a warning", async () => {

@@ -18,6 +18,8 @@ export interface ServerStatus {
   /** Where it came from: file, dns, srv, sqlite or api. */
   source: string;
   backup: boolean;
+  /** Its region (prefer_region), from the file or a SQLite row; null when none. */
+  region: string | null;
   /** What new connections are balanced by: the operator's weight if set, else the configured one. */
   weight: number;
   configured_weight: number;
@@ -144,6 +146,7 @@ export function upstreamView(source: StatusSource, ui: number): UpstreamStatus {
       address: formatAddress(s.address),
       source: s.source ?? "file",
       backup: s.backup,
+      region: s.region ?? null,
       weight: weights[si] ?? s.weight,
       configured_weight: s.weight,
       state: h?.state ?? "up",

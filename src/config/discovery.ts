@@ -3,12 +3,18 @@ import type { Address, DiscoveryConfig } from "./types.ts";
 import { address, duration, integer, list, oneOf, optional, text, name } from "./fields.ts";
 import type { Field, Values } from "./fields.ts";
 import { fromConfig } from "./read-file.ts";
+import { isIP } from "node:net";
 
 const DNS_INTERVAL_MS = 10_000;
 const SQLITE_INTERVAL_MS = 1_000;
 
-/** A DNS server: "host:port", or a bare IP for port 53. */
-const resolverList = (): Field<Address[] | undefined> => optional(list({ address: address({ use: "connect", required: true, description: "A DNS server." }) }, {
+/** A DNS server: "host:port", or a bare IP for port 53 (as resolv.conf writes them). */
+function resolverAddress(): Field<Address> {
+  const field = address({ use: "connect", required: true, description: "A DNS server." });
+  return { ...field, convert: (value, path) => field.convert(typeof value === "string" && isIP(value) ? (isIP(value) === 6 ? `[${value}]:53` : `${value}:53`) : value, path) };
+}
+
+const resolverList = (): Field<Address[] | undefined> => optional(list({ address: resolverAddress() }, {
   shorthand: "address", minItems: 1, noun: "resolver",
   defaultText: "the nameservers of /etc/resolv.conf",
   description: `DNS servers that dns and srv discovery ask, in order, e.g. ["127.0.0.1:8600"] (Consul's DNS port); port 53 when left out.`,

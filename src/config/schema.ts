@@ -153,10 +153,11 @@ export const HEALTH = {
   path: optional(text({ check: (v) => (v.startsWith("/") && !/[\s]/.test(v) ? undefined : "must start with / and have no spaces"), defaultText: `"/"`, description: `http: the path to GET, e.g. "/primary" for Patroni.` })),
   status: optional(text({ check: (v) => (/^([1-5]xx|[1-5]\d\d)(\s*,\s*([1-5]xx|[1-5]\d\d))*$/.test(v) ? undefined : `is not a status list such as "200", "2xx" or "200,204"`), defaultText: `"2xx"`, description: `http: the statuses that pass, e.g. "200", "2xx", "200,204".` })),
   host: optional(text({ check: (v) => (/^[A-Za-z0-9.:\[\]_-]{1,255}$/.test(v) ? undefined : "is not a host name (letters, digits, . : - _ [ ] only: no spaces or line breaks)"), defaultText: "the server's address", description: "http: the Host header." })),
+  port: optional(integer({ min: 1, max: 65535, defaultText: "the server's own port", description: `The port checks connect to on each server's host, in place of the server's port (HAProxy's check port): e.g. 8008 for Patroni's REST API in front of PostgreSQL on 5432.` })),
 } satisfies Fields;
 
 type HealthValues = { interval: number; timeout: number; rise: number; fall: number; send?: string; send_hex?: string; expect?: string; expect_hex?: string; expect_regex?: string;
-  check: (typeof CHECKS)[number]; password_file?: string; username?: string; role: "any" | "primary" | "replica"; user?: string; database?: string; path?: string; status?: string; host?: string };
+  check: (typeof CHECKS)[number]; password_file?: string; username?: string; role: "any" | "primary" | "replica"; user?: string; database?: string; path?: string; status?: string; host?: string; port?: number };
 
 /**
  * Keys of a health table that do not go together. `v` may lack keys that did not convert (a bad
@@ -194,6 +195,7 @@ function buildHealth(v: HealthValues): HealthCheckConfig {
   return {
     intervalMs: v.interval, timeoutMs: v.timeout, rise: v.rise, fall: v.fall, sendHex: sendHex || null, expect,
     ...(check ? { check } : {}),
+    ...(v.port !== undefined ? { port: v.port } : {}),
     // Read by upstreams.ts, which knows the config file's directory, then dropped.
     ...(v.password_file !== undefined ? { passwordFile: v.password_file } : {}),
   };

@@ -44,7 +44,7 @@ function upstream(u: UpstreamConfig): string[] {
     `  ${u.name}: ${u.balance}, connect timeout ${formatDuration(u.connectTimeoutMs)}, retries ${u.retries}, ${pool}${queue}${sticky(u)}`,
     ...table(u.servers.map((s) => [`    ${s.name}`, `weight ${s.weight}`, ...limits(s), ...(s.region ? [`region ${s.region}`] : []), ...(s.backup ? ["backup"] : [])])),
     ...(u.servers.length === 0 ? ["    (no servers in the file: discovery finds them)"] : []),
-    ...(u.health ? [`    health ${healthText(u.health)}, every ${formatDuration(u.health.intervalMs)} (timeout ${formatDuration(u.health.timeoutMs)}), rise ${u.health.rise}, fall ${u.health.fall}`] : []),
+    ...(u.health ? [`    health ${healthText(u.health)}${u.health.port !== undefined ? ` on port ${u.health.port}` : ""}, every ${formatDuration(u.health.intervalMs)} (timeout ${formatDuration(u.health.timeoutMs)}), rise ${u.health.rise}, fall ${u.health.fall}`] : []),
     ...(u.discovery ?? []).map((d) => `    discovery ${discoveryText(d)}, hold ${formatDuration(d.holdMs)}`),
     ...(u.onDown ? ["    on_down close_sessions: sessions on a server that goes down, is disabled or removed are reset"] : []),
   ];

@@ -227,6 +227,8 @@ export interface HealthCheckConfig {
   expect: { kind: "bytes"; hex: string } | { kind: "regex"; source: string } | null;
   /** A check that speaks the server's protocol, in place of send/expect; absent: "tcp" (send/expect). */
   check?: ProtocolCheck;
+  /** The port checks connect to on each server's host (Patroni's REST API beside PostgreSQL); absent: the server's port. */
+  port?: number;
   /** While loading only: redis's password_file as written, read and dropped by upstreams.ts. */
   passwordFile?: string;
 }

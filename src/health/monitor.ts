@@ -1,6 +1,6 @@
 // The main thread's view of every server: active checks (once per process, not per Worker), passive
 // ejections reported by Workers, and operator states; each change is logged and published as a snapshot.
-import type { Config } from "../config/types.ts";
+import type { Address, Config, HealthCheckConfig } from "../config/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { freshEjection, readmit, recordFailure, type EjectionState } from "./ejection.ts";
 import { record, START_HEALTHY, type Hysteresis } from "./hysteresis.ts";
@@ -8,6 +8,9 @@ import { compileProbe, runProbe, type Probe } from "./probe.ts";
 import type { AdminState, ServerState } from "./server-state.ts";
 import { Histogram } from "../telemetry/histogram.ts";
 import { formatAddress } from "../config/address.ts";
+
+/** Where a server's checks go: its own address, or its host on the health table's port. */
+const checkAddress = (a: Address, h: HealthCheckConfig): Address => (h.port === undefined ? a : { host: a.host, port: h.port });
 
 /** Each server's state in one upstream: what a Worker swaps in whole (only "up" takes new connections). */
 export type Snapshot = ServerState[];
@@ -73,8 +76,11 @@ export class HealthMonitor {
       upstream: ui, server: si, state: "up", admin: "ready", active: START_HEALTHY, ejection: freshEjection(),
       changes: 0, since: Date.now(), checkSeconds: new Histogram(), timer: null, weight: null, last: null,
     })));
-    // Per server: an http check names the server in its Host header.
-    this.#probes = config.upstreams.map((u) => u.servers.map((srv) => (u.health ? compileProbe(u.health, u.sendProxy, formatAddress(srv.address)) : null)));
+    // Per server: an http check names the server in its Host header. A check on another port talks to
+    // another service (Patroni's API), which expects no PROXY header meant for the server's own port.
+    this.#probes = config.upstreams.map((u) => u.servers.map((srv) => (u.health
+      ? compileProbe(u.health, u.health.port === undefined ? u.sendProxy : undefined, formatAddress(checkAddress(srv.address, u.health)))
+      : null)));
   }
 
   /** Start active checks, spread over the first interval so they do not all fire at once. */
@@ -185,7 +191,7 @@ export class HealthMonitor {
     const u = this.config.upstreams[s.upstream]!;
     const health = u.health!;
     const probe = this.#probes[s.upstream]![s.server]!;
-    const result = await runProbe(u.servers[s.server]!.address, probe, health.timeoutMs);
+    const result = await runProbe(checkAddress(u.servers[s.server]!.address, health), probe, health.timeoutMs);
     if (this.#stopped) return;
     // A check aegis could not even start (no descriptors left) is no evidence about the server.
     if (result.local) return this.#schedule(s, health.intervalMs);

@@ -70,6 +70,13 @@ describe("protocol checks", () => {
     expect(upstreamOf(`health = { check = "tcp", send = "PING\\r\\n", expect = "+PONG" }`).health!.check).toBeUndefined();
   });
 
+  test("port: checks go to another port of each server's host (Patroni's API beside PostgreSQL)", () => {
+    expect(upstreamOf(`health = { check = "http", path = "/primary", port = 8008 }`).health).toMatchObject({ port: 8008, check: { kind: "http", path: "/primary" } });
+    expect(upstreamOf(`health = { check = "http" }`).health).not.toHaveProperty("port");
+    expect(problemsOf(`health = { check = "http", port = 0 }`)[0]).toContain("upstream[0].health.port");
+    expect(problemsOf(`health = { check = "http", port = "8008" }`)[0]).toContain("upstream[0].health.port");
+  });
+
   test("the password is read from password_file, relative to the config file", () => {
     const dir = mkdtempSync(join(tmpdir(), "aegis-pw-"));
     writeFileSync(join(dir, "redis.pass"), "  s3cret\n");

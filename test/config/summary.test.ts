@@ -79,3 +79,44 @@ test("who the client is: PROXY in, routes on the client, regions, send PROXY and
   expect(text).toContain("send PROXY v1, stick on source (ttl 5m, 500 entries)\n");
   expect(text).toContain("    127.0.0.1:5432  weight 1  region eu-west");
 });
+
+test("servers that change: names, backups, each health check, discovery, on_down, resolvers and the state file", () => {
+  const c = parseConfig(`
+    [global]
+    workers = 1
+    resolvers = ["127.0.0.1:8600"]
+    state_file = "/var/lib/aegis/state.json"
+    [[listener]]
+    bind = "127.0.0.1:8081"
+    upstream = "redis"
+    [[upstream]]
+    name = "redis"
+    on_down = "close_sessions"
+    servers = [{ name = "r1", address = "10.0.0.5:6379" }, { name = "r2", address = "10.0.0.6:6379", backup = true }]
+    discovery = [{ dns = "redis.service.consul", port = 6379 }, { sqlite = "/var/lib/aegis/routing.db", app = "redis", hold = "1m" }]
+    health = { check = "redis", role = "primary", interval = "2s", rise = 2, fall = 2 }
+    [[upstream]]
+    name = "pg"
+    servers = ["10.0.0.7:5432"]
+    health = { check = "http", path = "/primary", status = "200", port = 8008 }
+    [[upstream]]
+    name = "my"
+    servers = ["10.0.0.8:3306"]
+    health = { check = "mysql" }
+    [[upstream]]
+    name = "pg2"
+    servers = ["10.0.0.9:5432"]
+    health = { check = "postgres", user = "monitor" }
+  `, "/etc/aegis/aegis.toml");
+  const text = summarizeConfig(c);
+  expect(text).toContain("  resolvers        127.0.0.1:8600\n");
+  expect(text).toContain("  state_file       /var/lib/aegis/state.json\n");
+  expect(text).toMatch(/\n    r1 +weight 1\n    r2 +weight 1 +backup\n/);
+  expect(text).toContain("    health redis PING, role primary, every 2s (timeout 1s), rise 2, fall 2\n");
+  expect(text).toContain("    discovery dns redis.service.consul (A/AAAA) port 6379, again when the TTL runs out, no sooner than every 10s, hold 5m\n");
+  expect(text).toContain("    discovery sqlite /var/lib/aegis/routing.db table backends app redis, polled every 1s, hold 1m\n");
+  expect(text).toContain("    on_down close_sessions: sessions on a server that goes down, is disabled or removed are reset\n");
+  expect(text).toContain("    health http GET /primary expecting 200 on port 8008, every 2s");
+  expect(text).toContain("    health mysql greeting, every 2s");
+  expect(text).toContain("    health postgres StartupMessage (user monitor), every 2s");
+});

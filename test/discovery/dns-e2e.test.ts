@@ -1,6 +1,7 @@
 // DNS discovery through the compiled binary, against a real dnsmasq: an upstream with only SRV
-// discovery finds its servers (the lowest priority primaries, the others backups), follows a change of
-// the records, keeps its last good set while the DNS server is down, and `aegis check` lists the source.
+// discovery finds its servers (the lowest priority primaries, the others backups), adds a new record
+// without touching the sessions on the others and drains a vanished one while 10 sha256-checked
+// streams run, keeps its last good set while the DNS server is down, and `aegis check` lists the source.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { startAegis, tempDir, type Aegis } from "../helpers/aegis.ts";
 import { ensureBinary, run } from "../helpers/build.ts";
 import { startEcho, type Backend } from "../helpers/backends.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { expectIntact, pacedStreams } from "../helpers/streams.ts";
 import { startDnsmasq, type Dnsmasq } from "./dnsmasq.ts";
 
 const TOKEN = "dns-e2e-token-0123456789abcdef";
@@ -53,6 +55,16 @@ async function servers(): Promise<{ name: string; backup: boolean; weight: numbe
 }
 const names = async () => (await servers()).map((s) => s.name).sort();
 
+/** A new session reaches backend `i` (round robin may give the others some first). */
+async function reaches(i: number): Promise<void> {
+  const before = backends[i]!.accepted;
+  await waitFor(async () => {
+    const s = await Bun.connect({ hostname: "127.0.0.1", port: aegis.port, socket: { data() {} } });
+    s.end();
+    return backends[i]!.accepted > before;
+  }, { timeoutMs: 15_000, what: `a session on backend ${i}` });
+}
+
 describe("srv discovery through the binary", () => {
   test("the records are the servers: priority makes backups, weight the weight", async () => {
     await waitFor(async () => (await servers()).length === 2, { timeoutMs: 15_000, what: "two SRV servers" });
@@ -66,8 +78,28 @@ describe("srv discovery through the binary", () => {
     s.end();
   });
 
-  test("a change of the records is swapped in; the DNS server down keeps the last good set", async () => {
+  test("a new record is added without touching the others' sessions; a vanished one is drained", async () => {
+    const streams = pacedStreams(aegis.port, 10, 0.1, 2 * 1024 * 1024);
+    await waitFor(() => backends[0]!.open >= 10, { timeoutMs: 30_000, what: "10 streams on the primary" });
+    await dns.restart([srv(backends[0]!.port, 0, 10), srv(backends[2]!.port, 0, 3)]);
+    const both = [`echo.test:${backends[0]!.port}`, `echo.test:${backends[2]!.port}`].sort();
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(both), { timeoutMs: 15_000, what: "the added record" });
+    await reaches(2);
+    // Each change is logged with what it changed.
+    expect(await aegis.waitForLog((l) => l.msg === "discovery changed" && String(l.why).startsWith(`added echo.test:${backends[2]!.port}`))).toMatchObject({ upstream: "echo", source: "srv:_echo._tcp.test", servers: 2 });
     await dns.restart([srv(backends[2]!.port, 0, 3)]);
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify([`echo.test:${backends[2]!.port}`]), { timeoutMs: 15_000, what: "the record gone" });
+    // Drained: no new session reaches it, and its streams go on.
+    const before = backends[0]!.accepted;
+    await reaches(2);
+    expect(backends[0]!.accepted).toBe(before);
+    const relayed = async () => (await aegis.metrics()).get(`aegis_bytes_received_total{listener="main"}`) ?? 0;
+    const start = await relayed();
+    await waitFor(async () => (await relayed()) > start + 10 * 128 * 1024, { timeoutMs: 60_000, what: "1.25 MiB more relayed after the change" });
+    expectIntact(await streams.finish(), 10);
+  }, 90_000);
+
+  test("the DNS server down keeps the last good set", async () => {
     const want = [`echo.test:${backends[2]!.port}`];
     await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(want), { timeoutMs: 15_000, what: "the new record" });
     const errors = async () => (await aegis.metrics()).get(`aegis_discovery_errors_total{upstream="echo",source="srv:_echo._tcp.test"}`) ?? 0;
@@ -75,7 +107,7 @@ describe("srv discovery through the binary", () => {
     dns.stop();
     await waitFor(async () => (await errors()) > before, { timeoutMs: 15_000, what: "a failed lookup counted" });
     expect(await names()).toEqual(want);
-    expect((await aegis.metrics()).get(`aegis_discovery_changes_total{upstream="echo",source="srv:_echo._tcp.test"}`)).toBe(2);
+    expect((await aegis.metrics()).get(`aegis_discovery_changes_total{upstream="echo",source="srv:_echo._tcp.test"}`)).toBe(3);
     await dns.restart([srv(backends[2]!.port, 0, 3)]);
   }, 60_000);
 

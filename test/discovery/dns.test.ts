@@ -1,5 +1,6 @@
 // DNS discovery against a real dnsmasq: A/AAAA and SRV records added, removed and reweighted, the
-// server stopped (the last good set held, then dropped), TTLs honoured; and the wire parser on
+// server stopped (the last good set held, then dropped), TTLs honoured (a long TTL not asked again
+// while a TTL-0 name is asked every interval); and the wire parser on
 // real answers, malformed ones and a seeded fuzz.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ServerConfig } from "../../src/config/types.ts";
@@ -9,6 +10,7 @@ import { createDnsSource, nextLookupMs } from "../../src/discovery/dns-source.ts
 import { Logger } from "../../src/telemetry/log.ts";
 import { startDnsmasq, type Dnsmasq } from "./dnsmasq.ts";
 import { seeded } from "../helpers/random.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let dns: Dnsmasq;
 const resolvers = () => [{ host: "127.0.0.1", port: dns.port }];
@@ -128,6 +130,49 @@ describe("the source", () => {
       expect(w.changes[1]!.servers.map((s) => [s.weight, s.backup])).toEqual([[9, false], [2, false]]);
     } finally {
       w.source.stop();
+    }
+  }, 30_000);
+
+  test("the TTL is honoured: a name with a long TTL is not asked again while one with TTL 0 is asked at every interval", async () => {
+    const own = await startDnsmasq({ records: ["long.test,127.0.0.5,3600", "short.test,127.0.0.6,0"], logQueries: true });
+    const at = (name: string) => createDnsSource({ kind: "dns", name, port: 80, intervalMs: 100, holdMs: 60_000 }, [{ host: "127.0.0.1", port: own.port }], quiet, { changed() {}, failed() {} });
+    const long = at("long.test");
+    const short = at("short.test");
+    long.start();
+    short.start();
+    try {
+      // The short name's lookups are the clock: ten rounds of it, and the long name was asked once.
+      await waitFor(() => own.queries("short.test", "A") >= 10, { timeoutMs: 15_000, what: "ten lookups of short.test in dnsmasq's log" });
+      expect(own.queries("long.test", "A")).toBe(1);
+      expect(long.last).toMatchObject({ ok: true, ttlMs: 3_600_000 });
+      expect(long.servers.map((s) => s.name)).toEqual(["127.0.0.5:80"]);
+    } finally {
+      long.stop();
+      short.stop();
+      own.stop();
+    }
+  }, 30_000);
+
+  test("a name whose records vanish (NXDOMAIN: an empty answer) keeps its last good set and is counted a failure", async () => {
+    const own = await startDnsmasq({ hosts: ["127.0.0.4 gone.test"], local: "test" });
+    const changes: ServerConfig[][] = [];
+    const failures: string[] = [];
+    const source = createDnsSource({ kind: "dns", name: "gone.test", port: 80, intervalMs: 100, holdMs: 60_000 }, [{ host: "127.0.0.1", port: own.port }], quiet, {
+      changed: (servers) => void changes.push(servers), failed: (reason) => void failures.push(reason),
+    });
+    source.start();
+    try {
+      await waitFor(() => changes.length >= 1, { what: "the first set" });
+      await own.hosts([]);
+      await waitFor(() => failures.length >= 1, { timeoutMs: 15_000, what: "the empty answer" });
+      expect(failures[0]).toBe("gone.test: NXDOMAIN");
+      expect(source.servers.map((s) => s.name)).toEqual(["127.0.0.4:80"]);
+      expect(source.last).toMatchObject({ ok: false, reason: "gone.test: NXDOMAIN" });
+      expect(source.last!.heldUntil).toBeGreaterThan(Date.now());
+      expect(changes).toHaveLength(1);
+    } finally {
+      source.stop();
+      own.stop();
     }
   }, 30_000);
 

@@ -11,12 +11,18 @@ export interface Dnsmasq {
   hosts(lines: string[]): Promise<void>;
   /** Stop, and start again on the same port with these SRV lines ("_x._tcp.test,target,port,priority,weight"). */
   restart(srv?: string[]): Promise<void>;
+  /** Queries dnsmasq logged for `name` and type so far (with `logQueries`). */
+  queries(name: string, type?: string): number;
   stop(): void;
 }
 
 const DNSMASQ = ["/usr/sbin/dnsmasq", "dnsmasq"].find((p) => Bun.which(p)) ?? "/usr/sbin/dnsmasq";
 
-export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; ttl?: number } = {}): Promise<Dnsmasq> {
+/**
+ * `records`: "name,address,ttl" host records, each with its own TTL; `logQueries`: count what is
+ * asked; `local`: a domain dnsmasq answers for alone, so an unknown name there is NXDOMAIN (not REFUSED).
+ */
+export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; ttl?: number; records?: string[]; logQueries?: boolean; local?: string } = {}): Promise<Dnsmasq> {
   const dir = tempDir("aegis-dnsmasq-");
   const hostsFile = join(dir, "hosts");
   const log = join(dir, "log");
@@ -27,7 +33,7 @@ export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; 
   let reads = 0;
   const launch = async (srv: string[]) => {
     const conf = join(dir, "dnsmasq.conf");
-    writeFileSync(conf, srv.map((s) => `srv-host=${s}`).join("\n") + "\n");
+    writeFileSync(conf, [...srv.map((s) => `srv-host=${s}`), ...(options.records ?? []).map((r) => `host-record=${r}`), ...(options.logQueries ? ["log-queries"] : []), ...(options.local ? [`local=/${options.local}/`] : [])].join("\n") + "\n");
     reads = 0;
     output = "";
     proc = Bun.spawn([DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon", `--port=${port}`, "--listen-address=127.0.0.1",
@@ -60,6 +66,10 @@ export async function startDnsmasq(options: { srv?: string[]; hosts?: string[]; 
       proc!.kill("SIGKILL");
       await proc!.exited;
       await launch(srv);
+    },
+    queries(name, type) {
+      const re = new RegExp(`query\\[${type ?? "[A-Z]+"}\\] ${name.replaceAll(".", "\\.")} from`, "g");
+      return (output.match(re) ?? []).length;
     },
     stop() {
       proc?.kill("SIGKILL");

@@ -1,7 +1,7 @@
 // Protocol health checks against real servers: redis-server (roles through a real replica, AUTH
-// with requirepass), PostgreSQL, an HTTP server switched between 200 and 503; MySQL's greeting from
-// a scripted server (the greeting layout of MySQL 8, as init-presets.test.ts builds it, and an
-// error packet); and malformed replies, each failing with its reason.
+// with requirepass), PostgreSQL, MariaDB (its greeting, and the error packet of a host it refuses),
+// an HTTP server switched between 200 and 503; MySQL 8's greeting layout and error packets from a
+// scripted server; and malformed replies, each failing with its reason.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { HealthCheckConfig, ProtocolCheck } from "../../src/config/types.ts";
 import { compileProbe, runProbe } from "../../src/health/probe.ts";
@@ -10,6 +10,7 @@ import { run } from "../helpers/build.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { findPostgresBin, startPostgres, type Postgres } from "../helpers/postgres.ts";
+import { startMariadb } from "../helpers/mariadb.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
@@ -127,6 +128,19 @@ describe("mysql", () => {
     expect((await probe({ kind: "mysql" }, servers[2]!.port)).reason).toBe("the server refused: Host '127.0.0.1' is blocked because of many connection errors (error 1129)");
     expect((await probe({ kind: "mysql" }, servers[3]!.port)).reason).toMatch(/^closed inside the greeting/);
   });
+});
+
+describe("mysql against a real MariaDB", () => {
+  test("a host it refuses fails with the server's own message; once allowed, its greeting passes, check after check", async () => {
+    // skip-name-resolve: 127.0.0.1 is not "localhost", and no account names it yet.
+    const db = await startMariadb(["--skip-name-resolve"]);
+    cleanups.push(() => db.stop());
+    const refused = await probe({ kind: "mysql" }, db.port);
+    expect(refused.ok).toBe(false);
+    expect(refused.reason).toBe("the server refused: Host '127.0.0.1' is not allowed to connect to this MariaDB server (error 1130)");
+    expect((await db.sql("CREATE USER 'aegis'@'127.0.0.1'")).code).toBe(0);
+    for (let i = 0; i < 3; i++) expect(await probe({ kind: "mysql" }, db.port)).toMatchObject({ ok: true, reason: "" });
+  }, 90_000);
 });
 
 describe("http", () => {
