@@ -7,7 +7,7 @@ import type { Logger } from "../telemetry/log.ts";
 import { observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
-import { Recycler } from "../primitives/recycler.ts";
+import { Recycler, SLAB_SIZE } from "../primitives/recycler.ts";
 import { Session, type Routes } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
@@ -33,9 +33,17 @@ const QUEUE_CAPACITY = 256 * 1024;
 /**
  * Slabs empty this long go back to the OS, all but SLAB_RESERVE of them: a burst's memory leaves
  * within half a minute, while steady traffic keeps its slabs. AEGIS_SLAB_IDLE_MS shortens it for tests.
+ * None is kept: after a burst a kept slab was 1 MiB per Worker of the 20% the RSS must fall back
+ * within, to save one allocation at most every 15 s.
  */
 const SLAB_IDLE_MS = Number(process.env.AEGIS_SLAB_IDLE_MS) > 0 ? Number(process.env.AEGIS_SLAB_IDLE_MS) : 15_000;
-const SLAB_RESERVE = 1;
+const SLAB_RESERVE = 0;
+/**
+ * At most this often, a collection when a queue filled (a peer stopped reading): a Worker that then
+ * goes quiet allocates nothing, so JSC would never collect the read buffers already relayed, and
+ * they stay in RSS. Asynchronous, and never per chunk.
+ */
+const GC_NUDGE_MS = 1_000;
 const TICK_MS = 100;
 const FD_LOG_EVERY_MS = 10_000;
 const POOL_MAINTENANCE_TICKS = 10;
@@ -107,6 +115,7 @@ export class DataPlane implements Plane {
   readonly #buildRoutes: PlaneOptions["routes"];
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
+  #nudgedAt = -Infinity;
   #onDrained: (() => void) | null = null;
   /** Sessions admitted process-wide: max_connections, or fewer when the open-file limit cannot fit it. */
   #sessionCap: number;
@@ -438,10 +447,19 @@ export class DataPlane implements Plane {
       this.#descriptorWaiters.clear();
       for (const session of waiting) session.descriptorsBack();
     }
+    if (this.recycler.filled && this.now - this.#nudgedAt >= GC_NUDGE_MS) {
+      this.recycler.filled = false; // left set inside the window, so the last fill gets its collection
+      this.#nudgedAt = this.now;
+      Bun.gc(false);
+    }
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
       for (const up of this.upstreams) up.maintain(this.now);
       // A full collection, only when slabs were dropped: without one their pages stay mapped.
-      if (this.recycler.trim(this.now, SLAB_IDLE_MS, SLAB_RESERVE) > 0) Bun.gc(true);
+      const freed = this.recycler.trim(this.now, SLAB_IDLE_MS, SLAB_RESERVE);
+      if (freed > 0) {
+        Bun.gc(true);
+        this.logger.debug("buffers given back", { slabs: freed, kept: this.recycler.bytesAllocated / SLAB_SIZE });
+      }
     }
     const talkers = this.#postTalkers && this.talkers.tick(this.now, this.sessions, this.listeners);
     if (talkers) this.#postTalkers!(talkers);
