@@ -10,10 +10,13 @@ import {
 } from "../helpers/plane.ts";
 import { waitFor, within } from "../helpers/wait.ts";
 
-/** buffer_limit (256 KiB by default) per direction, in 16 KiB chunks: the most one session copies. */
-const QUEUE_CHUNKS_MAX = (256 * 1024) / (16 * 1024) + 1;
-/** Past the limit a queue keeps one read's own buffer (a Bun read is at most 512 KiB), no more. */
+/**
+ * buffer_limit (256 KiB by default) per direction, and past it one more read (a Bun read is at most
+ * 512 KiB, and the reader then pauses), no more.
+ */
 const QUEUED_MAX = 256 * 1024 + 512 * 1024;
+/** The same in 16 KiB chunks (the unsent part of a read is copied into chunks): the most one session takes. */
+const QUEUE_CHUNKS_MAX = QUEUED_MAX / (16 * 1024) + 1;
 
 /** The session is over and everything it held is given back: sessions, admission count, active gauge, chunks. */
 async function drained(p: TestPlane): Promise<void> {

@@ -85,24 +85,28 @@ describe("ByteQueue", () => {
     expect(socket.received).toEqual(expected);
   });
 
-  test("past the capacity, push keeps the read's own buffer instead of copying it, and is full until written", () => {
+  test("past the capacity, push copies only the unsent part of the read, marks the Worker, and is full until written", () => {
     const rec = new Recycler(4 * 1024 * 1024);
     const q = new ByteQueue(rec, 2 * CHUNK_SIZE);
     const first = bytes(CHUNK_SIZE, 1);
     expect(q.push(first, 0)).toBe(true);
     expect(q.full).toBe(false);
-    const held = rec.chunksInUse;
-    const big = bytes(CHUNK_SIZE + 1, 2);
-    expect(q.push(big, 0)).toBe(true);
-    expect(q.size).toBe(2 * CHUNK_SIZE + 1);
-    expect(rec.chunksInUse).toBe(held); // nothing copied
+    expect(rec.filled).toBe(false);
+    // A read of 4 chunks whose first 2 were written: the 2 unsent ones are copied, not the buffer kept.
+    const big = bytes(4 * CHUNK_SIZE, 2);
+    expect(q.push(big, 2 * CHUNK_SIZE)).toBe(true);
+    expect(q.size).toBe(3 * CHUNK_SIZE);
+    expect(rec.chunksInUse).toBe(3);
     expect(q.full).toBe(true);
+    expect(rec.filled).toBe(true); // the Worker's tick collects garbage once a queue filled
+    big.fill(0); // the read's buffer is not referenced: changing it changes nothing queued
     const late = bytes(100, 3);
-    expect(q.push(late, 10)).toBe(true); // behind the held buffer, never before it
-    expect(Uint8Array.from(q.copyOut())).toEqual(Uint8Array.from([...first, ...big, ...late.subarray(10)]));
+    expect(q.push(late, 10)).toBe(true);
+    const unsent = [...first, ...bytes(4 * CHUNK_SIZE, 2).subarray(2 * CHUNK_SIZE), ...late.subarray(10)];
+    expect(Uint8Array.from(q.copyOut())).toEqual(Uint8Array.from(unsent));
     const socket = new FakeSocket(() => 7000);
     for (let round = 0; round < 100 && !q.empty; round++) expect(q.writeTo(socket)).toBeGreaterThanOrEqual(0);
-    expect(Uint8Array.from(socket.received)).toEqual(Uint8Array.from([...first, ...big, ...late.subarray(10)]));
+    expect(Uint8Array.from(socket.received)).toEqual(Uint8Array.from(unsent));
     expect(q.full).toBe(false);
     expect(rec.chunksInUse).toBe(0);
   });
