@@ -38,12 +38,6 @@ const QUEUE_CAPACITY = 256 * 1024;
  */
 const SLAB_IDLE_MS = Number(process.env.AEGIS_SLAB_IDLE_MS) > 0 ? Number(process.env.AEGIS_SLAB_IDLE_MS) : 15_000;
 const SLAB_RESERVE = 0;
-/**
- * At most this often, a collection when a queue filled (a peer stopped reading): a Worker that then
- * goes quiet allocates nothing, so JSC would never collect the read buffers already relayed, and
- * they stay in RSS. Asynchronous, and never per chunk.
- */
-const GC_NUDGE_MS = 1_000;
 const TICK_MS = 100;
 const FD_LOG_EVERY_MS = 10_000;
 const POOL_MAINTENANCE_TICKS = 10;
@@ -115,7 +109,6 @@ export class DataPlane implements Plane {
   readonly #buildRoutes: PlaneOptions["routes"];
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
-  #nudgedAt = -Infinity;
   #onDrained: (() => void) | null = null;
   /** Sessions admitted process-wide: max_connections, or fewer when the open-file limit cannot fit it. */
   #sessionCap: number;
@@ -446,11 +439,6 @@ export class DataPlane implements Plane {
       const waiting = [...this.#descriptorWaiters];
       this.#descriptorWaiters.clear();
       for (const session of waiting) session.descriptorsBack();
-    }
-    if (this.recycler.filled && this.now - this.#nudgedAt >= GC_NUDGE_MS) {
-      this.recycler.filled = false; // left set inside the window, so the last fill gets its collection
-      this.#nudgedAt = this.now;
-      Bun.gc(false);
     }
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
       for (const up of this.upstreams) up.maintain(this.now);

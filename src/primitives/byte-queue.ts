@@ -53,7 +53,6 @@ export class ByteQueue {
     if (this.#over !== null || (length > room && !rec.reserve(Math.ceil((length - room) / CHUNK_SIZE)))) {
       this.#hold(src, from);
       this.size += length;
-      rec.filled = true;
       return true;
     }
     let offset = from;
@@ -75,7 +74,6 @@ export class ByteQueue {
       offset += n;
     }
     this.size += length;
-    if (this.size >= this.capacity) rec.filled = true;
     return true;
   }
 

@@ -24,11 +24,6 @@ export class Recycler {
   /** When trim first saw the slab empty (-1: not empty then). */
   #emptySince: number[] = [];
   #maxChunks = 0;
-  /**
-   * A queue reached its limit since the Worker last looked: a peer stopped reading, and the reads
-   * that got through before it (Bun's, one buffer each) are garbage the Worker should collect.
-   */
-  filled = false;
 
   /** @param maxBytes the most this Worker will ever hold for unsent data (buffer_budget). */
   constructor(maxBytes: number) {
