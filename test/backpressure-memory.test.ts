@@ -4,7 +4,7 @@
 // Why buffer_limit is the default 256 KiB here and not smaller: Bun reads up to 512 KiB per event
 // (uSockets' receive buffer) and has no way to read less, so a session whose server stops mid-read
 // holds what is left of that read, whatever buffer_limit says. Measured in this scenario with
-// buffer_limit = 64 KiB: reads of 512 KiB, and 126 to 205 KiB of unsent bytes per stuck session
+// buffer_limit = 64 KiB: reads of 512 KiB, and 126 to 212 KiB of unsent bytes per stuck session
 // depending on how busy the machine was (larger reads when aegis reads late), against the 128 KiB
 // that 2 x 64 KiB allows. From 256 KiB up, one read fits in 2 x buffer_limit and the bound holds.
 import { expect, test } from "bun:test";

@@ -64,7 +64,7 @@ export const LISTENER = {
   idle_timeout: duration({ min: 0, default: "10m", description: "Close a session after this long without traffic either way; \"0s\" disables it." }),
   buffer_limit: size({
     min: 16 * 1024, max: 64 * 1024 * 1024, default: "256KiB",
-    description: "Unsent bytes a session holds per direction before it stops reading that side (the kernel then pushes back on the sender).",
+    description: "Unsent bytes a session holds per direction before it stops reading that side (the kernel then pushes back on the sender). Bun reads up to 512 KiB at once, so the read that reaches it can pass it by that much.",
   }),
   allow: optional(cidrs({
     defaultText: "[] (every address not denied)",
