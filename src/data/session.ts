@@ -31,7 +31,7 @@ export type EndReason =
 
 /**
  * While connecting, the client is paused only once this much is queued (or buffer_limit, if
- * lower); past the limit the queue keeps the read's own buffer, so nothing is refused.
+ * lower); past the limit the read is still queued (its unsent part), so nothing is refused.
  */
 const CONNECTING_PAUSE_AT = 256 * 1024;
 
