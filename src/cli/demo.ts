@@ -55,9 +55,9 @@ export function startDemo(workers: number, at: DemoAddresses = { listen: DEMO_LI
   const backends = DEMO_SERVERS.map((name) => ({ name, listener: startEchoBackend(name) }));
   const config: Config = {
     source: "<demo>",
-    global: { workers, maxConnections: 10_000, shutdownGraceMs: 5_000, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
+    global: { workers, maxConnections: 10_000, shutdownGraceMs: 5_000, bufferBudget: 256 * 1024 * 1024, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
     metrics: { listen: at.metrics },
-    listeners: [{ name: "demo", bind: at.listen, upstream: "echo", idleTimeoutMs: 600_000 }],
+    listeners: [{ name: "demo", bind: at.listen, upstream: "echo", idleTimeoutMs: 600_000, bufferLimit: 256 * 1024 }],
     upstreams: [{
       name: "echo",
       balance: "round_robin",

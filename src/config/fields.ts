@@ -9,10 +9,11 @@ import { parseRate, RATE_PATTERN } from "./rate.ts";
 import type { RateLimit } from "./types.ts";
 import { formatCidr, parseCidr } from "../net/cidr.ts";
 import { quote } from "./quote.ts";
+import { formatSize, parseSize } from "./size.ts";
 
 /** A default as it would be written in the file; it goes through `convert` like user input. */
 export type TomlDefault = string | number | boolean;
-export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs" | "strings" | "region" | "files" | "groups";
+export type FieldType = "integer" | "boolean" | "name" | "duration" | "address" | "enum" | "list" | "table" | "string" | "rate" | "cidrs" | "strings" | "region" | "files" | "groups" | "size";
 
 /**
  * One key of a section. Besides `convert`, everything here is plain data so the README
@@ -115,6 +116,19 @@ export function duration(o: Common & { min: number }): Field<number> {
       const ms = parseDuration(typeof value === "bigint" ? Number(value) : value, path);
       if (ms < o.min) throw problem(`${path}: ${describe(value)} is too short (at least ${formatDuration(o.min)})`);
       return ms;
+    },
+  };
+}
+
+/** A byte size, "256KiB" or a bare integer of bytes; bounds in bytes. */
+export function size(o: Common & { min: number; max: number }): Field<number> {
+  return {
+    type: "size", ...o,
+    convert(value, path) {
+      const bytes = typeof value === "bigint" ? Number(value) : typeof value === "string" ? parseSize(value) : null;
+      if (bytes === null) throw expected(path, `a size such as "256KiB" or "64MiB"`, value);
+      if (bytes < o.min || bytes > o.max) throw problem(`${path}: ${describe(value)} is out of range (${formatSize(o.min)} to ${formatSize(o.max)})`);
+      return bytes;
     },
   };
 }

@@ -1,5 +1,6 @@
 // The config schema as JSON Schema (draft 2020-12), generated from SCHEMA for editors and `aegis schema`.
 import { formatDuration } from "./duration.ts";
+import { SIZE_PATTERN } from "./size.ts";
 import { NAME_PATTERN, type Field, type Fields } from "./fields.ts";
 import { SCHEMA, type SectionSchema } from "./schema.ts";
 
@@ -81,6 +82,8 @@ function typeSchema(f: Field<unknown>): JsonSchema {
       return { anyOf: [{ type: "string", pattern: DURATION_PATTERN }, { const: 0 }] };
     case "address":
       return { type: "string", pattern: ADDRESS_PATTERN };
+    case "size":
+      return { anyOf: [{ type: "string", pattern: SIZE_PATTERN }, { type: "integer", ...(f.min !== undefined ? { minimum: f.min } : {}) }] };
     case "enum":
       return { type: "string", enum: [...(f.values ?? [])] };
     case "string":

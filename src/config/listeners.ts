@@ -46,7 +46,7 @@ export function readListeners(raw: unknown[], upstreams: string[] | undefined, p
     if (l.proxy_protocol !== "off" && !proxyProtocol) return undefined;
     if (l.tls && !tls) return undefined;
     return {
-      explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, ...admissionOf(l),
+      explicitName: l.name, bind: l.bind, upstream: l.upstream, idleTimeoutMs: l.idle_timeout, bufferLimit: l.buffer_limit, ...admissionOf(l),
       ...(tls ? { tls } : {}),
       ...(l.route ? { routes: l.route } : {}),
       ...(l.inspect ? { inspect: l.inspect } : {}),

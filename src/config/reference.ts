@@ -1,6 +1,7 @@
 // The README config reference (a Markdown table of every key), generated from SCHEMA so it cannot drift.
 import type { Field, Fields } from "./fields.ts";
 import { formatDuration } from "./duration.ts";
+import { formatSize } from "./size.ts";
 import { SCHEMA, sectionHeader } from "./schema.ts";
 
 /** The generated block sits between these two lines of README.md; scripts/readme-reference.ts rewrites it. */
@@ -50,6 +51,8 @@ function boundsOf(f: Field<unknown>): string | null {
       return f.min !== undefined && f.max !== undefined ? `Integer, ${f.min} to ${f.max}.` : "Integer.";
     case "duration":
       return `Duration${f.min ? `, at least ${formatDuration(f.min)}` : ""}.`;
+    case "size":
+      return `Size (KiB, MiB, GiB or bytes), ${formatSize(f.min ?? 0)} to ${formatSize(f.max ?? 0)}.`;
     case "enum":
       return `One of ${(f.values ?? []).map((v) => `\`${v}\``).join(", ")}.`;
     case "list":

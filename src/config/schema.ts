@@ -1,6 +1,6 @@
 // The config schema: one table of keys per section. The loader, the README reference and the JSON Schema read it.
 import type { BalanceAlgorithm, HealthCheckConfig, LogFormat, LogLevel, ProtocolCheck, ServerConfig } from "./types.ts";
-import { integer, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
+import { integer, size, boolean, name, duration, address, oneOf, list, optional, table, text, rate, cidrs, type Fields } from "./fields.ts";
 import { ConfigError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
 import { inspectField, listenerTlsField, routesField, upstreamTlsField } from "./tls.ts";
@@ -24,6 +24,10 @@ export const GLOBAL = {
   log_level: oneOf(LOG_LEVELS, { default: "info", description: "Least severe log level written." }),
   access_log: boolean({ default: true, description: "Write one line per finished session on stdout (in log_format)." }),
   log_format: oneOf(LOG_FORMATS, { default: "json", description: "Log lines as JSON objects, or as `time level msg key=value` text." }),
+  buffer_budget: size({
+    min: 1024 * 1024, max: 64 * 1024 ** 3, default: "256MiB",
+    description: "The most unsent bytes one Worker holds for all its sessions together; past it a session that must hold more stops reading until memory frees (no data is dropped).",
+  }),
   watch: boolean({ default: false, description: "Reload by itself when the config file changes (as on SIGHUP)." }),
   ...GLOBAL_CLIENT,
   ...GLOBAL_DISCOVERY,
@@ -58,6 +62,10 @@ export const LISTENER = {
   bind: address({ use: "bind", required: true, description: "Address to accept client connections on; port 0 lets the kernel pick." }),
   upstream: name({ required: true, description: "Name of the [[upstream]] that receives the connections." }),
   idle_timeout: duration({ min: 0, default: "10m", description: "Close a session after this long without traffic either way; \"0s\" disables it." }),
+  buffer_limit: size({
+    min: 16 * 1024, max: 64 * 1024 * 1024, default: "256KiB",
+    description: "Unsent bytes a session holds per direction before it stops reading that side (the kernel then pushes back on the sender). Bun reads up to 512 KiB at once, so the read that reaches it can pass it by that much.",
+  }),
   allow: optional(cidrs({
     defaultText: "[] (every address not denied)",
     description: `Client addresses or CIDRs admitted, IPv4 or IPv6, e.g. ["10.0.0.0/8", "::1"]; others are refused at accept. IPv4-mapped IPv6 clients match IPv4 entries.`,

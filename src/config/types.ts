@@ -16,6 +16,8 @@ export interface GlobalConfig {
   /** Process-wide cap on concurrent client connections. */
   maxConnections: number;
   shutdownGraceMs: number;
+  /** buffer_budget: bytes of unsent data one Worker may hold for all its sessions. */
+  bufferBudget: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   accessLog: boolean;
@@ -78,6 +80,8 @@ export interface ListenerConfig {
   /** Name of an entry in `upstreams`; validated to exist. */
   upstream: string;
   idleTimeoutMs: number;
+  /** buffer_limit: unsent bytes held per direction of one session. */
+  bufferLimit: number;
   /** Who may connect and how much one client address may take; absent when the listener sets none of it. */
   admission?: ListenerAdmissionConfig;
   /** TLS terminated here; absent: the bytes pass through as they come. */

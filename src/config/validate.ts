@@ -63,6 +63,7 @@ export function validate(doc: Record<string, unknown>, source: string): Config {
       workers: g.workers === 0 ? Math.min(os.availableParallelism(), 1024) : g.workers,
       maxConnections: g.max_connections,
       shutdownGraceMs: g.shutdown_grace,
+      bufferBudget: g.buffer_budget,
       logLevel: g.log_level,
       accessLog: g.access_log,
       watch: g.watch,

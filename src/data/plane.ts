@@ -7,7 +7,7 @@ import type { Logger } from "../telemetry/log.ts";
 import { observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
-import { Recycler } from "../primitives/recycler.ts";
+import { Recycler, SLAB_SIZE } from "../primitives/recycler.ts";
 import { Session, type Routes } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
@@ -30,10 +30,16 @@ import type { StickTable } from "../stick/table.ts";
 import { listensWithTls } from "../config/listener-identity.ts";
 import { parseIp, newIpWords } from "../net/ip.ts";
 
-/** One Worker never holds more than this in unsent bytes, however many peers are slow. */
-const WORKER_BUFFER_BUDGET = 512 * 1024 * 1024;
-/** Per direction of one session: a Bun read is at most 512 KiB and the reader pauses at the first short write. */
-const QUEUE_CAPACITY = 1024 * 1024;
+/** A pooled connection's queue before a session adopts it (and sets its listener's buffer_limit). */
+const QUEUE_CAPACITY = 256 * 1024;
+/**
+ * Slabs empty this long go back to the OS, all but SLAB_RESERVE of them: a burst's memory leaves
+ * within half a minute, while steady traffic keeps its slabs. AEGIS_SLAB_IDLE_MS shortens it for tests.
+ * None is kept: after a burst a kept slab was 1 MiB per Worker of the 20% the RSS must fall back
+ * within, to save one allocation at most every 15 s.
+ */
+const SLAB_IDLE_MS = Number(process.env.AEGIS_SLAB_IDLE_MS) > 0 ? Number(process.env.AEGIS_SLAB_IDLE_MS) : 15_000;
+const SLAB_RESERVE = 0;
 const TICK_MS = 100;
 const FD_LOG_EVERY_MS = 10_000;
 const POOL_MAINTENANCE_TICKS = 10;
@@ -80,7 +86,7 @@ export interface PreparedReload {
 }
 
 export class DataPlane implements Plane {
-  readonly recycler = new Recycler(WORKER_BUFFER_BUDGET);
+  readonly recycler: Recycler;
   readonly queueCapacity = QUEUE_CAPACITY;
   now = performance.now();
   readonly wheel = new TimerWheel(TICK_MS, this.now);
@@ -122,6 +128,7 @@ export class DataPlane implements Plane {
 
   constructor(options: PlaneOptions) {
     this.config = options.config;
+    this.recycler = new Recycler(options.config.global.bufferBudget);
     this.logger = options.logger;
     this.reportServerFailure = options.onServerFailure;
     this.#layout = new CounterLayout(options.slots, options.config.global.workers);
@@ -244,6 +251,7 @@ export class DataPlane implements Plane {
       l.rt.histBase = l.histBase;
     }
     this.config = p.config;
+    this.recycler.budget = p.config.global.bufferBudget;
     this.geo = p.geo;
     this.#sessionCap = Math.min(p.config.global.maxConnections, sessionsThatFit(p.config));
     this.#layout = p.layout;
@@ -358,7 +366,7 @@ export class DataPlane implements Plane {
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
-    const session = new Session(this, listener.ref(), socket, listener.config.idleTimeoutMs);
+    const session = new Session(this, listener.ref(), socket, listener.config.idleTimeoutMs, listener.config.bufferLimit);
     session.ipSlot = ip;
     if (this.#accessLog || this.sessionEvents.on) session.rememberPeer();
     socket.data = session;
@@ -451,6 +459,12 @@ export class DataPlane implements Plane {
     }
     if (++this.#ticks % POOL_MAINTENANCE_TICKS === 0 && !this.#draining) {
       for (const up of this.upstreams) up.maintain(this.now);
+      // A full collection, only when slabs were dropped: without one their pages stay mapped.
+      const freed = this.recycler.trim(this.now, SLAB_IDLE_MS, SLAB_RESERVE);
+      if (freed > 0) {
+        Bun.gc(true);
+        this.logger.debug("buffers given back", { slabs: freed, kept: this.recycler.bytesAllocated / SLAB_SIZE });
+      }
     }
     const talkers = this.#postTalkers && this.talkers.tick(this.now, this.sessions, this.listeners);
     if (talkers) this.#postTalkers!(talkers);

@@ -31,8 +31,8 @@ export type EndReason =
   | "server_down";
 
 /**
- * While connecting, the client is paused only once this much is queued. A read is at most
- * 512 KiB, so the queue stays under its 1 MiB cap.
+ * While connecting, the client is paused only once this much is queued (or buffer_limit, if
+ * lower); past the limit the read is still queued (its unsent part), so nothing is refused.
  */
 const CONNECTING_PAUSE_AT = 256 * 1024;
 
@@ -119,8 +119,10 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     /** The client's socket; in postgres mode, the TLS socket it became after the SSLRequest (or direct TLS). */
     public client: ClientSocket,
     readonly idleTimeoutMs: number,
+    /** buffer_limit: bytes held per direction before that side stops being read. */
+    readonly bufferLimit: number,
   ) {
-    this.toServer = new ByteQueue(plane.recycler, plane.queueCapacity);
+    this.toServer = new ByteQueue(plane.recycler, bufferLimit);
     this.lastActive = plane.now;
     this.#cellBase = listener.base;
   }
@@ -403,6 +405,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     }
     const conn = up.newConn(server);
     conn.owner = this;
+    conn.toClient.capacity = this.bufferLimit;
     this.conn = conn; // before the connect starts, so whatever it reports finds its session
     this.#connectStart = performance.now();
     this.plane.wheel.schedule(this, this.plane.now + up.config.connectTimeoutMs);
@@ -487,6 +490,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   #adopt(conn: UpstreamConn): void {
     this.plane.wheel.cancel(this);
     conn.owner = this;
+    conn.toClient.capacity = this.bufferLimit;
     this.conn = conn;
     this.state = RELAYING;
     // What the client sent while we connected counts for this server too: from here on, per chunk.
@@ -522,9 +526,10 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (!this.toServer.push(data, written)) return this.#overload();
     } else if (this.state === CONNECTING) {
       if (!this.toServer.push(data, 0)) return this.#overload();
-      if (this.#routes) this.#tryRoute(this.toServer.size >= CONNECTING_PAUSE_AT);
+      const full = this.toServer.full || this.toServer.size >= CONNECTING_PAUSE_AT;
+      if (this.#routes) this.#tryRoute(full);
       // Most clients speak first: hold their opening bytes without the cost of a pause and resume.
-      if (this.toServer.size < CONNECTING_PAUSE_AT) return;
+      if (!full) return;
     } else if (socket) {
       if (!this.toServer.push(data, 0)) return this.#overload();
     } else if (this.serverClosed && !this.clientClosed) {

@@ -18,24 +18,43 @@ export class ByteQueue {
   /** Write position inside the tail chunk. */
   #tailEnd = 0;
   size = 0;
+  /**
+   * Bytes that did not fit under the Worker's budget: the read's own buffer, kept (Bun never
+   * reuses it) rather than refused, behind every chunk. Its owner pauses the reader.
+   */
+  #over: Uint8Array | null = null;
+  #overFrom = 0;
 
-  constructor(readonly recycler: Recycler, readonly capacity: number) {}
+  /** @param capacity bytes held before the reader must pause (buffer_limit); the session sets it. */
+  constructor(readonly recycler: Recycler, public capacity: number) {}
 
   get empty(): boolean {
     return this.size === 0;
   }
 
+  /** At or past the limit: the side that fills it must stop reading. */
+  get full(): boolean {
+    return this.#over !== null || this.size >= this.capacity;
+  }
+
   /**
-   * Copy `src[from..]` to the tail. Returns false, copying nothing, when it would pass the
-   * per-direction cap or the Worker's chunk budget: the caller treats that as an overload.
+   * Queue `src[from..]` at the tail, copied into chunks while the Worker's budget allows, else
+   * kept as it is (see #over), so no byte is ever refused. Always true. Copied even past
+   * `capacity`: the read is already taken (Bun reads up to 512 KiB at once, whatever the limit),
+   * and keeping Bun's buffer would hold its already-written head too (measured: 1,000 stuck
+   * sessions kept 313 MiB of read buffers for 181 MiB of unsent bytes). The reader pauses, so
+   * past `capacity` a queue grows by at most one read.
    */
   push(src: Uint8Array, from: number): boolean {
     const length = src.length - from;
     if (length <= 0) return true;
-    if (this.size + length > this.capacity) return false;
     const rec = this.recycler;
     const room = this.#tail < 0 ? 0 : CHUNK_SIZE - this.#tailEnd;
-    if (length > room && !rec.reserve(Math.ceil((length - room) / CHUNK_SIZE))) return false;
+    if (this.#over !== null || (length > room && !rec.reserve(Math.ceil((length - room) / CHUNK_SIZE)))) {
+      this.#hold(src, from);
+      this.size += length;
+      return true;
+    }
     let offset = from;
     while (offset < src.length) {
       if (this.#tail < 0 || this.#tailEnd === CHUNK_SIZE) {
@@ -58,6 +77,20 @@ export class ByteQueue {
     return true;
   }
 
+  #hold(src: Uint8Array, from: number): void {
+    if (this.#over === null) {
+      this.#over = src;
+      this.#overFrom = from;
+      return;
+    }
+    // A second read while the first is held: the reader was paused, so this is rare; join them.
+    const joined = new Uint8Array(this.#over.length - this.#overFrom + src.length - from);
+    joined.set(this.#over.subarray(this.#overFrom));
+    joined.set(src.subarray(from), this.#over.length - this.#overFrom);
+    this.#over = joined;
+    this.#overFrom = 0;
+  }
+
   /**
    * Write as much as the socket takes, oldest bytes first. Returns the number of bytes written,
    * or -1 if the socket is closed. The queue is empty afterwards exactly when `size === 0`.
@@ -73,8 +106,18 @@ export class ByteQueue {
       written += n;
       this.size -= n;
       this.#headStart += n;
-      if (n < length) break;
+      if (n < length) return written;
       this.#popHead();
+    }
+    const over = this.#over;
+    if (over !== null) {
+      const length = over.length - this.#overFrom;
+      const n = socket.write(over, this.#overFrom, length);
+      if (n < 0) return -1;
+      written += n;
+      this.size -= n;
+      this.#overFrom += n;
+      if (n === length) this.#over = null;
     }
     return written;
   }
@@ -94,6 +137,7 @@ export class ByteQueue {
       at += end - start;
       if (chunk === this.#tail) break;
     }
+    if (this.#over !== null) out.set(this.#over.subarray(this.#overFrom), at);
     return out;
   }
 
@@ -110,6 +154,12 @@ export class ByteQueue {
       copy.call(rec.slabOf(chunk), out, at + copied, rec.offsetOf(chunk) + start, rec.offsetOf(chunk) + end);
       copied += end - start;
       if (chunk === this.#tail) break;
+    }
+    const over = this.#over;
+    if (over !== null && copied === this.size - (over.length - this.#overFrom)) {
+      const n = Math.min(over.length - this.#overFrom, out.length - at - copied);
+      out.set(over.subarray(this.#overFrom, this.#overFrom + n), at + copied);
+      copied += n;
     }
     return copied;
   }
@@ -128,12 +178,17 @@ export class ByteQueue {
       left -= inHead;
       this.#popHead();
     }
+    if (left > 0 && this.#over !== null) {
+      this.#overFrom += left;
+      if (this.#overFrom >= this.#over.length) this.#over = null;
+    }
     if (this.size === 0) this.clear();
   }
 
   /** Give every chunk back; the bytes are discarded. */
   clear(): void {
     while (this.#head >= 0) this.#popHead();
+    this.#over = null;
     this.size = 0;
   }
 

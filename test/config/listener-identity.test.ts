@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { keepsSocket } from "../../src/config/listener-identity.ts";
 import type { ListenerConfig } from "../../src/config/types.ts";
 
-const listener = (name: string, host: string, port: number): ListenerConfig => ({ name, bind: { host, port }, upstream: "u", idleTimeoutMs: 0 });
+const listener = (name: string, host: string, port: number): ListenerConfig => ({ name, bind: { host, port }, upstream: "u", idleTimeoutMs: 0, bufferLimit: 256 * 1024 });
 
 describe("keepsSocket", () => {
   test("same name, host and port keep the socket, bound or not", () => {

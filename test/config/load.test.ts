@@ -35,9 +35,9 @@ servers = ["127.0.0.1:6379", { address = "127.0.0.1:6380", weight = 2 }]
 
 const EXPECTED: Config = {
   source: "aegis.toml",
-  global: { workers: availableParallelism(), maxConnections: 10000, shutdownGraceMs: 30_000, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
+  global: { workers: availableParallelism(), maxConnections: 10000, shutdownGraceMs: 30_000, bufferBudget: 256 * 1024 * 1024, logLevel: "info", accessLog: true, watch: false, logFormat: "json", geoip: null, regions: {}, resolvers: [], stateFile: null },
   metrics: { listen: { host: "127.0.0.1", port: 8082 } },
-  listeners: [{ name: "redis", bind: { host: "127.0.0.1", port: 8081 }, upstream: "redis", idleTimeoutMs: 600_000 }],
+  listeners: [{ name: "redis", bind: { host: "127.0.0.1", port: 8081 }, upstream: "redis", idleTimeoutMs: 600_000, bufferLimit: 256 * 1024 }],
   upstreams: [{
     name: "redis", balance: "round_robin", connectTimeoutMs: 3_000, retries: 2, pool: 0, poolMaxIdleMs: 5_000,
     health: null, failThreshold: 5, ejectForMs: 10_000,
@@ -83,7 +83,7 @@ describe("parseConfig", () => {
     `, "<inline>");
     expect(c.global.workers).toBe(3);
     expect(c.metrics.listen).toBeNull();
-    expect(c.listeners[0]).toEqual({ name: "db", bind: { host: "::1", port: 0 }, upstream: "db", idleTimeoutMs: 0 });
+    expect(c.listeners[0]).toEqual({ name: "db", bind: { host: "::1", port: 0 }, upstream: "db", idleTimeoutMs: 0, bufferLimit: 256 * 1024 });
     expect(c.upstreams[0]!.servers).toEqual([
       { name: "[::1]:5432", address: { host: "::1", port: 5432 }, weight: 1, backup: false },
       { name: "[2001:db8::7]:5432", address: { host: "2001:db8::7", port: 5432 }, weight: 1000, backup: false },

@@ -10,8 +10,13 @@ import {
 } from "../helpers/plane.ts";
 import { waitFor, within } from "../helpers/wait.ts";
 
-/** 1 MiB per direction, in 16 KiB chunks: the most one session may hold (QUEUE_CAPACITY in plane.ts). */
-const QUEUE_CHUNKS_MAX = (1024 * 1024) / (16 * 1024) + 1;
+/**
+ * buffer_limit (256 KiB by default) per direction, and past it one more read (a Bun read is at most
+ * 512 KiB, and the reader then pauses), no more.
+ */
+const QUEUED_MAX = 256 * 1024 + 512 * 1024;
+/** The same in 16 KiB chunks (the unsent part of a read is copied into chunks): the most one session takes. */
+const QUEUE_CHUNKS_MAX = QUEUED_MAX / (16 * 1024) + 1;
 
 /** The session is over and everything it held is given back: sessions, admission count, active gauge, chunks. */
 async function drained(p: TestPlane): Promise<void> {
@@ -202,7 +207,7 @@ describe("relay events the plane alone decides", () => {
     using p = startPlane([backend.address], { listener: 'idle_timeout = "300ms"' });
     const client = await connectClient(p.port, { paused: true });
     // The plane holds bytes it could not write to the paused client: the session goes idle with them.
-    await waitFor(() => p.chunksInUse > 0, { what: "the plane queued bytes for the paused client" });
+    await waitFor(() => p.bytesQueued > 0, { what: "the plane queued bytes for the paused client" });
     const conn = await backend.conn();
     await conn.recorder.untilClosed("the backend's socket closed", 15_000);
     await drained(p);
@@ -323,11 +328,12 @@ describe("backpressure: a slow reader holds the sender back, the plane holds at 
     });
     const conn = await backend.conn();
     // The plane has a short write to the client (chunks in use) and the backend is held back.
-    await waitFor(() => plane.chunksInUse > 0 && out.get(conn)!.pending > 0, { what: "the plane queued bytes for the paused client and the backend is held back" });
+    await waitFor(() => plane.bytesQueued > 0 && out.get(conn)!.pending > 0, { what: "the plane queued bytes for the paused client and the backend is held back" });
     sample();
     expect(client.recorder.bytes).toBe(0);
     expect(produced).toBeLessThan(TOTAL);
     expect(plane.chunksInUse).toBeLessThanOrEqual(QUEUE_CHUNKS_MAX);
+    expect(plane.bytesQueued).toBeLessThanOrEqual(QUEUED_MAX);
     client.socket.resume();
     await client.recorder.until((r) => r.events.includes("end"), "every byte and the backend's FIN reached the client", 30_000);
     expect(client.recorder.bytes).toBe(TOTAL);
@@ -364,10 +370,11 @@ describe("backpressure: a slow reader holds the sender back, the plane holds at 
     const client = await connectClient(plane.port, { onDrain: pump });
     pump(client);
     const conn = await backend.conn();
-    await waitFor(() => plane.chunksInUse > 0 && client.pending > 0, { what: "the plane queued bytes for the paused backend and the client is held back" });
+    await waitFor(() => plane.bytesQueued > 0 && client.pending > 0, { what: "the plane queued bytes for the paused backend and the client is held back" });
     expect(conn.recorder.bytes).toBe(0);
     expect(produced).toBeLessThan(TOTAL);
     expect(plane.chunksInUse).toBeLessThanOrEqual(QUEUE_CHUNKS_MAX);
+    expect(plane.bytesQueued).toBeLessThanOrEqual(QUEUED_MAX);
     let reads = 0;
     // A slow reader from now on: after every 32 reads it stops and reads on only in a later turn.
     const stopSampling = conn.recorder.onEvent(() => {

@@ -39,6 +39,8 @@ export interface TestPlane {
   readonly admitted: number;
   /** Recycler chunks holding unsent bytes (each 16 KiB). */
   readonly chunksInUse: number;
+  /** Unsent bytes the sessions hold, in chunks or in a read's own buffer past buffer_limit. */
+  readonly bytesQueued: number;
   /** Passive health reports the plane sent (to the main thread, in aegis): server indexes, in order. */
   readonly serverFailures: number[];
   /** A counter cell of the one listener. */
@@ -114,6 +116,11 @@ ${setup.upstreams ?? ""}
     get sessions() { return plane.sessions.size; },
     get admitted() { return Atomics.load(admission, 0); },
     get chunksInUse() { return plane.recycler.chunksInUse; },
+    get bytesQueued() {
+      let n = 0;
+      for (const s of plane.sessions) n += s.toServer.size + (s.conn?.toClient.size ?? 0);
+      return n;
+    },
     serverFailures,
     counter: (name) => plane.cells[base + L[name]]!,
     sessionLogs: () => logger.records.filter((r) => r.msg === "session"),

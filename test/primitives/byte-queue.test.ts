@@ -85,28 +85,48 @@ describe("ByteQueue", () => {
     expect(socket.received).toEqual(expected);
   });
 
-  test("past the capacity, push refuses and copies nothing", () => {
+  test("past the capacity, push copies only the unsent part of the read, and is full until written", () => {
     const rec = new Recycler(4 * 1024 * 1024);
     const q = new ByteQueue(rec, 2 * CHUNK_SIZE);
-    expect(q.push(bytes(CHUNK_SIZE), 0)).toBe(true);
-    const held = rec.chunksInUse;
-    expect(q.push(bytes(CHUNK_SIZE + 1), 0)).toBe(false);
-    expect(q.size).toBe(CHUNK_SIZE);
-    expect(rec.chunksInUse).toBe(held);
-    expect(q.push(bytes(CHUNK_SIZE), 0)).toBe(true); // exactly at the cap is allowed
-    expect(q.size).toBe(2 * CHUNK_SIZE);
+    const first = bytes(CHUNK_SIZE, 1);
+    expect(q.push(first, 0)).toBe(true);
+    expect(q.full).toBe(false);
+    // A read of 4 chunks whose first 2 were written: the 2 unsent ones are copied, not the buffer kept.
+    const big = bytes(4 * CHUNK_SIZE, 2);
+    expect(q.push(big, 2 * CHUNK_SIZE)).toBe(true);
+    expect(q.size).toBe(3 * CHUNK_SIZE);
+    expect(rec.chunksInUse).toBe(3);
+    expect(q.full).toBe(true);
+    big.fill(0); // the read's buffer is not referenced: changing it changes nothing queued
+    const late = bytes(100, 3);
+    expect(q.push(late, 10)).toBe(true);
+    const unsent = [...first, ...bytes(4 * CHUNK_SIZE, 2).subarray(2 * CHUNK_SIZE), ...late.subarray(10)];
+    expect(Uint8Array.from(q.copyOut())).toEqual(Uint8Array.from(unsent));
+    const socket = new FakeSocket(() => 7000);
+    for (let round = 0; round < 100 && !q.empty; round++) expect(q.writeTo(socket)).toBeGreaterThanOrEqual(0);
+    expect(Uint8Array.from(socket.received)).toEqual(Uint8Array.from(unsent));
+    expect(q.full).toBe(false);
+    expect(rec.chunksInUse).toBe(0);
   });
 
-  test("past the Worker's chunk budget, push refuses and copies nothing, even below its own capacity", () => {
+  test("past the Worker's chunk budget, push keeps the buffer rather than allocate, even below its own capacity", () => {
     const rec = new Recycler(64 * CHUNK_SIZE); // one slab: the smallest budget
     const first = new ByteQueue(rec, 1024 * 1024);
     const second = new ByteQueue(rec, 1024 * 1024);
     expect(first.push(bytes(60 * CHUNK_SIZE), 0)).toBe(true);
-    expect(second.push(bytes(5 * CHUNK_SIZE), 0)).toBe(false);
-    expect(second.size).toBe(0);
+    expect(second.push(bytes(5 * CHUNK_SIZE, 4), 0)).toBe(true);
+    expect(second.size).toBe(5 * CHUNK_SIZE);
+    expect(second.full).toBe(true);
     expect(rec.chunksInUse).toBe(60);
-    expect(second.push(bytes(4 * CHUNK_SIZE), 0)).toBe(true);
-    expect(rec.chunksInUse).toBe(64);
+    expect(rec.bytesAllocated).toBe(64 * CHUNK_SIZE);
+    const out = new Uint8Array(CHUNK_SIZE);
+    expect(second.copyInto(out, 0)).toBe(CHUNK_SIZE);
+    expect(out).toEqual(bytes(5 * CHUNK_SIZE, 4).subarray(0, CHUNK_SIZE));
+    second.discard(CHUNK_SIZE);
+    const socket = new FakeSocket(() => 1 << 30);
+    expect(second.writeTo(socket)).toBe(4 * CHUNK_SIZE);
+    expect(Uint8Array.from(socket.received)).toEqual(bytes(5 * CHUNK_SIZE, 4).subarray(CHUNK_SIZE));
+    expect(second.empty).toBe(true);
   });
 
   test("a closed socket: writeTo returns -1", () => {

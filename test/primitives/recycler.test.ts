@@ -75,4 +75,42 @@ describe("Recycler", () => {
     expect(rec.next[a]).toBe(-1);
     expect(rec.next[b]).toBe(-1);
   });
+
+  test("trim gives back slabs found empty for the idle period, keeping the reserve, and reuses their room", () => {
+    const rec = new Recycler(8 * 1024 * 1024);
+    const taken = Array.from({ length: 3 * SLAB_CHUNKS }, () => rec.take());
+    expect(rec.bytesAllocated).toBe(3 * 1024 * 1024);
+    for (const c of taken.slice(0, 2 * SLAB_CHUNKS)) rec.give(c); // slabs 0 and 1 empty, 2 busy
+    expect(rec.trim(0, 1000, 1)).toBe(0); // first sight of them empty
+    expect(rec.trim(999, 1000, 1)).toBe(0); // not empty long enough
+    expect(rec.trim(1000, 1000, 1)).toBe(2);
+    expect(rec.bytesAllocated).toBe(1024 * 1024);
+    expect(rec.slabs.filter((s) => s === null).length).toBe(2);
+    // The busy slab's chunks still work, and new takes regrow into a freed place.
+    const again = Array.from({ length: SLAB_CHUNKS }, () => rec.take());
+    expect(new Set(again).size).toBe(SLAB_CHUNKS);
+    for (const c of again) expect(rec.slabOf(c)).toBeInstanceOf(Uint8Array);
+    expect(rec.bytesAllocated).toBe(2 * 1024 * 1024);
+    for (const c of [...again, ...taken.slice(2 * SLAB_CHUNKS)]) rec.give(c);
+    rec.trim(2000, 1000, 1);
+    expect(rec.trim(3000, 1000, 1)).toBe(1); // the reserve of one slab stays
+    expect(rec.bytesAllocated).toBe(1024 * 1024);
+    const last = Array.from({ length: SLAB_CHUNKS }, () => rec.take());
+    expect(new Set(last).size).toBe(SLAB_CHUNKS);
+    expect(rec.bytesAllocated).toBe(1024 * 1024);
+  });
+
+  test("a slab that was busy at any trim restarts its idle period", () => {
+    const rec = new Recycler(8 * 1024 * 1024);
+    const a = Array.from({ length: 2 * SLAB_CHUNKS }, () => rec.take());
+    for (const c of a) rec.give(c);
+    rec.trim(0, 1000, 0);
+    const c = rec.take();
+    rec.trim(500, 1000, 0);
+    rec.give(c);
+    expect(rec.trim(1000, 1000, 0)).toBe(1); // the other slab, empty since 0
+    expect(rec.trim(1499, 1000, 0)).toBe(0); // c's slab: empty only since 1000
+    expect(rec.trim(2000, 1000, 0)).toBe(1);
+    expect(rec.bytesAllocated).toBe(0);
+  });
 });
