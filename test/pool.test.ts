@@ -6,6 +6,7 @@ import { eventually, startAegis, simpleConfig, type Aegis } from "./helpers/aegi
 import type { Socket } from "bun";
 import { startEcho, startScripted, closedPort, type Backend } from "./helpers/backends.ts";
 import { Recycler } from "../src/primitives/recycler.ts";
+import { QueuePool } from "../src/primitives/byte-queue.ts";
 import { UpstreamConn, upstreamHandlers } from "../src/upstream/conn.ts";
 import { QUIET_MIN_MS, ServerPool, type PoolHost } from "../src/upstream/pool.ts";
 import { connect } from "./helpers/client.ts";
@@ -169,7 +170,7 @@ describe("ServerPool: a server that closes, refuses or is down is left alone", (
       Bun.connect({ hostname: "127.0.0.1", port: this.port, allowHalfOpen: true, data: conn, socket: upstreamHandlers }).catch(() => {});
     }
     newConn(server: number): UpstreamConn {
-      return new UpstreamConn(server, this.#recycler, 64 * 1024);
+      return new UpstreamConn(server, new QueuePool(this.#recycler));
     }
     shortOfDescriptors = outOfDescriptors;
     countPoolConnectError(): void { this.connectErrors++; }

@@ -25,6 +25,8 @@ export interface TlsHost extends ClientEvents {
   endReason: EndReason | null;
   rejectReason: string | null;
   readonly toServer: ByteQueue;
+  /** toServer, made a real queue (from the Worker's pool) before bytes are pushed onto it. */
+  queueToServer(): ByteQueue;
   readonly plane: Plane;
   readonly listener: ListenerRef;
   readonly clientAddress: string;
@@ -86,7 +88,7 @@ export class ClientTls {
    */
   onRequestBytes(host: TlsHost, data: Buffer): void {
     if (host.toServer.empty && data[0] === 0x16) return this.#directTls(host, data);
-    if (!host.toServer.push(data, 0)) return host.close("overload");
+    if (!host.queueToServer().push(data, 0)) return host.close("overload");
     if (host.toServer.size < 8) return;
     const first = host.toServer.copyOut();
     const kind = first.length === 8 ? pgRequest(first) : "other";

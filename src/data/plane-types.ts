@@ -2,6 +2,7 @@
 import type { SocketHandler } from "bun";
 import type { Logger } from "../telemetry/log.ts";
 import type { Recycler } from "../primitives/recycler.ts";
+import type { QueuePool } from "../primitives/byte-queue.ts";
 import type { TimerWheel } from "../primitives/timer-wheel.ts";
 import type { Session } from "./session.ts";
 import type { ClientEvents } from "./stream-tls.ts";
@@ -11,7 +12,8 @@ import type { ListenerRuntime } from "./listener-runtime.ts";
 export interface Plane {
   readonly recycler: Recycler;
   /** Most bytes queued per direction of one session. */
-  readonly queueCapacity: number;
+  /** Queue objects for the directions that have bytes waiting (an idle session holds none). */
+  readonly queues: QueuePool;
   /** Coarse clock (ms), advanced by the Worker's one timer. */
   readonly now: number;
   readonly wheel: TimerWheel;

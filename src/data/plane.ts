@@ -8,6 +8,7 @@ import { observe } from "../telemetry/histogram-cells.ts";
 import { listenShared } from "./listen.ts";
 import type { Plane } from "./plane-types.ts";
 import { Recycler, SLAB_SIZE } from "../primitives/recycler.ts";
+import { QueuePool } from "../primitives/byte-queue.ts";
 import { Session, type Routes } from "./session.ts";
 import { openFileLimit, outOfDescriptors, sessionsThatFit } from "../os/descriptors.ts";
 import { TimerWheel } from "../primitives/timer-wheel.ts";
@@ -30,8 +31,6 @@ import type { StickTable } from "../stick/table.ts";
 import { listensWithTls } from "../config/listener-identity.ts";
 import { parseIp, newIpWords } from "../net/ip.ts";
 
-/** A pooled connection's queue before a session adopts it (and sets its listener's buffer_limit). */
-const QUEUE_CAPACITY = 256 * 1024;
 /**
  * Slabs empty this long go back to the OS, all but SLAB_RESERVE of them: a burst's memory leaves
  * within half a minute, while steady traffic keeps its slabs. AEGIS_SLAB_IDLE_MS shortens it for tests.
@@ -87,7 +86,7 @@ export interface PreparedReload {
 
 export class DataPlane implements Plane {
   readonly recycler: Recycler;
-  readonly queueCapacity = QUEUE_CAPACITY;
+  readonly queues: QueuePool;
   now = performance.now();
   readonly wheel = new TimerWheel(TICK_MS, this.now);
   readonly cells: Float64Array;
@@ -129,6 +128,7 @@ export class DataPlane implements Plane {
   constructor(options: PlaneOptions) {
     this.config = options.config;
     this.recycler = new Recycler(options.config.global.bufferBudget);
+    this.queues = new QueuePool(this.recycler);
     this.logger = options.logger;
     this.reportServerFailure = options.onServerFailure;
     this.#layout = new CounterLayout(options.slots, options.config.global.workers);
@@ -302,7 +302,7 @@ export class DataPlane implements Plane {
     return {
       recycler: this.recycler,
       cells: this.cells,
-      queueCapacity: this.queueCapacity,
+      queues: this.queues,
       wheel: this.wheel,
       get now() { return plane.now; },
       layout,

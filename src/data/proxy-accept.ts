@@ -13,6 +13,8 @@ export const PROXY_MAX_BYTES = 4096;
 /** What the stage needs of its session (Session is one). */
 export interface ProxyHost {
   readonly toServer: ByteQueue;
+  /** toServer, made a real queue (from the Worker's pool) before bytes are pushed onto it. */
+  queueToServer(): ByteQueue;
   readonly plane: Plane;
   readonly listener: ListenerRef;
   readonly clientAddress: string;
@@ -42,13 +44,13 @@ export class ProxyAccept {
     this.#started = true;
     let bytes: Uint8Array = data;
     if (!host.toServer.empty) {
-      if (!host.toServer.push(data, 0)) return this.#refuse(host, "the header does not end");
+      if (!host.queueToServer().push(data, 0)) return this.#refuse(host, "the header does not end");
       if (host.toServer.size < this.#need) return;
       bytes = host.toServer.copyOut();
     }
     const parsed = parseProxyHeader(bytes, this.config.accept, PROXY_MAX_BYTES);
     if (parsed.status === "pending") {
-      if (bytes === data && !host.toServer.push(data, 0)) return this.#refuse(host, "the header does not end");
+      if (bytes === data && !host.queueToServer().push(data, 0)) return this.#refuse(host, "the header does not end");
       this.#need = parsed.atLeast;
       return;
     }

@@ -12,6 +12,8 @@ export interface ProxySource {
   readonly listener: { readonly local: Endpoint | null; readonly port: number };
   readonly proxyHeader: ProxyHeader | null;
   readonly toServer: ByteQueue;
+  /** toServer, made a real queue (from the Worker's pool) before bytes are pushed onto it. */
+  queueToServer(): ByteQueue;
 }
 
 /** TLVs that describe the header itself, not the client: never passed on (a CRC of another header would be wrong). */
@@ -42,8 +44,9 @@ export function sendProxyHeader(s: ProxySource, socket: Writable, version: Proxy
   }
   const rest = s.toServer.copyOut();
   s.toServer.clear();
-  s.toServer.push(out.subarray(written, length), 0);
-  s.toServer.push(rest, 0);
+  const queue = s.queueToServer();
+  queue.push(out.subarray(written, length), 0);
+  queue.push(rest, 0);
   return true;
 }
 

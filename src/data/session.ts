@@ -2,7 +2,7 @@
 import type { TLSOptions } from "bun";
 import { NO_EXCLUSIONS } from "../balancing/balancer.ts";
 import { L, S } from "../shared/layout.ts";
-import { ByteQueue } from "../primitives/byte-queue.ts";
+import { NO_QUEUE, type ByteQueue } from "../primitives/byte-queue.ts";
 import { defineBitFlags } from "../primitives/bit-flags.ts";
 import { UNSCHEDULED, type TimerEntry } from "../primitives/timer-wheel.ts";
 import type { UpstreamConn, UpstreamOwner } from "../upstream/conn.ts";
@@ -56,8 +56,12 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   timerNext: TimerEntry | null = null;
   timerSlot = UNSCHEDULED;
 
-  /** Client bytes not yet written upstream (also what arrives while connecting). */
-  readonly toServer: ByteQueue;
+  /**
+   * Client bytes not yet written upstream (also what arrives while connecting). NO_QUEUE while
+   * nothing waits: a queue comes from the Worker's pool at the first short write and goes back once
+   * empty (see queueToServer), so an idle session holds no queue object.
+   */
+  toServer: ByteQueue = NO_QUEUE;
   conn: UpstreamConn | null = null;
   state = CONNECTING;
   /** The booleans below, one bit each (see defineBitFlags after the class): one slot instead of ten. */
@@ -122,7 +126,6 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     /** buffer_limit: bytes held per direction before that side stops being read. */
     readonly bufferLimit: number,
   ) {
-    this.toServer = new ByteQueue(plane.recycler, bufferLimit);
     this.lastActive = plane.now;
     this.#cellBase = listener.base;
   }
@@ -241,6 +244,17 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   }
   set rejectReason(v: string | null) {
     if (this.#rare !== null || v !== null) this.#more().rejectReason = v;
+  }
+
+  /** The queue toward the server, taken from the Worker's pool if there is none yet. */
+  queueToServer(): ByteQueue {
+    const queue = this.toServer;
+    return queue !== NO_QUEUE ? queue : (this.toServer = this.plane.queues.take(this.bufferLimit));
+  }
+
+  /** Drops whatever waits for the server, queue and all. */
+  #dropToServer(): void {
+    this.toServer = this.plane.queues.give(this.toServer);
   }
 
   get clientAddress(): string {
@@ -405,7 +419,6 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     }
     const conn = up.newConn(server);
     conn.owner = this;
-    conn.toClient.capacity = this.bufferLimit;
     this.conn = conn; // before the connect starts, so whatever it reports finds its session
     this.#connectStart = performance.now();
     this.plane.wheel.schedule(this, this.plane.now + up.config.connectTimeoutMs);
@@ -490,7 +503,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   #adopt(conn: UpstreamConn): void {
     this.plane.wheel.cancel(this);
     conn.owner = this;
-    conn.toClient.capacity = this.bufferLimit;
+    if (conn.toClient !== NO_QUEUE) conn.toClient.capacity = this.bufferLimit; // a pooled socket's greeting
     this.conn = conn;
     this.state = RELAYING;
     // What the client sent while we connected counts for this server too: from here on, per chunk.
@@ -523,15 +536,15 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       const written = socket.write(data);
       if (written === data.length) return;
       if (written < 0) return this.#serverBroke();
-      if (!this.toServer.push(data, written)) return this.#overload();
+      if (!this.queueToServer().push(data, written)) return this.#overload();
     } else if (this.state === CONNECTING) {
-      if (!this.toServer.push(data, 0)) return this.#overload();
+      if (!this.queueToServer().push(data, 0)) return this.#overload();
       const full = this.toServer.full || this.toServer.size >= CONNECTING_PAUSE_AT;
       if (this.#routes) this.#tryRoute(full);
       // Most clients speak first: hold their opening bytes without the cost of a pause and resume.
       if (!full) return;
     } else if (socket) {
-      if (!this.toServer.push(data, 0)) return this.#overload();
+      if (!this.queueToServer().push(data, 0)) return this.#overload();
     } else if (this.serverClosed && !this.clientClosed) {
       // The server is gone: these bytes can reach nobody. A closed peer answers data with a reset.
       return this.#cutClient();
@@ -551,8 +564,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (written === data.length) return this.#countOut(written);
       if (written < 0) return this.#clientBroke();
       this.#countOut(written);
-      if (!conn.toClient.push(data, written)) return this.#overload();
-    } else if (!conn.toClient.push(data, 0)) {
+      if (!conn.queueToClient(this.bufferLimit).push(data, written)) return this.#overload();
+    } else if (!conn.queueToClient(this.bufferLimit).push(data, 0)) {
       return this.#overload();
     }
     conn.socket?.pause(); // resumed by onClientDrain once the queue is written
@@ -567,6 +580,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (this.toServer.writeTo(socket) < 0) return this.#serverBroke();
     }
     if (!this.toServer.empty) return;
+    if (this.toServer !== NO_QUEUE) this.#dropToServer(); // empty: back to the pool
     if (this.clientEof) this.#shutServer();
     else this.client.resume();
   }
@@ -580,6 +594,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (written < 0) return this.#clientBroke();
       this.#countOut(written);
       if (!conn.toClient.empty) return;
+      conn.releaseToClient();
     }
     if (this.serverEof) this.#shutClient();
     else conn.socket?.resume();
@@ -664,7 +679,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   /** Reset the client: its stream was cut, and a FIN would make the truncated stream look complete. */
   #cutClient(): void {
-    this.conn?.toClient.clear();
+    this.conn?.dropToClient();
     this.client.terminate();
   }
 
@@ -690,7 +705,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       this.conn = null;
     } else if (conn && !this.serverClosed) {
       // Nothing more can reach the client; a paused server must be read again, or its close is never seen.
-      conn.toClient.clear();
+      conn.dropToClient();
       conn.socket?.resume();
       if (reset) {
         conn.socket?.terminate(); // pass the reset on
@@ -716,7 +731,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     // A reset while the client is still there is the server's doing (not ours passing a client's reset on, nor our own cut).
     const failed = reset && !afterFin && !this.clientClosed && !this.cutting;
     this.#giveBack(failed ? Outcome.serverFailed : Outcome.ok);
-    this.toServer.clear();
+    this.#dropToServer();
     if (!this.clientClosed) {
       if (reset) {
         this.#cutClient(); // pass the reset on: a truncated stream must not look complete
@@ -801,9 +816,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     this.#routes = null;
     this.#clientTls = null;
     this.#proxy = null;
-    this.toServer.clear();
+    this.#dropToServer();
     if (this.conn) {
-      this.conn.toClient.clear();
+      this.conn.dropToClient();
       this.conn.owner = null;
     }
     this.plane.finish(this, performance.now() - this.#startMono);

@@ -48,6 +48,7 @@ export class ByteQueue {
   push(src: Uint8Array, from: number): boolean {
     const length = src.length - from;
     if (length <= 0) return true;
+    if (this === NO_QUEUE) throw new Error("push on NO_QUEUE: take a queue from the Worker's QueuePool first");
     const rec = this.recycler;
     const room = this.#tail < 0 ? 0 : CHUNK_SIZE - this.#tailEnd;
     if (this.#over !== null || (length > room && !rec.reserve(Math.ceil((length - room) / CHUNK_SIZE)))) {
@@ -203,5 +204,46 @@ export class ByteQueue {
       this.#head = next;
     }
     this.#headStart = 0;
+  }
+}
+
+/**
+ * The queue of a direction that has nothing queued: one shared, always empty object (empty, size
+ * 0, never full), so reading a session's queues needs no null checks. Never pushed to (push throws):
+ * a direction takes a real queue from its Worker's QueuePool at its first short write.
+ */
+export const NO_QUEUE: ByteQueue = new ByteQueue(null as unknown as Recycler, Infinity);
+
+/** How many spare queue objects a Worker keeps (beyond that, given-back ones are left to the GC). */
+const MAX_SPARE = 1024;
+
+/**
+ * A Worker's spare queue objects. A direction takes one at its first short write and gives it back
+ * once it is empty again, so an idle session holds none (two queue objects were 160 of its bytes)
+ * and the relay, once warm, allocates no queue either.
+ */
+export class QueuePool {
+  readonly #spare: ByteQueue[] = [];
+
+  constructor(readonly recycler: Recycler) {}
+
+  /** A queue holding nothing, `capacity` (buffer_limit) bytes before its reader must pause. */
+  take(capacity: number): ByteQueue {
+    const queue = this.#spare.pop() ?? new ByteQueue(this.recycler, capacity);
+    queue.capacity = capacity;
+    return queue;
+  }
+
+  /** Takes `queue` back, dropping what it holds (its chunks go back to the recycler); returns NO_QUEUE to store in its place. */
+  give(queue: ByteQueue): ByteQueue {
+    if (queue === NO_QUEUE) return NO_QUEUE;
+    queue.clear();
+    if (this.#spare.length < MAX_SPARE) this.#spare.push(queue);
+    return NO_QUEUE;
+  }
+
+  /** Spare queues kept (for tests). */
+  get spare(): number {
+    return this.#spare.length;
   }
 }

@@ -8,6 +8,7 @@ import type { UpstreamConfig } from "../config/types.ts";
 import { takesNewConnections, type ServerState } from "../health/server-state.ts";
 import type { SharedAdmission } from "../admission/shared-region.ts";
 import type { Recycler } from "../primitives/recycler.ts";
+import type { QueuePool } from "../primitives/byte-queue.ts";
 import type { IpWords } from "../net/ip.ts";
 import type { TimerEntry, TimerWheel } from "../primitives/timer-wheel.ts";
 import type { CounterSlots } from "../shared/layout.ts";
@@ -68,7 +69,8 @@ export interface Claim extends TimerEntry {
 /** Worker-wide facilities an assigner uses, passed in by the plane. */
 export interface AssignerEnv {
   readonly recycler: Recycler;
-  readonly queueCapacity: number;
+  /** Queue objects for the sockets' directions that have bytes waiting. */
+  readonly queues: QueuePool;
   /** The Worker's coarse clock (ms). */
   readonly now: number;
   readonly wheel: TimerWheel;
@@ -359,7 +361,7 @@ export class Assigner implements PoolHost {
   // ---- the pool's host (see pool.ts) --------------------------------------------------------
 
   newConn(server: number): UpstreamConn {
-    return new UpstreamConn(server, this.env.recycler, this.env.queueCapacity);
+    return new UpstreamConn(server, this.env.queues);
   }
 
   /** Open `conn`'s socket; its events go to whoever `conn` names (a session or a pool). */

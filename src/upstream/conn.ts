@@ -1,7 +1,6 @@
 // One upstream socket: owned by a Session while relaying, by a ServerPool while idle, or abandoned.
 import type { Socket, SocketHandler } from "bun";
-import { ByteQueue } from "../primitives/byte-queue.ts";
-import type { Recycler } from "../primitives/recycler.ts";
+import { NO_QUEUE, type ByteQueue, type QueuePool } from "../primitives/byte-queue.ts";
 
 /** The side of a Session that upstream socket events are delivered to. */
 export interface UpstreamOwner {
@@ -25,8 +24,11 @@ export class UpstreamConn {
   socket: Socket<UpstreamConn> | null = null;
   owner: UpstreamOwner | null = null;
   keeper: IdleKeeper | null = null;
-  /** Bytes from the server not yet written to the client; also holds a pooled socket's greeting. */
-  readonly toClient: ByteQueue;
+  /**
+   * Bytes from the server not yet written to the client; also holds a pooled socket's greeting.
+   * NO_QUEUE while nothing waits (see queueToClient and releaseToClient).
+   */
+  toClient: ByteQueue = NO_QUEUE;
   /** Coarse-clock time it became idle in a pool (for max idle age). */
   idleSince = 0;
   /**
@@ -35,8 +37,22 @@ export class UpstreamConn {
    */
   tlsFailed: ((conn: UpstreamConn, code: string | undefined, message: string) => void) | null = null;
 
-  constructor(readonly server: number, recycler: Recycler, queueCapacity: number) {
-    this.toClient = new ByteQueue(recycler, queueCapacity);
+  constructor(readonly server: number, readonly queues: QueuePool) {}
+
+  /** The queue toward the client, taken from the Worker's pool if there is none yet; `limit` is buffer_limit. */
+  queueToClient(limit: number): ByteQueue {
+    const queue = this.toClient;
+    return queue !== NO_QUEUE ? queue : (this.toClient = this.queues.take(limit));
+  }
+
+  /** Gives the queue back once it is empty (an idle connection holds none). */
+  releaseToClient(): void {
+    if (this.toClient !== NO_QUEUE && this.toClient.empty) this.toClient = this.queues.give(this.toClient);
+  }
+
+  /** Drops whatever waits for the client, queue and all. */
+  dropToClient(): void {
+    this.toClient = this.queues.give(this.toClient);
   }
 
   /** Close and forget: used for stale attempts and sockets nobody owns. */
@@ -44,7 +60,7 @@ export class UpstreamConn {
     this.tlsFailed = null;
     this.owner = null;
     this.keeper = null;
-    this.toClient.clear();
+    this.dropToClient();
     this.socket?.terminate();
   }
 }

@@ -33,6 +33,8 @@ export interface PoolHost {
 
 /** A greeting larger than this (bytes a server sends unprompted) pauses the pooled socket. */
 const GREETING_PAUSE = 64 * 1024;
+/** The limit of a pooled socket's greeting queue until a session takes it and sets its own buffer_limit. */
+const GREETING_LIMIT = 256 * 1024;
 /** After failed dials: 500 ms, doubling per failure in a row, up to BACKOFF_MAX_MS. */
 const DIAL_BACKOFF_MIN_MS = 500;
 /** After the server closed pooled sockets: 1 s (a crash restart of a small PostgreSQL takes ~0.1-0.5 s), doubling. */
@@ -156,7 +158,7 @@ export class ServerPool implements IdleKeeper {
       this.#closes = 0;
       this.#idle.splice(i, 1);
       conn.keeper = null; // aegis closes it: not a sign of the server restarting
-      conn.toClient.clear();
+      conn.dropToClient();
       conn.socket?.end();
     }
     this.host.setPoolIdle(this.server, this.#idle.length);
@@ -200,7 +202,7 @@ export class ServerPool implements IdleKeeper {
   }
 
   onGreeting(conn: UpstreamConn, data: Buffer): void {
-    if (!conn.toClient.push(data, 0)) return this.#remove(conn);
+    if (!conn.queueToClient(GREETING_LIMIT).push(data, 0)) return this.#remove(conn);
     if (conn.toClient.size >= GREETING_PAUSE) conn.socket?.pause();
   }
 
@@ -211,7 +213,7 @@ export class ServerPool implements IdleKeeper {
     const at = this.#idle.indexOf(conn);
     if (at >= 0) this.#idle.splice(at, 1);
     conn.keeper = null;
-    conn.toClient.clear();
+    conn.dropToClient();
     this.host.countPoolClosed(this.server);
     // Every other idle socket to it goes now: a restarting server may be waiting for them.
     const closed = 1 + this.#closeAll(true);

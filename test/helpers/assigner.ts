@@ -1,5 +1,6 @@
 // An assigner's Worker-wide facilities for tests without a plane: counter cells, the layout's server cells, a wheel and a clock.
 import { Recycler } from "../../src/primitives/recycler.ts";
+import { QueuePool } from "../../src/primitives/byte-queue.ts";
 import { TimerWheel } from "../../src/primitives/timer-wheel.ts";
 import { LISTENER_CELLS, SERVER_CELLS } from "../../src/shared/layout.ts";
 import type { AssignerEnv } from "../../src/upstream/assigner.ts";
@@ -14,8 +15,9 @@ export function assignerEnv(servers: number, clock: { now: number }, more: Parti
     connectHistBase: () => LISTENER_CELLS + servers * SERVER_CELLS,
     serverSessionHistBase: () => LISTENER_CELLS + servers * SERVER_CELLS,
   };
+  const recycler = new Recycler(1 << 20);
   const env: AssignerEnv = {
-    recycler: new Recycler(1 << 20), queueCapacity: 1 << 16, wheel, cells, layout,
+    recycler, queues: new QueuePool(recycler), wheel, cells, layout,
     get now() { return clock.now; },
     shortOfDescriptors: () => false,
     reportFailure: () => {},

@@ -1,6 +1,6 @@
 // ByteQueue: unsent bytes of one relay direction in recycler chunks, written out oldest first.
 import { describe, expect, test } from "bun:test";
-import { ByteQueue, type Writable } from "../../src/primitives/byte-queue.ts";
+import { ByteQueue, NO_QUEUE, QueuePool, type Writable } from "../../src/primitives/byte-queue.ts";
 import { CHUNK_SIZE, Recycler } from "../../src/primitives/recycler.ts";
 
 /** A socket that takes at most `takes()` bytes per write (0: full; -1: closed), keeping what it took. */
@@ -209,5 +209,37 @@ describe("copyInto and discard (a header written with the bytes behind it)", () 
     expect(rec.chunksInUse).toBe(0);
     q.push(pattern(3, 1), 0); // usable again
     expect(q.copyOut()).toEqual(pattern(3, 1));
+  });
+});
+
+describe("NO_QUEUE and QueuePool", () => {
+  test("NO_QUEUE reads as empty and never full, writes nothing, and refuses a push", () => {
+    const socket = new FakeSocket(() => 100);
+    expect([NO_QUEUE.empty, NO_QUEUE.full, NO_QUEUE.size]).toEqual([true, false, 0]);
+    expect(NO_QUEUE.writeTo(socket)).toBe(0);
+    expect(socket.calls).toBe(0);
+    expect(NO_QUEUE.copyOut().length).toBe(0);
+    NO_QUEUE.clear();
+    NO_QUEUE.discard(0);
+    expect(() => NO_QUEUE.push(new Uint8Array([1]), 0)).toThrow("push on NO_QUEUE");
+    expect(NO_QUEUE.push(new Uint8Array(0), 0)).toBe(true); // nothing to queue: nothing refused
+    expect([NO_QUEUE.empty, NO_QUEUE.size]).toEqual([true, 0]);
+  });
+
+  test("a taken queue has the asked capacity; given back, it is emptied, its chunks returned, and taken again", () => {
+    const recycler = new Recycler(1 << 20);
+    const pool = new QueuePool(recycler);
+    const q = pool.take(1000);
+    expect(q).not.toBe(NO_QUEUE);
+    expect(q.capacity).toBe(1000);
+    q.push(new Uint8Array(CHUNK_SIZE + 10).fill(7), 0);
+    expect(recycler.chunksInUse).toBe(2);
+    expect(pool.give(q)).toBe(NO_QUEUE);
+    expect([q.size, recycler.chunksInUse, pool.spare]).toEqual([0, 0, 1]);
+    const again = pool.take(64);
+    expect(again).toBe(q); // no new object once warm
+    expect([again.capacity, again.empty, pool.spare]).toEqual([64, true, 0]);
+    expect(pool.give(NO_QUEUE)).toBe(NO_QUEUE); // giving back "no queue" keeps nothing
+    expect(pool.spare).toBe(0);
   });
 });
