@@ -22,6 +22,10 @@ export interface ListenerRef {
   readonly local: Endpoint | null;
   /** The port it listens on. */
   readonly port: number;
+  /** idle_timeout, in ms (0: none). */
+  readonly idleTimeoutMs: number;
+  /** buffer_limit: bytes held per direction before that side stops being read. */
+  readonly bufferLimit: number;
 }
 
 export class ListenerRuntime implements ListenerRef {
@@ -49,6 +53,14 @@ export class ListenerRuntime implements ListenerRef {
     return this.config.name;
   }
 
+  get idleTimeoutMs(): number {
+    return this.config.idleTimeoutMs;
+  }
+
+  get bufferLimit(): number {
+    return this.config.bufferLimit;
+  }
+
   /** The same listening socket can serve the new config (the rule is config/listener-identity.ts). */
   sameSocket(next: ListenerConfig): boolean {
     return keepsSocket(this.config, this.socket?.port ?? null, next);
@@ -71,8 +83,9 @@ export class ListenerRuntime implements ListenerRef {
   ref(): ListenerRef {
     const r = this.#ref;
     const port = this.port;
-    if (r !== null && r.name === this.config.name && r.base === this.base && r.histBase === this.histBase && r.port === port && r.local === this.local) return r;
-    return (this.#ref = Object.freeze({ name: this.config.name, base: this.base, histBase: this.histBase, local: this.local, port }));
+    const c = this.config;
+    if (r !== null && r.name === c.name && r.base === this.base && r.histBase === this.histBase && r.port === port && r.local === this.local && r.idleTimeoutMs === c.idleTimeoutMs && r.bufferLimit === c.bufferLimit) return r;
+    return (this.#ref = Object.freeze({ name: c.name, base: this.base, histBase: this.histBase, local: this.local, port, idleTimeoutMs: c.idleTimeoutMs, bufferLimit: c.bufferLimit }));
   }
 
   get port(): number {

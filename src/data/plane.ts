@@ -366,7 +366,7 @@ export class DataPlane implements Plane {
     this.cells[base + L.connections]! += 1;
     this.cells[base + L.active]! += 1;
     this.now = performance.now();
-    const session = new Session(this, listener.ref(), socket, listener.config.idleTimeoutMs, listener.config.bufferLimit);
+    const session = new Session(this, listener.ref(), socket);
     session.ipSlot = ip;
     if (this.#accessLog || this.sessionEvents.on) session.rememberPeer();
     socket.data = session;

@@ -122,9 +122,6 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
     readonly listener: ListenerRef,
     /** The client's socket; in postgres mode, the TLS socket it became after the SSLRequest (or direct TLS). */
     public client: ClientSocket,
-    readonly idleTimeoutMs: number,
-    /** buffer_limit: bytes held per direction before that side stops being read. */
-    readonly bufferLimit: number,
   ) {
     this.lastActive = plane.now;
     this.#cellBase = listener.base;
@@ -249,7 +246,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   /** The queue toward the server, taken from the Worker's pool if there is none yet. */
   queueToServer(): ByteQueue {
     const queue = this.toServer;
-    return queue !== NO_QUEUE ? queue : (this.toServer = this.plane.queues.take(this.bufferLimit));
+    return queue !== NO_QUEUE ? queue : (this.toServer = this.plane.queues.take(this.listener.bufferLimit));
   }
 
   /** Drops whatever waits for the server, queue and all. */
@@ -503,7 +500,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   #adopt(conn: UpstreamConn): void {
     this.plane.wheel.cancel(this);
     conn.owner = this;
-    if (conn.toClient !== NO_QUEUE) conn.toClient.capacity = this.bufferLimit; // a pooled socket's greeting
+    if (conn.toClient !== NO_QUEUE) conn.toClient.capacity = this.listener.bufferLimit; // a pooled socket's greeting
     this.conn = conn;
     this.state = RELAYING;
     // What the client sent while we connected counts for this server too: from here on, per chunk.
@@ -564,8 +561,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (written === data.length) return this.#countOut(written);
       if (written < 0) return this.#clientBroke();
       this.#countOut(written);
-      if (!conn.queueToClient(this.bufferLimit).push(data, written)) return this.#overload();
-    } else if (!conn.queueToClient(this.bufferLimit).push(data, 0)) {
+      if (!conn.queueToClient(this.listener.bufferLimit).push(data, written)) return this.#overload();
+    } else if (!conn.queueToClient(this.listener.bufferLimit).push(data, 0)) {
       return this.#overload();
     }
     conn.socket?.pause(); // resumed by onClientDrain once the queue is written
@@ -763,8 +760,8 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       else if (this.waitingForDescriptors) this.refuse(L.rejectedFdLimit, "fd_limit");
       return;
     }
-    if (this.state !== RELAYING || this.idleTimeoutMs <= 0) return;
-    const due = this.lastActive + this.idleTimeoutMs;
+    if (this.state !== RELAYING || this.listener.idleTimeoutMs <= 0) return;
+    const due = this.lastActive + this.listener.idleTimeoutMs;
     if (due > now) return this.plane.wheel.schedule(this, due);
     this.close("idle_timeout");
   }
@@ -775,7 +772,7 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   }
 
   #armIdle(): void {
-    if (this.idleTimeoutMs > 0) this.plane.wheel.schedule(this, this.lastActive + this.idleTimeoutMs);
+    if (this.listener.idleTimeoutMs > 0) this.plane.wheel.schedule(this, this.lastActive + this.listener.idleTimeoutMs);
   }
 
   #overload(): void {
