@@ -34,6 +34,11 @@ export interface GlobalInput {
   access_log?: boolean;
   /** Log lines as JSON objects, or as `time level msg key=value` text. Default: "json". */
   log_format?: "json" | "text";
+  /**
+   * The most unsent bytes one Worker holds for all its sessions together; past it a session that must hold
+   * more stops reading until memory frees (no data is dropped). Default: "256MiB".
+   */
+  buffer_budget?: unknown;
   /** Reload by itself when the config file changes (as on SIGHUP). Default: false. */
   watch?: boolean;
   /**
@@ -104,6 +109,12 @@ export interface ListenerInput {
   upstream: string;
   /** Close a session after this long without traffic either way; "0s" disables it. Default: "10m". */
   idle_timeout?: Duration;
+  /**
+   * Unsent bytes a session holds per direction before it stops reading that side (the kernel then pushes back
+   * on the sender). Bun reads up to 512 KiB at once, so the read that reaches it can pass it by that much.
+   * Default: "256KiB".
+   */
+  buffer_limit?: unknown;
   /**
    * Client addresses or CIDRs admitted, IPv4 or IPv6, e.g. ["10.0.0.0/8", "::1"]; others are refused at
    * accept. IPv4-mapped IPv6 clients match IPv4 entries. Default: [] (every address not denied).
@@ -313,6 +324,12 @@ export interface UpstreamInput {
     status?: string;
     /** http: the Host header. Default: the server's address. */
     host?: string;
+    /**
+     * The port checks connect to on each server's host, in place of the server's port (HAProxy's check port):
+     * e.g. 8008 for Patroni's REST API in front of PostgreSQL on 5432. An integer, 1 to 65535. Default: the
+     * server's own port.
+     */
+    port?: number;
   };
   /**
    * Passive checks: consecutive connect failures or resets that eject a server; 0 turns them off. An integer,
