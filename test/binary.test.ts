@@ -131,7 +131,11 @@ describe("the compiled binary, outside the repository", () => {
       }
       await Bun.sleep(10);
     }
-    expect(errText).toContain(`nc 127.0.0.1 ${DEMO_PORT}`);
+    // The banner goes to stderr, the ready line to stdout: two pipes, read in no set order.
+    while (!errText.includes(`nc 127.0.0.1 ${DEMO_PORT}`)) {
+      if (proc.exitCode !== null || performance.now() > deadline) throw new Error(`aegis demo printed no banner with the nc line; stderr: ${errText}`);
+      await Bun.sleep(10);
+    }
     const ready = JSON.parse(text.split("\n").find((l) => l.includes('"msg":"ready"'))!) as LogLine;
     expect(ready).toMatchObject({ config: "<demo>", listeners: [{ name: "demo", address: `127.0.0.1:${DEMO_PORT}` }], metrics: `127.0.0.1:${DEMO_METRICS_PORT}` });
 
