@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { renameSync, rmSync, writeFileSync } from "node:fs";
-import { startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
+import { simpleConfig, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { pacedStreams, expectIntact } from "./helpers/streams.ts";
@@ -32,24 +32,12 @@ beforeAll(async () => {
   insert("node-a", 0);
   insert("node-b", 1);
   db.run("INSERT INTO backends (id, app, wg_ip, port) VALUES ('other', 'postgres', '127.0.0.1', ?)", [backends[3]!.port]);
-  const toml = `
-[global]
-workers = 2
-log_level = "info"
-access_log = false
-shutdown_grace = "5s"
-[metrics]
-listen = "127.0.0.1:0"
-[admin]
-token = "${TOKEN}"
-[[listener]]
-name = "main"
-bind = "127.0.0.1:0"
-upstream = "app"
-[[upstream]]
-name = "app"
-discovery = [{ sqlite = "${dbPath}", app = "echo", interval = "100ms", hold = "1h" }]
-`;
+  const toml = simpleConfig([], {
+    logLevel: "info",
+    adminToken: TOKEN,
+    global: "access_log = false",
+    upstream: `discovery = [{ sqlite = "${dbPath}", app = "echo", interval = "100ms", hold = "1h" }]`,
+  });
   aegis = await startAegis(toml, { command: [ensureBinary()], cwd: dir });
 });
 afterAll(async () => {

@@ -95,25 +95,13 @@ describe("state_file", () => {
     backends.push(echo);
     const dns = await startDnsmasq({ hosts: ["127.0.0.1 echo.test"], srv: [`_echo._tcp.test,echo.test,${echo.port},0,6`] });
     const path = join(tempDir("aegis-state-"), "state.json");
-    const config = (resolver: number) => `
-[global]
-workers = 2
-log_level = "info"
-access_log = false
-state_file = "${path}"
-resolvers = ["127.0.0.1:${resolver}"]
-[metrics]
-listen = "127.0.0.1:0"
-[admin]
-token = "${TOKEN}"
-[[listener]]
-name = "main"
-bind = "127.0.0.1:0"
-upstream = "app"
-[[upstream]]
-name = "app"
-discovery = [{ srv = "_echo._tcp.test", interval = "100ms", hold = "1h" }]
-`;
+    const config = (resolver: number) =>
+      simpleConfig([], {
+        logLevel: "info",
+        adminToken: TOKEN,
+        global: `access_log = false\nstate_file = "${path}"\nresolvers = ["127.0.0.1:${resolver}"]`,
+        upstream: `discovery = [{ srv = "_echo._tcp.test", interval = "100ms", hold = "1h" }]`,
+      });
     const name = `echo.test:${echo.port}`;
     try {
       const first = await startAegis(config(dns.port), { command: [ensureBinary()], cwd: tempDir() });
