@@ -88,7 +88,7 @@ export class ClientTls {
    */
   onRequestBytes(host: TlsHost, data: Buffer): void {
     if (host.toServer.empty && data[0] === 0x16) return this.#directTls(host, data);
-    if (!host.queueToServer().push(data, 0)) return host.close("overload");
+    host.queueToServer().push(data, 0);
     if (host.toServer.size < 8) return;
     const first = host.toServer.copyOut();
     const kind = first.length === 8 ? pgRequest(first) : "other";

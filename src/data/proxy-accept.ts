@@ -44,13 +44,13 @@ export class ProxyAccept {
     this.#started = true;
     let bytes: Uint8Array = data;
     if (!host.toServer.empty) {
-      if (!host.queueToServer().push(data, 0)) return this.#refuse(host, "the header does not end");
+      host.queueToServer().push(data, 0);
       if (host.toServer.size < this.#need) return;
       bytes = host.toServer.copyOut();
     }
     const parsed = parseProxyHeader(bytes, this.config.accept, PROXY_MAX_BYTES);
     if (parsed.status === "pending") {
-      if (bytes === data && !host.queueToServer().push(data, 0)) return this.#refuse(host, "the header does not end");
+      if (bytes === data) host.queueToServer().push(data, 0); // the parser bounds the header (PROXY_MAX_BYTES)
       this.#need = parsed.atLeast;
       return;
     }

@@ -533,15 +533,15 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       const written = socket.write(data);
       if (written === data.length) return;
       if (written < 0) return this.#serverBroke();
-      if (!this.queueToServer().push(data, written)) return this.#overload();
+      this.queueToServer().push(data, written);
     } else if (this.state === CONNECTING) {
-      if (!this.queueToServer().push(data, 0)) return this.#overload();
+      this.queueToServer().push(data, 0);
       const full = this.toServer.full || this.toServer.size >= CONNECTING_PAUSE_AT;
       if (this.#routes) this.#tryRoute(full);
       // Most clients speak first: hold their opening bytes without the cost of a pause and resume.
       if (!full) return;
     } else if (socket) {
-      if (!this.queueToServer().push(data, 0)) return this.#overload();
+      this.queueToServer().push(data, 0);
     } else if (this.serverClosed && !this.clientClosed) {
       // The server is gone: these bytes can reach nobody. A closed peer answers data with a reset.
       return this.#cutClient();
@@ -561,9 +561,9 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
       if (written === data.length) return this.#countOut(written);
       if (written < 0) return this.#clientBroke();
       this.#countOut(written);
-      if (!conn.queueToClient(this.listener.bufferLimit).push(data, written)) return this.#overload();
-    } else if (!conn.queueToClient(this.listener.bufferLimit).push(data, 0)) {
-      return this.#overload();
+      conn.queueToClient(this.listener.bufferLimit).push(data, written);
+    } else {
+      conn.queueToClient(this.listener.bufferLimit).push(data, 0);
     }
     conn.socket?.pause(); // resumed by onClientDrain once the queue is written
   }
@@ -773,11 +773,6 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
 
   #armIdle(): void {
     if (this.listener.idleTimeoutMs > 0) this.plane.wheel.schedule(this, this.lastActive + this.listener.idleTimeoutMs);
-  }
-
-  #overload(): void {
-    this.plane.logger.warn("relay buffer limit reached, closing session", { listener: this.listener.name });
-    this.close("overload");
   }
 
   /**

@@ -202,7 +202,7 @@ export class ServerPool implements IdleKeeper {
   }
 
   onGreeting(conn: UpstreamConn, data: Buffer): void {
-    if (!conn.queueToClient(GREETING_LIMIT).push(data, 0)) return this.#remove(conn);
+    conn.queueToClient(GREETING_LIMIT).push(data, 0);
     if (conn.toClient.size >= GREETING_PAUSE) conn.socket?.pause();
   }
 
@@ -255,14 +255,5 @@ export class ServerPool implements IdleKeeper {
     if (dials) for (const conn of this.#dialing.splice(0)) conn.discard();
     this.host.setPoolIdle(this.server, 0);
     return idle.length;
-  }
-
-  /** Drop one idle socket that cannot be used (its greeting overflowed) and replace it. */
-  #remove(conn: UpstreamConn): void {
-    const at = this.#idle.indexOf(conn);
-    if (at >= 0) this.#idle.splice(at, 1);
-    this.host.setPoolIdle(this.server, this.#idle.length);
-    conn.discard();
-    this.refill();
   }
 }
