@@ -1,12 +1,13 @@
 // The compiled binary gives back the executable's start-up pages a moment after ready
 // (src/os/page-out.ts), and relays as before afterwards: the pages it needs come back from the file.
 import { afterEach, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { simpleConfig, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 import { ensureBinary } from "./helpers/build.ts";
 import { connect } from "./helpers/client.ts";
+import { executableResident } from "../src/os/page-out.ts";
 
 let aegis: Aegis | null = null;
 let echo: Backend | null = null;
@@ -16,18 +17,6 @@ afterEach(async () => {
   echo?.stop();
   echo = null;
 });
-
-/** Resident bytes of `exe`'s read-only mappings in process `pid`. */
-function executableResident(pid: number, exe: string): number {
-  let total = 0;
-  let inside = false;
-  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
-    const m = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (m) inside = !m[1]!.includes("w") && m[2] === exe;
-    else if (inside && line.startsWith("Rss:")) total += Number(line.split(/\s+/)[1]) * 1024;
-  }
-  return total;
-}
 
 test("3 s after ready the executable's start-up pages are given back, and the relay runs on", async () => {
   // A copy of its own: the kernel leaves alone pages that another process maps too, and other
@@ -44,7 +33,7 @@ test("3 s after ready the executable's start-up pages are given back, and the re
   // Workers ran meanwhile.
   expect(before).toBeGreaterThan(8 * 2 ** 20);
   expect(after).toBeLessThan(before / 2);
-  expect(executableResident(aegis.proc.pid, binary)).toBeLessThan(before);
+  expect(executableResident(binary, aegis.proc.pid)).toBeLessThan(before);
 
   const client = await connect(aegis.port);
   client.write("after the page-out\n");

@@ -46,11 +46,11 @@ export function pageOutExecutable(): PageOutResult | null {
   return { mappings, residentBefore, residentAfter: executableResident(exe) };
 }
 
-/** Resident bytes of `exe`'s read-only mappings, from /proc/self/smaps. */
-function executableResident(exe: string): number {
+/** Resident bytes of `exe`'s read-only mappings in process `pid` (this one by default), from its smaps. */
+export function executableResident(exe: string, pid: number | "self" = "self"): number {
   let total = 0;
   let inside = false;
-  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
     const m = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (m) inside = !m[1]!.includes("w") && m[2]!.replace(/ \(deleted\)$/, "") === exe;
     else if (inside && line.startsWith("Rss:")) total += Number(line.split(/\s+/)[1]) * 1024;
