@@ -3,6 +3,7 @@
 // serves again once descriptors come back.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
+import { readdirSync } from "node:fs";
 import { BINARY, eventually, simpleConfig, startAegis, tempDir, type Aegis } from "./helpers/aegis.ts";
 import { startEcho, type Backend } from "./helpers/backends.ts";
 
@@ -92,6 +93,8 @@ describe("file descriptors", () => {
     const fit = warning.sessions_that_fit as number;
     // Half-sent requests to the metrics port: each holds a descriptor in aegis (a silent connection
     // would not: the HTTP server defers accepting until bytes arrive).
+    const openDescriptors = () => readdirSync(`/proc/${aegis!.proc.pid}/fd`).length;
+    const before = openDescriptors();
     const hogs: Socket<undefined>[] = [];
     for (let i = 0; i < 120; i++) {
       const hog = await Bun.connect({ hostname: "127.0.0.1", port: aegis.metricsPort!, socket: { data() {}, error() {} } });
@@ -99,6 +102,9 @@ describe("file descriptors", () => {
       hogs.push(hog);
     }
     try {
+      // A connect completes in the kernel's backlog: wait until aegis has accepted every hog, or the
+      // clients below could find the descriptors still free on a busy machine.
+      await eventually(() => openDescriptors() >= before + hogs.length, 30_000, "aegis holds every hog");
       const peers = await holdClients(aegis.port, fit);
       // Some sessions fit in what is left; the rest wait (in the kernel's backlog or refused as fd_limit).
       await eventually(() => served(peers) > 0, 30_000, "some clients served while short");
