@@ -65,10 +65,12 @@ export function prepare(
       return { cmd: [opts.aegisPath, "--config", configPath], configPath, logPath };
     }
     case "bun": {
-      // No config file: the routes are its arguments. It runs on the Bun that runs this benchmark.
+      // No config file: the routes are its arguments. Compiled as aegis is, so that its code pages are
+      // its own: run as a script, Pss would split them with this benchmark's Bun and read low.
       const script = join(import.meta.dir, "bun-relay.ts");
+      const binary = compileBunRelay(dir);
       const http = httpRoute(listen, backend);
-      const cmd = [process.execPath, script, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
+      const cmd = [binary, String(opts.cores), `${listen.redis}:${backend.redis}`, `${listen.iperf}:${backend.iperf}`, ...(http ? [`${http[0]}:${http[1]}`] : [])];
       writeFileSync(join(dir, "command.txt"), `${cmd.join(" ")}\n`);
       return { cmd, configPath: script, logPath };
     }
@@ -96,6 +98,14 @@ export function prepare(
       };
     }
   }
+}
+
+/** bench/lib/bun-relay.ts compiled into dir with aegis's build flags; throws with Bun's words if it fails. */
+export function compileBunRelay(dir: string): string {
+  const out = join(dir, "bun-relay");
+  const r = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(import.meta.dir, "bun-relay.ts"), "--outfile", out], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`bun build --compile failed on bun-relay.ts: ${r.stderr.toString().trim()}`);
+  return out;
 }
 
 /** cc -O2 bench/lib/c-relay.c into dir; throws with the compiler's words if it fails. */

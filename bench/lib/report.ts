@@ -234,7 +234,7 @@ ${d.machine.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`).join("\n")
   aegis \`workers = 0\` (one per core), \`max_connections = 9000\`, \`log_level = "warn"\`, no access log, \`pool = 0\`
   (aegis+pool: \`pool = ${d.aegisPool}\` on the Redis upstream only); HAProxy 2.6 \`mode tcp\`, \`nbthread\` = cores, no logging;
   nginx stream \`worker_processes\` = cores, \`listen … reuseport\`, \`proxy_half_close on\`, no access log;
-  bare Bun relay: \`bun bench/lib/bun-relay.ts CORES LISTEN:BACKEND ...\`, one Worker per core with \`reusePort\`, backpressure and half-close, nothing else.
+  bare Bun relay: \`bench/lib/bun-relay.ts\` compiled by the run with aegis's flags (\`bun build --compile --minify --bytecode\`) and run as \`bun-relay CORES LISTEN:BACKEND ...\`, one Worker per core with \`reusePort\`, backpressure and half-close, nothing else.
 - Throughput workloads (PORT = the proxy's listener, or the backend for "no proxy"); ${d.rounds} round(s), columns interleaved, each column keeps its best round (by requests/s or Gbit/s) with that round's latencies:
 ${d.commands.map(([name, cmd]) => `  - ${name}: \`${cmd}\``).join("\n")}
 - Idle memory, one proxy running at a time: 5 s after its first relayed PING (aegis gives back its start-up pages 3 s after ready), warm up with 200 connections, then sum Pss (\`/proc/PID/smaps_rollup\`) over the proxy's process group, open ${d.idleConnections} connections from a separate Bun process (each relays one PING → +PONG, then idles), wait 1 s, sum again; (after − before) ÷ ${d.idleConnections}. "At rest" is the "before" figure, "holding" the "after" one.
