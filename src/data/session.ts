@@ -26,7 +26,7 @@ import type { ProxyHost } from "./proxy-accept.ts";
 
 export type EndReason =
   | "client_closed" | "server_closed" | "client_reset" | "server_reset"
-  | "idle_timeout" | "connect_failed" | "shutdown" | "overload" | "rejected" | "worker_crash"
+  | "idle_timeout" | "connect_failed" | "shutdown" | "rejected" | "worker_crash"
   /** on_down = "close_sessions": its server went down, was disabled or removed. */
   | "server_down";
 
@@ -776,15 +776,15 @@ export class Session implements TimerEntry, UpstreamOwner, Claim, RouteInput, Cl
   }
 
   /**
-   * End the session now from aegis's side (idle timeout, shutdown, overload, a crash). With bytes
-   * still unsent either way, on overload (bytes were refused) or when `reset` says so, both peers
-   * get a reset: a FIN would make a truncated stream look complete.
+   * End the session now from aegis's side (idle timeout, shutdown, a crash). With bytes still
+   * unsent either way, or when `reset` says so, both peers get a reset: a FIN would make a
+   * truncated stream look complete.
    */
   close(reason: EndReason, reset = false): void {
     if (this.state === DONE) return;
     this.endReason = reason;
     const conn = this.conn;
-    const cut = reset || reason === "overload" || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
+    const cut = reset || !this.toServer.empty || (conn !== null && !conn.toClient.empty);
     // Our own terminate() calls the close handlers at once: they must pass a reset on, not a FIN.
     this.cutting = cut;
     if (conn && !this.serverClosed && this.state === RELAYING) {
