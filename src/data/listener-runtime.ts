@@ -41,6 +41,8 @@ export class ListenerRuntime implements ListenerRef {
   #localPort = -1;
   #trustedFor: ListenerConfig | null = null;
   #ref: ListenerRef | null = null;
+  /** The config #ref was made from: its name, idle_timeout, buffer_limit and (with the port) local come from it. */
+  #refFor: ListenerConfig | null = null;
 
   constructor(
     public config: ListenerConfig,
@@ -84,7 +86,8 @@ export class ListenerRuntime implements ListenerRef {
     const r = this.#ref;
     const port = this.port;
     const c = this.config;
-    if (r !== null && r.name === c.name && r.base === this.base && r.histBase === this.histBase && r.port === port && r.local === this.local && r.idleTimeoutMs === c.idleTimeoutMs && r.bufferLimit === c.bufferLimit) return r;
+    if (r !== null && this.#refFor === c && r.base === this.base && r.histBase === this.histBase && r.port === port) return r;
+    this.#refFor = c;
     return (this.#ref = Object.freeze({ name: c.name, base: this.base, histBase: this.histBase, local: this.local, port, idleTimeoutMs: c.idleTimeoutMs, bufferLimit: c.bufferLimit }));
   }
 
